@@ -1,0 +1,53 @@
+/* cpu_gemm.h - cache-blocked, packed single-precision GEMM with SIMD
+ * micro-kernels chosen at run time. */
+#ifndef GAN_CPU_GEMM_H
+#define GAN_CPU_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* C[mr x nr] = alpha * A_panel * B_panel + beta * C, where A_panel is kc x mr
+ * (column of mr values per k) and B_panel is kc x nr (row of nr per k).
+ * beta == 0 never reads C. */
+typedef void (*gan_ukernel_fn)(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                               float alpha, float beta);
+
+typedef struct gan_ukernel {
+    const char *name;
+    int mr, nr;
+    gan_ukernel_fn run;
+} gan_ukernel;
+
+/* The micro-kernels this CPU can run, best first; returns how many. */
+int gan_cpu_ukernels(const gan_ukernel **list, int max);
+
+/* Cache blocking: KC x NC of B and MC x KC of A are packed per block. */
+enum { GAN_GEMM_KC = 256, GAN_GEMM_MC = 192, GAN_GEMM_NC = 4096 };
+
+typedef struct gan_gemm_plan {
+    const gan_ukernel *kernel;
+    int num_threads;
+    float *pack_a; /* GAN_GEMM_MC x GAN_GEMM_KC floats, 64-byte aligned */
+    float *pack_b; /* GAN_GEMM_KC x GAN_GEMM_NC floats, 64-byte aligned */
+} gan_gemm_plan;
+
+/* Row-major C[m,n] = alpha * op(A) * op(B) + beta * C; op(A) is m x k, op(B)
+ * k x n; lda/ldb/ldc are row strides of A, B, C as stored. Deterministic:
+ * each element of C is summed in the same order whatever the thread count. */
+void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, int n, int k,
+                  float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                  float beta, float *c, ptrdiff_t ldc);
+
+/* Micro-kernels, each in its own file compiled for its instruction set. */
+void gan_ukernel_generic_4x16(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                              float alpha, float beta);
+#if defined(GAN_HAVE_AVX2_KERNEL)
+void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                           float alpha, float beta);
+#endif
+#if defined(GAN_HAVE_AVX512_KERNEL)
+void gan_ukernel_avx512_8x32(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                             float alpha, float beta);
+#endif
+
+#endif

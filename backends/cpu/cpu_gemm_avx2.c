@@ -1,0 +1,39 @@
+/* cpu_gemm_avx2.c - 6x16 AVX2/FMA micro-kernel: 12 accumulators, two B
+ * vectors and one broadcast fill the 16 ymm registers. Built with -mavx2
+ * -mfma and only called when the CPU reports both. */
+#include "cpu_gemm.h"
+
+#include <immintrin.h>
+
+enum { MR = 6 };
+
+void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                           float alpha, float beta)
+{
+    __m256 acc[MR][2];
+    for (int i = 0; i < MR; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_loadu_ps(b + (ptrdiff_t)k * 16);
+        const __m256 b1 = _mm256_loadu_ps(b + (ptrdiff_t)k * 16 + 8);
+        const float *ak = a + (ptrdiff_t)k * MR;
+        for (int i = 0; i < MR; i++) {
+            const __m256 ai = _mm256_broadcast_ss(ak + i);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    const __m256 va = _mm256_set1_ps(alpha);
+    const __m256 vb = _mm256_set1_ps(beta);
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + (ptrdiff_t)i * ldc;
+        __m256 r0 = _mm256_mul_ps(va, acc[i][0]);
+        __m256 r1 = _mm256_mul_ps(va, acc[i][1]);
+        if (beta != 0.0f) {
+            r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), r0);
+            r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), r1);
+        }
+        _mm256_storeu_ps(ci, r0);
+        _mm256_storeu_ps(ci + 8, r1);
+    }
+}

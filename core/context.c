@@ -1,0 +1,225 @@
+/* context.c - status strings, the context, and its random generator. */
+#include "gan_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+const char *gan_strerror(gan_status status)
+{
+    switch (status) {
+#define GAN_STATUS_TEXT_(name, value, text) \
+    case GAN_##name: return text;
+        GAN_STATUS_MAP(GAN_STATUS_TEXT_)
+#undef GAN_STATUS_TEXT_
+    }
+    return "unknown status";
+}
+
+gan_status gan_fail(gan_context *ctx, gan_status status, const char *fmt, ...)
+{
+    if (ctx) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+const char *gan_context_error(const gan_context *ctx)
+{
+    return ctx ? ctx->error : "no context";
+}
+
+gan_context_params gan_context_default_params(void)
+{
+    gan_context_params p;
+    p.backend = GAN_BACKEND_CPU;
+    p.num_threads = 0;
+    p.seed = 0;
+    p.device = 0;
+    return p;
+}
+
+static int available_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_procs();
+#else
+    return 1;
+#endif
+}
+
+gan_status gan_context_create(const gan_context_params *params, gan_context **out)
+{
+    if (!out)
+        return GAN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!params)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (params->num_threads < 0 || params->device < 0)
+        return GAN_ERR_INVALID_ARGUMENT;
+
+    gan_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return GAN_ERR_OUT_OF_MEMORY;
+    ctx->kind = params->backend;
+    ctx->num_threads = params->num_threads ? params->num_threads : available_threads();
+#ifndef _OPENMP
+    ctx->num_threads = 1;
+#endif
+    gan_random_seed(ctx, params->seed);
+
+    gan_status st;
+    switch (params->backend) {
+    case GAN_BACKEND_CPU:
+        st = gan_cpu_backend_create(ctx, &ctx->backend);
+        break;
+    case GAN_BACKEND_OPENCL:
+        st = GAN_ERR_UNAVAILABLE; /* not built into this library */
+        break;
+    default:
+        st = GAN_ERR_INVALID_ARGUMENT;
+        break;
+    }
+    if (st != GAN_OK) {
+        free(ctx);
+        return st;
+    }
+    *out = ctx;
+    return GAN_OK;
+}
+
+void gan_context_free(gan_context *ctx)
+{
+    if (!ctx)
+        return;
+    ctx->backend->iface->destroy(ctx->backend);
+    free(ctx->host_scratch);
+    free(ctx);
+}
+
+gan_backend_kind gan_context_backend(const gan_context *ctx) { return ctx->kind; }
+const char *gan_context_backend_name(const gan_context *ctx) { return ctx->backend->iface->name; }
+int gan_context_num_threads(const gan_context *ctx) { return ctx->num_threads; }
+
+float *gan_host_scratch(gan_context *ctx, size_t n)
+{
+    if (n > ctx->host_scratch_len) {
+        float *p = realloc(ctx->host_scratch, n * sizeof *p);
+        if (!p)
+            return NULL;
+        ctx->host_scratch = p;
+        ctx->host_scratch_len = n;
+    }
+    return ctx->host_scratch;
+}
+
+/* ---------------------------------------------------------------- random */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+void gan_random_seed(gan_context *ctx, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++)
+        ctx->rng[i] = splitmix64(&seed);
+}
+
+uint64_t gan_random_u64(gan_context *ctx)
+{
+    uint64_t *s = ctx->rng;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+uint64_t gan_random_below(gan_context *ctx, uint64_t bound)
+{
+    if (bound == 0)
+        return 0;
+    /* rejection removes the modulo bias */
+    uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
+    uint64_t r;
+    do
+        r = gan_random_u64(ctx);
+    while (r >= limit);
+    return r % bound;
+}
+
+/* uniform in [0, 1) with 24 random bits: exactly representable floats */
+static float uniform01(gan_context *ctx)
+{
+    return (float)(gan_random_u64(ctx) >> 40) * (1.0f / 16777216.0f);
+}
+
+gan_status gan_random_uniform(gan_context *ctx, float *dst, size_t n, float low, float high)
+{
+    if (!ctx)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!dst && n)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_random_uniform: dst is NULL");
+    if (!(low <= high) || !isfinite(low) || !isfinite(high))
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT,
+                        "gan_random_uniform: bad range [%g, %g)", low, high);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = low + (high - low) * uniform01(ctx);
+    return GAN_OK;
+}
+
+gan_status gan_random_normal(gan_context *ctx, float *dst, size_t n, float mean, float std)
+{
+    if (!ctx)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!dst && n)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_random_normal: dst is NULL");
+    if (!(std >= 0) || !isfinite(std) || !isfinite(mean))
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT,
+                        "gan_random_normal: bad mean %g or std %g", mean, std);
+    /* Box-Muller in double, two values per pair of uniforms */
+    const double two_pi = 6.283185307179586;
+    for (size_t i = 0; i < n; i += 2) {
+        double u1 = ((double)(gan_random_u64(ctx) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+        double u2 = (double)(gan_random_u64(ctx) >> 11) * (1.0 / 9007199254740992.0);
+        double r = sqrt(-2.0 * log(u1));
+        dst[i] = (float)(mean + std * r * cos(two_pi * u2));
+        if (i + 1 < n)
+            dst[i + 1] = (float)(mean + std * r * sin(two_pi * u2));
+    }
+    return GAN_OK;
+}
+
+void gan_random_get_state(const gan_context *ctx, uint64_t state[4])
+{
+    memcpy(state, ctx->rng, sizeof ctx->rng);
+}
+
+gan_status gan_random_set_state(gan_context *ctx, const uint64_t state[4])
+{
+    if (!ctx || !state)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!(state[0] | state[1] | state[2] | state[3]))
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT,
+                        "gan_random_set_state: the all-zero state is not valid for xoshiro256**");
+    memcpy(ctx->rng, state, sizeof ctx->rng);
+    return GAN_OK;
+}

@@ -1,0 +1,327 @@
+/* gan.h - libgan: train GANs and DCGANs in portable C.
+ *
+ * A context owns a compute backend (CPU with OpenMP/SIMD, or OpenCL). Tensors
+ * are float32, NCHW, and live in the backend's memory: data moves in and out
+ * only through gan_tensor_write / gan_tensor_read. Layers are stacked in a
+ * sequential model; losses and optimizers work on the model's tensors.
+ *
+ * Build: cmake -B build && cmake --build build; link with -lgan.
+ *
+ *   gan_context *ctx; gan_model *d; gan_layer *l;
+ *   gan_context_params p = gan_context_default_params();
+ *   gan_context_create(&p, &ctx);
+ *   gan_model_create(ctx, &d);
+ *   gan_linear_create(ctx, 784, 1, 1, &l); gan_model_add(d, l);
+ *   const gan_tensor *logits; gan_model_forward(d, x, &logits);
+ *   gan_bce_with_logits(ctx, logits, ones, dlogits, &loss, NULL);
+ *   gan_model_backward(d, dlogits, NULL); gan_optimizer_step(adam);
+ *
+ * Every function that can fail returns a gan_status; on failure the context
+ * keeps a message naming the problem (gan_context_error). The library never
+ * prints, exits or aborts. A context and everything made from it must be used
+ * from one thread at a time; separate contexts are independent.
+ */
+#ifndef GAN_H
+#define GAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(GAN_SHARED)
+#  ifdef GAN_BUILDING
+#    define GAN_API __declspec(dllexport)
+#  else
+#    define GAN_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__)
+#  define GAN_API __attribute__((visibility("default")))
+#else
+#  define GAN_API
+#endif
+
+#define GAN_VERSION_MAJOR 0
+#define GAN_VERSION_MINOR 1
+#define GAN_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------- status */
+
+/* X(name, value, description): one list makes the enum and gan_strerror. */
+#define GAN_STATUS_MAP(X)                                                        \
+    X(OK, 0, "success")                                                          \
+    X(ERR_INVALID_ARGUMENT, -1, "invalid argument")                              \
+    X(ERR_SHAPE, -2, "tensor shape mismatch")                                    \
+    X(ERR_OUT_OF_MEMORY, -3, "out of memory")                                    \
+    X(ERR_STATE, -4, "call made in the wrong state")                             \
+    X(ERR_UNAVAILABLE, -5, "backend not available")                              \
+    X(ERR_BACKEND, -6, "backend device error")                                   \
+    X(ERR_IO, -7, "input/output error")                                          \
+    X(ERR_FORMAT, -8, "corrupt or unsupported data")
+
+typedef enum gan_status {
+#define GAN_STATUS_ENUM_(name, value, text) GAN_##name = value,
+    GAN_STATUS_MAP(GAN_STATUS_ENUM_)
+#undef GAN_STATUS_ENUM_
+} gan_status;
+
+/* A static description of a status code; never NULL. */
+GAN_API const char *gan_strerror(gan_status status);
+
+/* --------------------------------------------------------------- context */
+
+typedef struct gan_context gan_context;
+
+typedef enum gan_backend_kind {
+    GAN_BACKEND_CPU = 0,
+    GAN_BACKEND_OPENCL = 1
+} gan_backend_kind;
+
+typedef struct gan_context_params {
+    gan_backend_kind backend; /* default GAN_BACKEND_CPU */
+    int num_threads;          /* CPU threads; 0 = all cores (default) */
+    uint64_t seed;            /* seed of the context's random generator */
+    int device;               /* device index for device backends (default 0) */
+} gan_context_params;
+
+GAN_API gan_context_params gan_context_default_params(void);
+
+/* Creates a context; *out is NULL on failure. Returns GAN_ERR_UNAVAILABLE when
+ * the backend was not built in or has no usable device. */
+GAN_API gan_status gan_context_create(const gan_context_params *params, gan_context **out);
+
+/* Frees the context. Free every tensor, model and optimizer made from it
+ * first. NULL is a no-op. */
+GAN_API void gan_context_free(gan_context *ctx);
+
+/* The message of the last failed call on this context, naming the problem;
+ * "" when none. Valid until the next call on the context. */
+GAN_API const char *gan_context_error(const gan_context *ctx);
+
+GAN_API gan_backend_kind gan_context_backend(const gan_context *ctx);
+GAN_API const char *gan_context_backend_name(const gan_context *ctx);
+/* Threads the CPU backend uses (1 when built without OpenMP). */
+GAN_API int gan_context_num_threads(const gan_context *ctx);
+
+/* ---------------------------------------------------------------- random */
+
+/* The context's generator (xoshiro256**) is deterministic: the same seed and
+ * the same sequence of calls give bitwise-identical numbers on every machine. */
+GAN_API void gan_random_seed(gan_context *ctx, uint64_t seed);
+GAN_API uint64_t gan_random_u64(gan_context *ctx);
+/* Uniform integer in [0, bound); bound must be > 0 (0 returns 0). */
+GAN_API uint64_t gan_random_below(gan_context *ctx, uint64_t bound);
+/* Fill host arrays; dst is the caller's. */
+GAN_API gan_status gan_random_uniform(gan_context *ctx, float *dst, size_t n, float low, float high);
+GAN_API gan_status gan_random_normal(gan_context *ctx, float *dst, size_t n, float mean, float std);
+/* The generator's full state, for checkpoints. */
+GAN_API void gan_random_get_state(const gan_context *ctx, uint64_t state[4]);
+/* Returns GAN_ERR_INVALID_ARGUMENT for the all-zero state, which is not valid. */
+GAN_API gan_status gan_random_set_state(gan_context *ctx, const uint64_t state[4]);
+
+/* --------------------------------------------------------------- tensors */
+
+#define GAN_MAX_DIMS 4
+
+/* A float32 tensor in the context's backend memory. */
+typedef struct gan_tensor gan_tensor;
+
+/* Creates a tensor of 1 to GAN_MAX_DIMS dimensions, each >= 1, zero-filled.
+ * The caller owns *out and frees it with gan_tensor_free. */
+GAN_API gan_status gan_tensor_create(gan_context *ctx, int ndim, const int *shape, gan_tensor **out);
+GAN_API void gan_tensor_free(gan_tensor *t);
+
+GAN_API int gan_tensor_ndim(const gan_tensor *t);
+/* Size of dimension i, or 0 when i is out of range. */
+GAN_API int gan_tensor_dim(const gan_tensor *t, int i);
+GAN_API size_t gan_tensor_numel(const gan_tensor *t);
+
+/* Copy count floats in or out; count must equal gan_tensor_numel. */
+GAN_API gan_status gan_tensor_write(gan_tensor *t, const float *src, size_t count);
+GAN_API gan_status gan_tensor_read(const gan_tensor *t, float *dst, size_t count);
+GAN_API gan_status gan_tensor_fill(gan_tensor *t, float value);
+/* Fill from the context's generator (the initializers). */
+GAN_API gan_status gan_tensor_fill_normal(gan_tensor *t, float mean, float std);
+GAN_API gan_status gan_tensor_fill_uniform(gan_tensor *t, float low, float high);
+
+/* ---------------------------------------------------------------- layers */
+
+/* A layer is owned by its creator until gan_model_add takes it. */
+typedef struct gan_layer gan_layer;
+
+typedef enum gan_layer_type {
+    GAN_LAYER_LINEAR,
+    GAN_LAYER_CONV2D,
+    GAN_LAYER_CONV_TRANSPOSE2D,
+    GAN_LAYER_BATCHNORM1D,
+    GAN_LAYER_BATCHNORM2D,
+    GAN_LAYER_RELU,
+    GAN_LAYER_LEAKY_RELU,
+    GAN_LAYER_TANH,
+    GAN_LAYER_SIGMOID,
+    GAN_LAYER_FLATTEN,
+    GAN_LAYER_RESHAPE
+} gan_layer_type;
+
+/* Linear: [N, in] -> [N, out], weight [out, in], bias [out]. Parameters start
+ * as PyTorch's default, uniform(-1/sqrt(in), 1/sqrt(in)). */
+GAN_API gan_status gan_linear_create(gan_context *ctx, int in_features, int out_features,
+                                     int bias, gan_layer **out);
+
+typedef struct gan_conv2d_params {
+    int in_channels, out_channels;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;        /* >= 1 */
+    int pad_h, pad_w;              /* >= 0 */
+    int output_pad_h, output_pad_w; /* transposed only; < stride */
+    int bias;                      /* nonzero: learn a per-channel bias */
+} gan_conv2d_params;
+
+/* Square kernel, stride 1, padding 0, with bias. */
+GAN_API gan_conv2d_params gan_conv2d_default_params(int in_channels, int out_channels, int kernel);
+
+/* Conv2d: weight [out, in, kh, kw]; output (H + 2p - k) / s + 1. */
+GAN_API gan_status gan_conv2d_create(gan_context *ctx, const gan_conv2d_params *params, gan_layer **out);
+/* ConvTranspose2d: weight [in, out, kh, kw] as PyTorch; output
+ * (H - 1) * s - 2p + k + output_pad. */
+GAN_API gan_status gan_conv_transpose2d_create(gan_context *ctx, const gan_conv2d_params *params,
+                                               gan_layer **out);
+
+/* BatchNorm over [N, C] or [N, C, L] (1d) or [N, C, H, W] (2d). gamma = 1,
+ * beta = 0, running mean 0, running var 1; momentum as PyTorch (0.1). */
+GAN_API gan_status gan_batchnorm1d_create(gan_context *ctx, int num_features, float eps,
+                                          float momentum, gan_layer **out);
+GAN_API gan_status gan_batchnorm2d_create(gan_context *ctx, int num_features, float eps,
+                                          float momentum, gan_layer **out);
+
+GAN_API gan_status gan_relu_create(gan_context *ctx, gan_layer **out);
+GAN_API gan_status gan_leaky_relu_create(gan_context *ctx, float negative_slope, gan_layer **out);
+GAN_API gan_status gan_tanh_create(gan_context *ctx, gan_layer **out);
+GAN_API gan_status gan_sigmoid_create(gan_context *ctx, gan_layer **out);
+/* Flatten: [N, ...] -> [N, prod(...)]. */
+GAN_API gan_status gan_flatten_create(gan_context *ctx, gan_layer **out);
+/* Reshape: [N, ...] -> [N, shape...] (PyTorch's Unflatten(1, shape)); ndim <= 3. */
+GAN_API gan_status gan_reshape_create(gan_context *ctx, int ndim, const int *shape, gan_layer **out);
+
+/* For a layer never added to a model. NULL is a no-op. */
+GAN_API void gan_layer_free(gan_layer *layer);
+GAN_API gan_layer_type gan_layer_get_type(const gan_layer *layer);
+/* A one-line description in PyTorch's style, e.g. "Conv2d(1, 16, kernel_size=(3, 3), ...)".
+ * Writes at most size bytes, always NUL-terminated; returns the full length. */
+GAN_API int gan_layer_describe(const gan_layer *layer, char *buf, size_t size);
+
+/* ----------------------------------------------------------------- model */
+
+/* A sequential model; it owns its layers and their tensors. */
+typedef struct gan_model gan_model;
+
+GAN_API gan_status gan_model_create(gan_context *ctx, gan_model **out);
+/* Frees the model and its layers. NULL is a no-op. */
+GAN_API void gan_model_free(gan_model *model);
+
+/* Appends a layer; the model takes ownership, also when this fails (the
+ * layer is then freed). Add every layer before creating an optimizer. */
+GAN_API gan_status gan_model_add(gan_model *model, gan_layer *layer);
+
+GAN_API size_t gan_model_layer_count(const gan_model *model);
+/* Borrowed; NULL when i is out of range. */
+GAN_API const gan_layer *gan_model_layer(const gan_model *model, size_t i);
+
+/* Output shape of layer i for an input of the given shape (for summaries);
+ * checks every layer's expectations without computing anything. */
+GAN_API gan_status gan_model_layer_output_shape(gan_model *model, size_t i, int in_ndim,
+                                                const int *in_shape, int *out_ndim,
+                                                int out_shape[GAN_MAX_DIMS]);
+
+/* Forward pass. x is borrowed and must stay unchanged until backward.
+ * *y belongs to the model and stays valid until the next forward. */
+GAN_API gan_status gan_model_forward(gan_model *model, const gan_tensor *x, const gan_tensor **y);
+/* Backward pass after forward: dy has the output's shape. Parameter
+ * gradients are accumulated (see gan_model_zero_grad); *dx (may be NULL)
+ * receives the input gradient, owned by the model. */
+GAN_API gan_status gan_model_backward(gan_model *model, const gan_tensor *dy, const gan_tensor **dx);
+
+GAN_API gan_status gan_model_zero_grad(gan_model *model);
+/* Training mode (default) uses batch statistics in BatchNorm and updates the
+ * running ones; eval mode uses the running statistics. */
+GAN_API void gan_model_set_training(gan_model *model, int training);
+GAN_API int gan_model_is_training(const gan_model *model);
+/* With 0, backward computes only input gradients (e.g. D during G's step). */
+GAN_API void gan_model_set_requires_grad(gan_model *model, int requires_grad);
+
+/* Named tensors of the model, as PyTorch's state_dict of the equivalent
+ * nn.Sequential: "0.weight", "1.running_mean", "1.num_batches_tracked". */
+typedef enum gan_entry_kind {
+    GAN_ENTRY_PARAMETER, /* value and grad */
+    GAN_ENTRY_BUFFER,    /* value only (running statistics, optimizer state) */
+    GAN_ENTRY_COUNTER    /* counter only (num_batches_tracked, step counts) */
+} gan_entry_kind;
+
+typedef struct gan_entry {
+    char name[64];
+    gan_entry_kind kind;
+    gan_layer_type layer_type; /* of the layer that holds it */
+    gan_tensor *value;         /* borrowed; NULL for counters */
+    gan_tensor *grad;          /* borrowed; parameters only */
+    int64_t *counter;          /* borrowed; counters only */
+} gan_entry;
+
+GAN_API size_t gan_model_entry_count(const gan_model *model);
+GAN_API gan_status gan_model_entry(const gan_model *model, size_t i, gan_entry *out);
+/* Total learnable scalars. */
+GAN_API size_t gan_model_parameter_count(const gan_model *model);
+
+/* DCGAN initialization: Conv, ConvTranspose and Linear weights N(0, std),
+ * biases 0, BatchNorm gamma N(1, std), beta 0 (std is 0.02 in the paper). */
+GAN_API gan_status gan_model_init_dcgan(gan_model *model, float std);
+
+/* ---------------------------------------------------------------- losses */
+
+/* Binary cross-entropy, mean over elements. target has the input's shape.
+ * grad (may be NULL) receives d loss / d input, same shape; *loss is the
+ * mean loss. On logits the loss is computed stably as
+ * max(z,0) - z*t + log(1 + exp(-|z|)); *mean_prob (may be NULL) is the mean
+ * of sigmoid(z), the D(x) statistic of GAN training. */
+GAN_API gan_status gan_bce_with_logits(gan_context *ctx, const gan_tensor *logits,
+                                       const gan_tensor *target, gan_tensor *grad,
+                                       float *loss, float *mean_prob);
+/* On probabilities in [0, 1]; logs are clamped at -100 as PyTorch does. */
+GAN_API gan_status gan_bce(gan_context *ctx, const gan_tensor *probs, const gan_tensor *target,
+                           gan_tensor *grad, float *loss);
+
+/* ------------------------------------------------------------ optimizers */
+
+typedef struct gan_optimizer gan_optimizer;
+
+typedef struct gan_adam_params {
+    float lr, beta1, beta2, eps, weight_decay;
+} gan_adam_params;
+/* PyTorch's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay. */
+GAN_API gan_adam_params gan_adam_default_params(void);
+
+typedef struct gan_sgd_params {
+    float lr, momentum, dampening, weight_decay;
+    int nesterov;
+} gan_sgd_params;
+/* lr 0.01, no momentum, no dampening, no weight decay. */
+GAN_API gan_sgd_params gan_sgd_default_params(void);
+
+/* An optimizer over every parameter of model (borrowed: free the optimizer
+ * before the model). Its state lives in the backend. */
+GAN_API gan_status gan_optimizer_adam_create(gan_model *model, const gan_adam_params *params,
+                                             gan_optimizer **out);
+GAN_API gan_status gan_optimizer_sgd_create(gan_model *model, const gan_sgd_params *params,
+                                            gan_optimizer **out);
+GAN_API void gan_optimizer_free(gan_optimizer *opt);
+/* One update from the accumulated gradients. */
+GAN_API gan_status gan_optimizer_step(gan_optimizer *opt);
+/* State tensors by name ("0.weight.exp_avg", ...) and the step counter. */
+GAN_API size_t gan_optimizer_entry_count(const gan_optimizer *opt);
+GAN_API gan_status gan_optimizer_entry(const gan_optimizer *opt, size_t i, gan_entry *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GAN_H */

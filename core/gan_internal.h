@@ -1,0 +1,165 @@
+/* gan_internal.h - structures shared by the core and the backends: the
+ * context, the tensor, and the backend interface every op goes through. */
+#ifndef GAN_INTERNAL_H
+#define GAN_INTERNAL_H
+
+#include "gan.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+typedef struct gan_backend gan_backend;
+
+struct gan_tensor {
+    gan_context *ctx;
+    int ndim;
+    int shape[GAN_MAX_DIMS];
+    size_t numel;
+    size_t capacity;    /* floats allocated in data */
+    void *data;         /* backend handle: float * on the CPU, cl_mem on OpenCL */
+    bool owns_data;     /* false for views (Flatten, Reshape) */
+};
+
+/* Geometry of a 2-D convolution from input [n, in_c, in_h, in_w] to output
+ * [n, out_c, out_h, out_w]. A transposed convolution is described by the
+ * convolution it is the adjoint of (input and output swapped). */
+typedef struct gan_conv_geom {
+    int n, in_c, in_h, in_w;
+    int out_c, out_h, out_w;
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+} gan_conv_geom;
+
+typedef enum gan_activation {
+    GAN_ACT_RELU,
+    GAN_ACT_LEAKY_RELU,
+    GAN_ACT_TANH,
+    GAN_ACT_SIGMOID
+} gan_activation;
+
+typedef struct gan_adam_step_args {
+    float lr, beta1, beta2, eps, weight_decay;
+    int64_t step; /* 1 on the first update */
+} gan_adam_step_args;
+
+typedef struct gan_sgd_step_args {
+    float lr, momentum, dampening, weight_decay;
+    int nesterov;
+    int first; /* momentum buffer starts as the gradient */
+} gan_sgd_step_args;
+
+typedef struct gan_batchnorm_args {
+    int n, c, hw;
+    float eps, momentum;
+} gan_batchnorm_args;
+
+/* One entry per op. Arguments are validated by the core before dispatch;
+ * ops return GAN_OK or a device error. Tensors are accessed through ->data.
+ * "Accumulate" means the result is added to what the output holds. */
+typedef struct gan_backend_iface {
+    const char *name;
+    void (*destroy)(gan_backend *be);
+
+    /* memory */
+    gan_status (*alloc)(gan_backend *be, size_t n_floats, void **data);
+    void (*release)(gan_backend *be, void *data);
+    gan_status (*write)(gan_backend *be, gan_tensor *t, const float *src, size_t n);
+    gan_status (*read)(gan_backend *be, const gan_tensor *t, float *dst, size_t n);
+    gan_status (*fill)(gan_backend *be, gan_tensor *t, float value);
+
+    /* C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C, row-major, whole tensors */
+    gan_status (*gemm)(gan_backend *be, bool trans_a, bool trans_b, int m, int n, int k,
+                       float alpha, const gan_tensor *a, const gan_tensor *b, float beta,
+                       gan_tensor *c);
+
+    /* y[n][c][hw] += bias[c]; dbias[c] += sum over n, hw of dy (accumulate) */
+    gan_status (*bias_add)(gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw);
+    gan_status (*bias_grad)(gan_backend *be, const gan_tensor *dy, gan_tensor *dbias, int n, int c, int hw);
+
+    /* y = conv(x, w); dx = conv^T(dy, w); dw += correlation of x and dy (accumulate) */
+    gan_status (*conv2d_forward)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
+                                 const gan_tensor *w, gan_tensor *y);
+    gan_status (*conv2d_backward_data)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
+                                       const gan_tensor *w, gan_tensor *dx);
+    gan_status (*conv2d_backward_weight)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
+                                         const gan_tensor *dy, gan_tensor *dw);
+
+    /* elementwise; backward gets the forward's input x and output y */
+    gan_status (*activation_forward)(gan_backend *be, gan_activation act, float slope,
+                                     const gan_tensor *x, gan_tensor *y);
+    gan_status (*activation_backward)(gan_backend *be, gan_activation act, float slope,
+                                      const gan_tensor *x, const gan_tensor *y,
+                                      const gan_tensor *dy, gan_tensor *dx);
+
+    /* Training: normalizes by batch statistics, saves mean and 1/std, updates
+     * running statistics (unbiased variance). Eval: uses running statistics. */
+    gan_status (*batchnorm_forward_train)(gan_backend *be, const gan_batchnorm_args *a,
+                                          const gan_tensor *x, const gan_tensor *gamma,
+                                          const gan_tensor *beta, gan_tensor *y,
+                                          gan_tensor *save_mean, gan_tensor *save_invstd,
+                                          gan_tensor *running_mean, gan_tensor *running_var);
+    gan_status (*batchnorm_forward_eval)(gan_backend *be, const gan_batchnorm_args *a,
+                                         const gan_tensor *x, const gan_tensor *gamma,
+                                         const gan_tensor *beta, const gan_tensor *running_mean,
+                                         const gan_tensor *running_var, gan_tensor *y);
+    /* mean/invstd are the saved batch statistics (training) or those of the
+     * running statistics (eval, where batch_stats is false). dx may be NULL;
+     * dgamma/dbeta accumulate and may be NULL. */
+    gan_status (*batchnorm_backward)(gan_backend *be, const gan_batchnorm_args *a, bool batch_stats,
+                                     const gan_tensor *x, const gan_tensor *dy,
+                                     const gan_tensor *gamma, const gan_tensor *mean,
+                                     const gan_tensor *invstd, gan_tensor *dx,
+                                     gan_tensor *dgamma, gan_tensor *dbeta);
+    /* invstd[c] = 1 / sqrt(var[c] + eps) */
+    gan_status (*inverse_std)(gan_backend *be, const gan_tensor *var, float eps, gan_tensor *invstd);
+
+    /* mean BCE; grad may be NULL; mean_prob may be NULL */
+    gan_status (*bce_logits)(gan_backend *be, const gan_tensor *z, const gan_tensor *t,
+                             gan_tensor *grad, float *loss, float *mean_prob);
+    gan_status (*bce_probs)(gan_backend *be, const gan_tensor *p, const gan_tensor *t,
+                            gan_tensor *grad, float *loss);
+
+    /* optimizers, in place on param and state */
+    gan_status (*adam_step)(gan_backend *be, const gan_adam_step_args *a, gan_tensor *param,
+                            const gan_tensor *grad, gan_tensor *exp_avg, gan_tensor *exp_avg_sq);
+    gan_status (*sgd_step)(gan_backend *be, const gan_sgd_step_args *a, gan_tensor *param,
+                           const gan_tensor *grad, gan_tensor *momentum_buf);
+} gan_backend_iface;
+
+struct gan_backend {
+    const gan_backend_iface *iface;
+    gan_context *ctx;
+};
+
+struct gan_context {
+    gan_backend *backend;
+    gan_backend_kind kind;
+    int num_threads;
+    uint64_t rng[4];
+    float *host_scratch;     /* for initializers; grows, never shrinks */
+    size_t host_scratch_len;
+    char error[512];
+};
+
+/* Records a formatted message for gan_context_error and returns status. */
+gan_status gan_fail(gan_context *ctx, gan_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Backend constructors; each returns GAN_ERR_UNAVAILABLE when not built. */
+gan_status gan_cpu_backend_create(gan_context *ctx, gan_backend **out);
+
+/* Tensor helpers for layers: allocate, or reshape in place when the
+ * capacity already suffices (so the steady state allocates nothing). */
+gan_status gan_tensor_ensure(gan_context *ctx, gan_tensor **t, int ndim, const int *shape);
+/* Points view at src's storage with another shape of the same size. */
+gan_status gan_tensor_view(gan_context *ctx, gan_tensor **view, const gan_tensor *src, int ndim,
+                           const int *shape);
+bool gan_tensor_same_shape(const gan_tensor *a, const gan_tensor *b);
+/* "[128, 1, 28, 28]" into buf. */
+const char *gan_shape_str(int ndim, const int *shape, char *buf, size_t size);
+/* Host scratch of at least n floats owned by the context. */
+float *gan_host_scratch(gan_context *ctx, size_t n);
+
+#endif /* GAN_INTERNAL_H */

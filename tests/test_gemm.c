@@ -1,0 +1,91 @@
+/* test_gemm.c - the packed GEMM against a naive double-precision loop, for
+ * every micro-kernel this CPU runs, on odd sizes that cross every block
+ * edge, all transpose combinations, alpha and beta; plus determinism across
+ * thread counts. */
+#include "cpu_gemm.h"
+#include "test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void naive_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
+                       const float *b, float beta, const float *c0, double *c)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0.0;
+            for (int p = 0; p < k; p++)
+                s += (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+            c[i * n + j] = alpha * s + (beta == 0.0f ? 0.0 : beta * (double)c0[i * n + j]);
+        }
+}
+
+static void *aligned_floats(size_t n) { return aligned_alloc(64, ((n * 4 + 63) / 64) * 64); }
+
+static void check_shape(const gan_gemm_plan *plan, int m, int n, int k, unsigned *seed)
+{
+    float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
+    float *c = malloc(sizeof(float) * (size_t)m * n), *c0 = malloc(sizeof(float) * (size_t)m * n);
+    double *want = malloc(sizeof(double) * (size_t)m * n);
+    test_fill(a, (size_t)m * k, -1, 1, seed);
+    test_fill(b, (size_t)k * n, -1, 1, seed);
+    test_fill(c0, (size_t)m * n, -1, 1, seed);
+    const float alphas[2] = {1.0f, -0.5f}, betas[3] = {0.0f, 1.0f, 0.75f};
+    for (int t = 0; t < 4; t++) {
+        const bool ta = t & 1, tb = t & 2;
+        for (int ab = 0; ab < 3; ab++) {
+            const float alpha = alphas[ab % 2], beta = betas[ab];
+            if (beta == 0.0f) /* beta 0 must not read C */
+                for (size_t i = 0; i < (size_t)m * n; i++)
+                    c[i] = NAN;
+            else
+                memcpy(c, c0, sizeof(float) * (size_t)m * n);
+            gan_cpu_gemm(plan, ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
+            naive_gemm(ta, tb, m, n, k, alpha, a, b, beta, c0, want);
+            char what[160];
+            snprintf(what, sizeof what, "%s m=%d n=%d k=%d ta=%d tb=%d alpha=%g beta=%g",
+                     plan->kernel->name, m, n, k, ta, tb, alpha, beta);
+            test_expect_close(what, c, want, (size_t)m * n, 1e-5 * (k + 1), 1e-5);
+        }
+    }
+    free(a), free(b), free(c), free(c0), free(want);
+}
+
+int main(void)
+{
+    const gan_ukernel *kernels[4];
+    const int n_kernels = gan_cpu_ukernels(kernels, 4);
+    unsigned seed = 12345;
+    const int sizes[][3] = {
+        {1, 1, 1}, {3, 7, 17}, {17, 3, 7}, {7, 17, 3}, {9, 33, 65}, {16, 196, 9},
+        {64, 100, 300},   /* k crosses KC */
+        {200, 40, 30},    /* m crosses MC */
+        {33, 4100, 5},    /* n crosses NC */
+        {128, 256, 64},   /* Linear shapes of the fully connected GAN */
+        {32, 1568, 400},  /* a DCGAN convolution's GEMM */
+    };
+    for (int ki = 0; ki < n_kernels; ki++) {
+        gan_gemm_plan plan = {kernels[ki], 2, aligned_floats((size_t)GAN_GEMM_MC * GAN_GEMM_KC),
+                              aligned_floats((size_t)GAN_GEMM_KC * GAN_GEMM_NC)};
+        printf("kernel %s (%dx%d)\n", plan.kernel->name, plan.kernel->mr, plan.kernel->nr);
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            check_shape(&plan, sizes[s][0], sizes[s][1], sizes[s][2], &seed);
+
+        /* one thread and two give the same bits */
+        const int m = 70, n = 300, k = 500;
+        float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
+        float *c1 = calloc((size_t)m * n, sizeof(float)), *c2 = calloc((size_t)m * n, sizeof(float));
+        test_fill(a, (size_t)m * k, -1, 1, &seed);
+        test_fill(b, (size_t)k * n, -1, 1, &seed);
+        plan.num_threads = 1;
+        gan_cpu_gemm(&plan, false, false, m, n, k, 1.0f, a, k, b, n, 0.0f, c1, n);
+        plan.num_threads = 2;
+        gan_cpu_gemm(&plan, false, false, m, n, k, 1.0f, a, k, b, n, 0.0f, c2, n);
+        CHECK(memcmp(c1, c2, sizeof(float) * m * n) == 0);
+        free(a), free(b), free(c1), free(c2);
+        free(plan.pack_a), free(plan.pack_b);
+    }
+    CHECK(n_kernels >= 1);
+    CHECK(strcmp(kernels[n_kernels - 1]->name, "generic-4x16") == 0);
+    return test_finish("test_gemm");
+}

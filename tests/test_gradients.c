@@ -1,0 +1,253 @@
+/* test_gradients.c - every layer's and loss's backward against central
+ * finite differences of a scalar function of its output. */
+#include "test_util.h"
+
+#include <string.h>
+
+static unsigned seed = 77;
+
+/* L = sum(y * r) in double, for the model's output on x */
+static double objective(gan_context *ctx, gan_model *m, const gan_tensor *x, const float *r)
+{
+    const gan_tensor *y;
+    REQUIRE_OK(ctx, gan_model_forward(m, x, &y));
+    float *yh = test_read(y);
+    double s = 0.0;
+    for (size_t i = 0; i < gan_tensor_numel(y); i++)
+        s += (double)yh[i] * r[i];
+    free(yh);
+    return s;
+}
+
+/* Compares an analytic gradient with finite differences of L with respect
+ * to up to `samples` elements of t (spread over the tensor). */
+static void compare_fd(gan_context *ctx, const char *what, gan_model *m, const gan_tensor *x,
+                       gan_tensor *t, const float *analytic, const float *r, float h,
+                       bool avoid_kinks)
+{
+    const size_t n = gan_tensor_numel(t), samples = 24;
+    const size_t step = n > samples ? n / samples : 1;
+    float *v = test_read(t);
+    float got[64];
+    double want[64];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < 64; i += step, k++) {
+        const float orig = v[i];
+        /* keep ReLU-like kinks out of the differencing interval */
+        if (avoid_kinks && fabsf(orig) < 2 * h)
+            v[i] = orig < 0 ? -3 * h : 3 * h;
+        const float base = v[i];
+        v[i] = base + h;
+        REQUIRE_OK(ctx, gan_tensor_write(t, v, n));
+        double lp = objective(ctx, m, x, r);
+        v[i] = base - h;
+        REQUIRE_OK(ctx, gan_tensor_write(t, v, n));
+        double lm = objective(ctx, m, x, r);
+        v[i] = orig;
+        REQUIRE_OK(ctx, gan_tensor_write(t, v, n));
+        want[k] = (lp - lm) / (2.0 * (double)h);
+        got[k] = analytic[i];
+        if (base != orig) /* analytic value at the moved point: recompute below */
+            got[k] = NAN;
+    }
+    /* drop moved points (never for smooth layers) */
+    size_t kept = 0;
+    for (size_t i = 0; i < k; i++)
+        if (!isnan(got[i])) {
+            got[kept] = got[i];
+            want[kept++] = want[i];
+        }
+    test_expect_close(what, got, want, kept, 2e-3, 2e-2);
+    free(v);
+}
+
+/* Gradient check of a model: input gradient and every parameter's. */
+static void check_model(gan_context *ctx, const char *name, gan_model *m, int ndim, const int *shape,
+                        bool avoid_kinks)
+{
+    size_t nx = 1;
+    for (int i = 0; i < ndim; i++)
+        nx *= (size_t)shape[i];
+    float *xh = malloc(nx * sizeof(float));
+    test_fill(xh, nx, -1.0f, 1.0f, &seed);
+    if (avoid_kinks) /* inputs away from 0 so +-h never crosses a kink */
+        for (size_t i = 0; i < nx; i++)
+            xh[i] += xh[i] < 0 ? -0.05f : 0.05f;
+    gan_tensor *x = test_tensor(ctx, ndim, shape, xh);
+    const gan_tensor *y, *dx;
+    REQUIRE_OK(ctx, gan_model_forward(m, x, &y));
+    const size_t ny = gan_tensor_numel(y);
+    float *r = malloc(ny * sizeof(float));
+    test_fill(r, ny, -1.0f, 1.0f, &seed);
+    gan_tensor *dy = test_tensor(ctx, gan_tensor_ndim(y), (int[]){gan_tensor_dim(y, 0),
+                                 gan_tensor_dim(y, 1), gan_tensor_dim(y, 2), gan_tensor_dim(y, 3)}, r);
+    REQUIRE_OK(ctx, gan_model_zero_grad(m));
+    REQUIRE_OK(ctx, gan_model_backward(m, dy, &dx));
+    float *dxh = test_read(dx);
+    char what[128];
+    snprintf(what, sizeof what, "%s: d/dx", name);
+    compare_fd(ctx, what, m, x, x, dxh, r, 1e-2f, false);
+    for (size_t i = 0; i < gan_model_entry_count(m); i++) {
+        gan_entry e;
+        REQUIRE_OK(ctx, gan_model_entry(m, i, &e));
+        if (e.kind != GAN_ENTRY_PARAMETER)
+            continue;
+        float *g = test_read(e.grad);
+        snprintf(what, sizeof what, "%s: d/d%s", name, e.name);
+        compare_fd(ctx, what, m, x, e.value, g, r, 1e-2f, avoid_kinks);
+        free(g);
+    }
+    free(dxh), free(r), free(xh);
+    gan_tensor_free(dy);
+    gan_tensor_free(x);
+}
+
+static void check_layer(gan_context *ctx, const char *name, gan_layer *l, int ndim, const int *shape,
+                        bool avoid_kinks)
+{
+    gan_model *m = test_single_layer_model(ctx, l);
+    check_model(ctx, name, m, ndim, shape, avoid_kinks);
+    gan_model_free(m);
+}
+
+static gan_layer *conv(gan_context *ctx, bool transposed, int ci, int co, int k, int s, int p, int op)
+{
+    gan_conv2d_params prm = gan_conv2d_default_params(ci, co, k);
+    prm.stride_h = prm.stride_w = s;
+    prm.pad_h = prm.pad_w = p;
+    prm.output_pad_h = prm.output_pad_w = op;
+    gan_layer *l;
+    REQUIRE_OK(ctx, transposed ? gan_conv_transpose2d_create(ctx, &prm, &l) : gan_conv2d_create(ctx, &prm, &l));
+    return l;
+}
+
+static void check_losses(gan_context *ctx)
+{
+    const int shape[2] = {7, 3};
+    float z[21], t[21], p[21];
+    test_fill(z, 21, -4.0f, 4.0f, &seed);
+    test_fill(p, 21, 0.05f, 0.95f, &seed);
+    for (int i = 0; i < 21; i++)
+        t[i] = (float)(i % 3) * 0.5f; /* 0, 0.5, 1: soft labels too */
+    gan_tensor *zt = test_tensor(ctx, 2, shape, z), *pt = test_tensor(ctx, 2, shape, p);
+    gan_tensor *tt = test_tensor(ctx, 2, shape, t), *g = test_tensor(ctx, 2, shape, NULL);
+    for (int which = 0; which < 2; which++) {
+        float *in = which ? p : z;
+        gan_tensor *it = which ? pt : zt;
+        float loss, lp, lm, mean_prob = 0;
+        REQUIRE_OK(ctx, which ? gan_bce(ctx, it, tt, g, &loss) : gan_bce_with_logits(ctx, it, tt, g, &loss, &mean_prob));
+        float *gh = test_read(g);
+        double want[21];
+        double reference = 0.0, prob = 0.0;
+        for (int i = 0; i < 21; i++) {
+            double q = which ? in[i] : 1.0 / (1.0 + exp(-(double)in[i]));
+            reference -= t[i] * log(q) + (1 - t[i]) * log(1 - q);
+            prob += q;
+            const float h = 1e-3f, orig = in[i];
+            in[i] = orig + h;
+            REQUIRE_OK(ctx, gan_tensor_write(it, in, 21));
+            REQUIRE_OK(ctx, which ? gan_bce(ctx, it, tt, NULL, &lp) : gan_bce_with_logits(ctx, it, tt, NULL, &lp, NULL));
+            in[i] = orig - h;
+            REQUIRE_OK(ctx, gan_tensor_write(it, in, 21));
+            REQUIRE_OK(ctx, which ? gan_bce(ctx, it, tt, NULL, &lm) : gan_bce_with_logits(ctx, it, tt, NULL, &lm, NULL));
+            in[i] = orig;
+            REQUIRE_OK(ctx, gan_tensor_write(it, in, 21));
+            want[i] = ((double)lp - lm) / (2.0 * h);
+        }
+        double lw = reference / 21;
+        test_expect_close(which ? "bce loss" : "bce_with_logits loss", &loss, &lw, 1, 1e-6, 1e-5);
+        test_expect_close(which ? "bce grad" : "bce_with_logits grad", gh, want, 21, 2e-4, 2e-2);
+        if (!which) {
+            double pw = prob / 21;
+            test_expect_close("bce_with_logits mean_prob", &mean_prob, &pw, 1, 1e-6, 1e-5);
+        }
+        free(gh);
+    }
+    /* stable for extreme logits: no inf or NaN */
+    const float big[2] = {100.0f, -100.0f}, tgt[2] = {0.0f, 1.0f};
+    gan_tensor *bz = test_tensor(ctx, 1, (int[]){2}, big), *bt = test_tensor(ctx, 1, (int[]){2}, tgt);
+    float loss;
+    REQUIRE_OK(ctx, gan_bce_with_logits(ctx, bz, bt, NULL, &loss, NULL));
+    CHECK(fabsf(loss - 100.0f) < 1e-3f);
+    gan_tensor_free(bz), gan_tensor_free(bt);
+    gan_tensor_free(zt), gan_tensor_free(pt), gan_tensor_free(tt), gan_tensor_free(g);
+}
+
+int main(void)
+{
+    gan_context *ctx = test_context(2, 5);
+    gan_layer *l;
+
+    REQUIRE_OK(ctx, gan_linear_create(ctx, 7, 5, 1, &l));
+    check_layer(ctx, "linear", l, 2, (int[]){3, 7}, false);
+    REQUIRE_OK(ctx, gan_linear_create(ctx, 3, 1, 0, &l));
+    check_layer(ctx, "linear no bias", l, 2, (int[]){1, 3}, false);
+
+    check_layer(ctx, "conv2d k3 s2 p1", conv(ctx, false, 2, 3, 3, 2, 1, 0), 4, (int[]){2, 2, 7, 7}, false);
+    check_layer(ctx, "conv2d k5 s2 p2", conv(ctx, false, 3, 4, 5, 2, 2, 0), 4, (int[]){2, 3, 9, 8}, false);
+    check_layer(ctx, "conv2d k1 s1", conv(ctx, false, 3, 2, 1, 1, 0, 0), 4, (int[]){1, 3, 3, 5}, false);
+    check_layer(ctx, "conv_transpose2d k3 s2", conv(ctx, true, 4, 3, 3, 2, 0, 0), 4, (int[]){2, 4, 1, 1}, false);
+    check_layer(ctx, "conv_transpose2d k4 s2 p1", conv(ctx, true, 3, 2, 4, 2, 1, 0), 4, (int[]){2, 3, 3, 4}, false);
+    check_layer(ctx, "conv_transpose2d k3 s2 p1 op1", conv(ctx, true, 2, 3, 3, 2, 1, 1), 4, (int[]){1, 2, 4, 3}, false);
+    check_layer(ctx, "conv_transpose2d k4 s1", conv(ctx, true, 3, 2, 4, 1, 0, 0), 4, (int[]){2, 3, 2, 2}, false);
+
+    REQUIRE_OK(ctx, gan_batchnorm2d_create(ctx, 3, 1e-5f, 0.1f, &l));
+    check_layer(ctx, "batchnorm2d train", l, 4, (int[]){4, 3, 3, 2}, false);
+    REQUIRE_OK(ctx, gan_batchnorm1d_create(ctx, 5, 1e-5f, 0.1f, &l));
+    check_layer(ctx, "batchnorm1d train", l, 2, (int[]){6, 5}, false);
+    {
+        gan_model *m;
+        REQUIRE_OK(ctx, gan_batchnorm2d_create(ctx, 3, 1e-5f, 0.1f, &l));
+        m = test_single_layer_model(ctx, l);
+        gan_entry rv;
+        REQUIRE_OK(ctx, gan_model_entry(m, 3, &rv));
+        REQUIRE_OK(ctx, gan_tensor_write(rv.value, (float[]){0.5f, 2.0f, 1.5f}, 3));
+        gan_model_set_training(m, 0);
+        check_model(ctx, "batchnorm2d eval", m, 4, (int[]){2, 3, 2, 2}, false);
+        gan_model_free(m);
+    }
+
+    REQUIRE_OK(ctx, gan_relu_create(ctx, &l));
+    check_layer(ctx, "relu", l, 2, (int[]){4, 9}, true);
+    REQUIRE_OK(ctx, gan_leaky_relu_create(ctx, 0.2f, &l));
+    check_layer(ctx, "leaky_relu", l, 3, (int[]){2, 3, 5}, true);
+    REQUIRE_OK(ctx, gan_tanh_create(ctx, &l));
+    check_layer(ctx, "tanh", l, 2, (int[]){4, 9}, false);
+    REQUIRE_OK(ctx, gan_sigmoid_create(ctx, &l));
+    check_layer(ctx, "sigmoid", l, 2, (int[]){4, 9}, false);
+
+    /* a small DCGAN-style discriminator and generator, end to end */
+    {
+        gan_model *d;
+        REQUIRE_OK(ctx, gan_model_create(ctx, &d));
+        REQUIRE_OK(ctx, gan_model_add(d, conv(ctx, false, 1, 4, 3, 2, 1, 0)));
+        REQUIRE_OK(ctx, gan_batchnorm2d_create(ctx, 4, 1e-5f, 0.1f, &l));
+        REQUIRE_OK(ctx, gan_model_add(d, l));
+        REQUIRE_OK(ctx, gan_tanh_create(ctx, &l)); /* smooth, so differences are exact */
+        REQUIRE_OK(ctx, gan_model_add(d, l));
+        REQUIRE_OK(ctx, gan_flatten_create(ctx, &l));
+        REQUIRE_OK(ctx, gan_model_add(d, l));
+        REQUIRE_OK(ctx, gan_linear_create(ctx, 4 * 3 * 3, 1, 1, &l));
+        REQUIRE_OK(ctx, gan_model_add(d, l));
+        check_model(ctx, "discriminator stack", d, 4, (int[]){3, 1, 5, 5}, false);
+        gan_model_free(d);
+
+        gan_model *g;
+        REQUIRE_OK(ctx, gan_model_create(ctx, &g));
+        REQUIRE_OK(ctx, gan_reshape_create(ctx, 3, (int[]){6, 1, 1}, &l));
+        REQUIRE_OK(ctx, gan_model_add(g, l));
+        REQUIRE_OK(ctx, gan_model_add(g, conv(ctx, true, 6, 4, 3, 2, 0, 0)));
+        REQUIRE_OK(ctx, gan_batchnorm2d_create(ctx, 4, 1e-5f, 0.1f, &l));
+        REQUIRE_OK(ctx, gan_model_add(g, l));
+        REQUIRE_OK(ctx, gan_sigmoid_create(ctx, &l));
+        REQUIRE_OK(ctx, gan_model_add(g, l));
+        REQUIRE_OK(ctx, gan_model_add(g, conv(ctx, true, 4, 1, 4, 2, 1, 0)));
+        REQUIRE_OK(ctx, gan_tanh_create(ctx, &l));
+        REQUIRE_OK(ctx, gan_model_add(g, l));
+        check_model(ctx, "generator stack", g, 2, (int[]){3, 6}, false);
+        gan_model_free(g);
+    }
+    check_losses(ctx);
+    gan_context_free(ctx);
+    return test_finish("test_gradients");
+}

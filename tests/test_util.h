@@ -1,0 +1,56 @@
+/* test_util.h - a small harness: checks that count failures, host
+ * references in double precision, and tensor helpers. */
+#ifndef GAN_TEST_UTIL_H
+#define GAN_TEST_UTIL_H
+
+#include "gan.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+extern int test_failures;
+
+#define CHECK(cond)                                                                   \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
+            test_failures++;                                                          \
+        }                                                                             \
+    } while (0)
+
+/* Aborts the test program when a setup call fails: nothing after it can run. */
+#define REQUIRE_OK(ctx, call)                                                          \
+    do {                                                                               \
+        gan_status st_ = (call);                                                       \
+        if (st_ != GAN_OK) {                                                           \
+            fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__, #call,  \
+                    gan_strerror(st_), gan_context_error(ctx));                        \
+            exit(1);                                                                   \
+        }                                                                              \
+    } while (0)
+
+/* Prints the summary line and returns the exit code. */
+int test_finish(const char *name);
+
+gan_context *test_context(int threads, uint64_t seed);
+
+/* Uniform host values in [lo, hi) from a local LCG, independent of the library. */
+void test_fill(float *x, size_t n, float lo, float hi, unsigned *state);
+
+/* Tensor of the given shape holding data (copied). */
+gan_tensor *test_tensor(gan_context *ctx, int ndim, const int *shape, const float *data);
+/* Reads a whole tensor into a new host array (caller frees). */
+float *test_read(const gan_tensor *t);
+
+/* max |a - b| / (atol + rtol * |b|) over n values; <= 1 means close. */
+double test_close_ratio(const float *a, const double *b, size_t n, double atol, double rtol);
+/* Reports (name, worst ratio) and counts a failure when above 1. */
+void test_expect_close(const char *what, const float *got, const double *want, size_t n,
+                       double atol, double rtol);
+
+/* A model of one layer, for tests of that layer. */
+gan_model *test_single_layer_model(gan_context *ctx, gan_layer *layer);
+
+#endif
