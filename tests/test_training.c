@@ -6,6 +6,10 @@
 
 #include <string.h>
 
+#ifdef GAN_TEST_COUNT_ALLOCATIONS
+extern size_t test_alloc_count; /* alloc_counter.c */
+#endif
+
 static gan_entry entry(gan_context *ctx, const gan_model *m, size_t i)
 {
     gan_entry e;
@@ -204,7 +208,14 @@ static float *train_gan(int threads, uint64_t seed, int steps, size_t *count, fl
     REQUIRE_OK(ctx, gan_tensor_fill(ones, 1.0f));
     const gan_tensor *fake, *logits, *dfake;
     float loss_real = 0, loss_fake = 0, loss_g = 0;
+#ifdef GAN_TEST_COUNT_ALLOCATIONS
+    size_t allocations_after_first_step = 0;
+#endif
     for (int s = 0; s < steps; s++) {
+#ifdef GAN_TEST_COUNT_ALLOCATIONS
+        if (s == 1)
+            allocations_after_first_step = test_alloc_count;
+#endif
         REQUIRE_OK(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
         REQUIRE_OK(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
         /* D step: real then fake, gradients accumulated */
@@ -227,6 +238,10 @@ static float *train_gan(int threads, uint64_t seed, int steps, size_t *count, fl
         REQUIRE_OK(ctx, gan_model_backward(g, dfake, NULL));
         REQUIRE_OK(ctx, gan_optimizer_step(og));
     }
+#ifdef GAN_TEST_COUNT_ALLOCATIONS
+    /* the steady state reuses every output, gradient and workspace */
+    CHECK(steps < 2 || test_alloc_count == allocations_after_first_step);
+#endif
     last_losses[0] = loss_real + loss_fake;
     last_losses[1] = loss_g;
     size_t total = gan_model_parameter_count(g) + gan_model_parameter_count(d), at = 0;
