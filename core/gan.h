@@ -321,6 +321,57 @@ GAN_API gan_status gan_optimizer_step(gan_optimizer *opt);
 GAN_API size_t gan_optimizer_entry_count(const gan_optimizer *opt);
 GAN_API gan_status gan_optimizer_entry(const gan_optimizer *opt, size_t i, gan_entry *out);
 
+/* ------------------------------------------------------------- IDX files */
+
+/* An IDX file (the MNIST format) of unsigned bytes, read whole. */
+typedef struct gan_idx {
+    int ndim;                /* 1 to GAN_MAX_DIMS */
+    int dims[GAN_MAX_DIMS];
+    size_t count;            /* product of dims */
+    uint8_t *bytes;          /* the whole file content, decompressed; owned */
+    size_t n_bytes;
+    const uint8_t *data;     /* the count values, inside bytes */
+} gan_idx;
+
+/* Reads a raw or gzip-compressed IDX file, validating the magic number,
+ * element type (unsigned byte), dimensions and length. Errors name the
+ * file and the problem: GAN_ERR_IO (cannot read), GAN_ERR_FORMAT (truncated,
+ * corrupt, trailing bytes, unsupported type). ctx receives the message and
+ * may not be NULL. */
+GAN_API gan_status gan_idx_read(gan_context *ctx, const char *path, gan_idx *out);
+/* Frees what gan_idx_read allocated; a zeroed struct is a no-op. */
+GAN_API void gan_idx_free(gan_idx *idx);
+/* Writes an IDX file of unsigned bytes (raw); the file is replaced atomically. */
+GAN_API gan_status gan_idx_write(gan_context *ctx, const char *path, int ndim, const int *dims,
+                                 const uint8_t *data);
+
+/* ----------------------------------------------------------- safetensors */
+
+/* Saves entries (tensors as F32, counters as I64) under their names, plus
+ * string metadata, in the safetensors format: a readable file for other
+ * tools. The metadata also carries "payload_crc32", the CRC-32 of the data.
+ * The file is written to a temporary name, flushed and renamed, so an
+ * interrupted save leaves any previous file intact. meta is n_meta pairs
+ * (key, value); the "payload_crc32" key is reserved. */
+GAN_API gan_status gan_safetensors_save(gan_context *ctx, const char *path,
+                                        const gan_entry *entries, size_t n_entries,
+                                        const char *const (*meta)[2], size_t n_meta);
+
+/* An opened and validated safetensors file. */
+typedef struct gan_safetensors gan_safetensors;
+
+/* Opens path, parsing the header under the format's rules (bounded size,
+ * offsets within the file, contiguous and matching dtype and shape) and
+ * checking payload_crc32 when present. A damaged file: GAN_ERR_FORMAT with
+ * a message naming the problem. */
+GAN_API gan_status gan_safetensors_open(gan_context *ctx, const char *path, gan_safetensors **out);
+GAN_API void gan_safetensors_close(gan_safetensors *st);
+/* Metadata value for key, or NULL; borrowed from st. */
+GAN_API const char *gan_safetensors_meta(const gan_safetensors *st, const char *key);
+/* Copies the stored tensor or counter named entry->name into the entry's
+ * tensor or counter. Missing name, other dtype or shape: GAN_ERR_FORMAT. */
+GAN_API gan_status gan_safetensors_load(gan_safetensors *st, const gan_entry *entry);
+
 #ifdef __cplusplus
 }
 #endif

@@ -159,6 +159,11 @@ gan_status gan_tensor_view(gan_context *ctx, gan_tensor **view, const gan_tensor
 bool gan_tensor_same_shape(const gan_tensor *a, const gan_tensor *b);
 /* "[128, 1, 28, 28]" into buf. */
 const char *gan_shape_str(int ndim, const int *shape, char *buf, size_t size);
+/* Writes the parts one after another to a temporary file beside path,
+ * syncs it and renames it over path: readers see the old or the new file,
+ * never a partial one. */
+gan_status gan_write_file_atomic(gan_context *ctx, const char *path, const void *const *parts,
+                                 const size_t *sizes, size_t n_parts);
 /* Host scratch of at least n floats owned by the context. */
 float *gan_host_scratch(gan_context *ctx, size_t n);
 

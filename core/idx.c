@@ -1,0 +1,169 @@
+/* idx.c - IDX files (MNIST's format): read raw or gzip through zlib, with
+ * every length checked against the header; write raw. */
+#include "gan_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* 1 GiB: far above any IDX data set, low enough to refuse a gzip bomb */
+#define IDX_MAX_BYTES ((size_t)1 << 30)
+
+static const char *type_name(int type)
+{
+    switch (type) {
+    case 0x08: return "unsigned byte";
+    case 0x09: return "signed byte";
+    case 0x0B: return "short";
+    case 0x0C: return "int";
+    case 0x0D: return "float";
+    case 0x0E: return "double";
+    default: return NULL;
+    }
+}
+
+/* Reads the whole file, decompressing when it is gzip (zlib reads plain
+ * files as they are). */
+static gan_status read_all(gan_context *ctx, const char *path, uint8_t **out, size_t *len)
+{
+    FILE *probe = fopen(path, "rb");
+    if (!probe)
+        return gan_fail(ctx, GAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    fclose(probe);
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return gan_fail(ctx, GAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 20, n = 0;
+    uint8_t *buf = malloc(cap);
+    gan_status st = buf ? GAN_OK : gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    while (st == GAN_OK) {
+        if (n == cap) {
+            if (cap >= IDX_MAX_BYTES) {
+                st = gan_fail(ctx, GAN_ERR_FORMAT, "%s: larger than %zu bytes", path, IDX_MAX_BYTES);
+                break;
+            }
+            uint8_t *p = realloc(buf, cap * 2);
+            if (!p) {
+                st = gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+                break;
+            }
+            buf = p;
+            cap *= 2;
+        }
+        int got = gzread(f, buf + n, (unsigned)(cap - n));
+        if (got < 0) {
+            int code;
+            const char *msg = gzerror(f, &code);
+            st = gan_fail(ctx, code == Z_ERRNO ? GAN_ERR_IO : GAN_ERR_FORMAT,
+                          "%s: corrupt or truncated gzip data: %s", path,
+                          code == Z_ERRNO ? strerror(errno) : msg);
+            break;
+        }
+        if (got == 0) {
+            int code;
+            const char *msg = gzerror(f, &code);
+            if (code != Z_OK && code != Z_STREAM_END) /* a gzip stream cut short */
+                st = gan_fail(ctx, GAN_ERR_FORMAT, "%s: corrupt or truncated gzip data: %s", path, msg);
+            break;
+        }
+        n += (size_t)got;
+    }
+    gzclose(f);
+    if (st != GAN_OK) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    *len = n;
+    return GAN_OK;
+}
+
+gan_status gan_idx_read(gan_context *ctx, const char *path, gan_idx *out)
+{
+    if (!ctx)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!path || !out)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_idx_read: path or out is NULL");
+    memset(out, 0, sizeof *out);
+    uint8_t *b = NULL;
+    size_t n = 0;
+    gan_status st = read_all(ctx, path, &b, &n);
+    if (st != GAN_OK)
+        return st;
+    st = GAN_ERR_FORMAT;
+    if (n < 4 || b[0] != 0 || b[1] != 0 || !type_name(b[2])) {
+        gan_fail(ctx, st, "%s: not an IDX file (bad magic number)", path);
+    } else if (b[2] != 0x08) {
+        gan_fail(ctx, st, "%s: IDX element type 0x%02X (%s) is not supported, only unsigned bytes",
+                 path, b[2], type_name(b[2]));
+    } else if (b[3] < 1 || b[3] > GAN_MAX_DIMS) {
+        gan_fail(ctx, st, "%s: %d dimensions, expected 1 to %d", path, b[3], GAN_MAX_DIMS);
+    } else if (n < 4 + 4 * (size_t)b[3]) {
+        gan_fail(ctx, st, "%s: truncated in the header (%zu bytes)", path, n);
+    } else {
+        const size_t header = 4 + 4 * (size_t)b[3];
+        size_t count = 1;
+        bool ok = true;
+        for (int i = 0; i < b[3] && ok; i++) {
+            const uint8_t *d = b + 4 + 4 * i;
+            uint32_t v = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
+            if (v == 0 || v > (uint32_t)INT32_MAX || count > IDX_MAX_BYTES / v) {
+                gan_fail(ctx, st, "%s: dimension %d is %u", path, i, v);
+                ok = false;
+            }
+            out->dims[i] = (int)v;
+            count *= v;
+        }
+        if (ok && n - header < count)
+            gan_fail(ctx, st, "%s: truncated: the header announces %zu values, the file holds %zu",
+                     path, count, n - header);
+        else if (ok && n - header > count)
+            gan_fail(ctx, st, "%s: %zu unexpected bytes after the %zu values", path,
+                     n - header - count, count);
+        else if (ok) {
+            out->ndim = b[3];
+            out->count = count;
+            out->bytes = b;
+            out->n_bytes = n;
+            out->data = b + header;
+            return GAN_OK;
+        }
+    }
+    free(b);
+    memset(out, 0, sizeof *out);
+    return st;
+}
+
+void gan_idx_free(gan_idx *idx)
+{
+    if (!idx)
+        return;
+    free(idx->bytes);
+    memset(idx, 0, sizeof *idx);
+}
+
+gan_status gan_idx_write(gan_context *ctx, const char *path, int ndim, const int *dims,
+                         const uint8_t *data)
+{
+    if (!ctx)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!path || !dims || !data || ndim < 1 || ndim > GAN_MAX_DIMS)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_idx_write: bad arguments");
+    uint8_t header[4 + 4 * GAN_MAX_DIMS] = {0, 0, 0x08, (uint8_t)ndim};
+    size_t count = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 1)
+            return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_idx_write: dimension %d is %d", i, dims[i]);
+        uint32_t v = (uint32_t)dims[i];
+        header[4 + 4 * i] = (uint8_t)(v >> 24);
+        header[5 + 4 * i] = (uint8_t)(v >> 16);
+        header[6 + 4 * i] = (uint8_t)(v >> 8);
+        header[7 + 4 * i] = (uint8_t)v;
+        count *= v;
+    }
+    const void *parts[2] = {header, data};
+    const size_t sizes[2] = {4 + 4 * (size_t)ndim, count};
+    return gan_write_file_atomic(ctx, path, parts, sizes, 2);
+}
