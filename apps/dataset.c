@@ -1,0 +1,215 @@
+/* dataset.c - MNIST and Fashion-MNIST: location, SHA-256 verification,
+ * shuffling and augmentation (random rotation, resize). */
+#define _POSIX_C_SOURCE 200809L
+#include "dataset.h"
+
+#include <math.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const dataset_source sources[] = {
+    {"mnist", "MNIST", "GAN_MNIST_DIR", "data/mnist", NULL, "apps/fetch_mnist.sh data/mnist",
+     {"ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+      "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"}},
+    /* the Fashion-MNIST hashes are of the files inside the published .gz
+     * archives, whose own SHA-256 are checked by the distribution package */
+    {"fashion-mnist", "Fashion-MNIST", "GAN_FASHION_MNIST_DIR", "data/fashion-mnist",
+     "/usr/share/datasets/fashion-mnist", "apt-get install dataset-fashion-mnist",
+     {"c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+      "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"}},
+};
+
+const dataset_source *dataset_source_find(const char *key)
+{
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
+        if (strcmp(sources[i].key, key) == 0)
+            return &sources[i];
+    return NULL;
+}
+
+void sha256_hex(const uint8_t *data, size_t n, char hex[65])
+{
+    struct sha256_ctx c;
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    sha256_init(&c);
+    sha256_update(&c, n, data);
+    sha256_digest(&c, sizeof digest, digest);
+    for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
+/* The file of `stem` in dir, raw or .gz, under either usual spelling
+ * (train-images-idx3-ubyte or train-images.idx3-ubyte). */
+static bool find_file(const char *dir, const char *stem, char *path, size_t size)
+{
+    char dotted[64];
+    snprintf(dotted, sizeof dotted, "%s", stem);
+    char *dash = strstr(dotted, "-idx");
+    if (dash)
+        *dash = '.';
+    const char *names[2] = {stem, dotted}, *suffixes[2] = {"", ".gz"};
+    for (int n = 0; n < 2; n++)
+        for (int s = 0; s < 2; s++) {
+            snprintf(path, size, "%s/%s%s", dir, names[n], suffixes[s]);
+            if (access(path, R_OK) == 0)
+                return true;
+        }
+    return false;
+}
+
+static bool has_data(const char *dir)
+{
+    char path[1200];
+    return dir && find_file(dir, "train-images-idx3-ubyte", path, sizeof path);
+}
+
+static bool load_checked(gan_context *ctx, const char *dir, const char *stem, const char *sha,
+                         bool verify, gan_idx *out, char *err, size_t err_size)
+{
+    char path[1200];
+    if (!find_file(dir, stem, path, sizeof path)) {
+        snprintf(err, err_size, "%s: no %s or %s.gz", dir, stem, stem);
+        return false;
+    }
+    if (gan_idx_read(ctx, path, out) != GAN_OK) {
+        snprintf(err, err_size, "%s", gan_context_error(ctx));
+        return false;
+    }
+    if (verify) {
+        char hex[65];
+        sha256_hex(out->bytes, out->n_bytes, hex);
+        if (strcmp(hex, sha) != 0) {
+            snprintf(err, err_size,
+                     "%s: SHA-256 %s does not match the published %s: the file is damaged or another "
+                     "data set (--no-verify accepts it)", path, hex, sha);
+            gan_idx_free(out);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool dataset_load(gan_context *ctx, const dataset_source *src, const char *data_dir, bool verify,
+                  dataset *out, char *err, size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    const char *env = getenv(src->env_var);
+    const char *dir = NULL;
+    if (data_dir)
+        dir = data_dir; /* an explicit choice is never second-guessed */
+    else if (env && *env)
+        dir = env;
+    else if (has_data(src->local_dir))
+        dir = src->local_dir;
+    else if (has_data(src->system_dir))
+        dir = src->system_dir;
+    if (!dir) {
+        snprintf(err, err_size,
+                 "%s not found: looked in $%s (%s), ./%s%s%s. Fetch it with:\n    %s\n"
+                 "or point --data at a folder holding train-images-idx3-ubyte and "
+                 "train-labels-idx1-ubyte (raw or .gz)",
+                 src->title, src->env_var, env ? env : "not set", src->local_dir,
+                 src->system_dir ? " and " : "", src->system_dir ? src->system_dir : "",
+                 src->fetch_hint);
+        return false;
+    }
+    snprintf(out->dir, sizeof out->dir, "%s", dir);
+    if (!load_checked(ctx, dir, "train-images-idx3-ubyte", src->sha256[0], verify, &out->images, err, err_size))
+        return false;
+    if (!load_checked(ctx, dir, "train-labels-idx1-ubyte", src->sha256[1], verify, &out->labels, err, err_size)) {
+        dataset_free(out);
+        return false;
+    }
+    const gan_idx *im = &out->images, *lb = &out->labels;
+    if (im->ndim != 3 || lb->ndim != 1) {
+        snprintf(err, err_size, "%s: images must have 3 dimensions and labels 1, found %d and %d",
+                 dir, im->ndim, lb->ndim);
+    } else if (im->dims[0] != lb->dims[0]) {
+        snprintf(err, err_size, "%s: %d images but %d labels: the files do not belong together",
+                 dir, im->dims[0], lb->dims[0]);
+    } else if (im->dims[1] < 2 || im->dims[2] < 2) {
+        snprintf(err, err_size, "%s: images of %dx%d pixels are too small", dir, im->dims[1], im->dims[2]);
+    } else {
+        out->count = im->dims[0];
+        out->height = im->dims[1];
+        out->width = im->dims[2];
+        return true;
+    }
+    dataset_free(out);
+    return false;
+}
+
+void dataset_free(dataset *ds)
+{
+    gan_idx_free(&ds->images);
+    gan_idx_free(&ds->labels);
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void dataset_permutation(uint64_t seed, int64_t epoch, int n, uint32_t *perm)
+{
+    uint64_t state = seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(epoch + 1));
+    for (int i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
+    for (int i = n - 1; i > 0; i--) { /* Fisher-Yates; the bias of % is < 2^-40 here */
+        uint32_t j = (uint32_t)(splitmix64(&state) % (uint64_t)(i + 1));
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
+static float sample_bilinear(const uint8_t *img, int h, int w, float y, float x)
+{
+    const int y0 = (int)floorf(y), x0 = (int)floorf(x);
+    const float fy = y - (float)y0, fx = x - (float)x0;
+    float v = 0.0f;
+    for (int dy = 0; dy < 2; dy++)
+        for (int dx = 0; dx < 2; dx++) {
+            const int yy = y0 + dy, xx = x0 + dx;
+            if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+                continue; /* outside is background (0) */
+            v += (dy ? fy : 1 - fy) * (dx ? fx : 1 - fx) * img[yy * w + xx];
+        }
+    return v;
+}
+
+void dataset_batch(gan_context *ctx, const dataset *ds, const uint32_t *indices, int count, int size,
+                   float max_degrees, float *dst)
+{
+    const int h = ds->height, w = ds->width;
+    const float sy = (float)h / (float)size, sx = (float)w / (float)size;
+    for (int b = 0; b < count; b++) {
+        const uint8_t *img = ds->images.data + (size_t)indices[b] * h * w;
+        float *out = dst + (size_t)b * size * size;
+        float angle = 0.0f;
+        if (max_degrees > 0.0f)
+            gan_random_uniform(ctx, &angle, 1, -max_degrees, max_degrees);
+        if (angle == 0.0f && size == h && size == w) {
+            for (int i = 0; i < h * w; i++)
+                out[i] = (float)img[i] / 127.5f - 1.0f;
+            continue;
+        }
+        /* each output pixel looks up where it comes from: rotate back about
+         * the centre, then scale to the source grid */
+        const float c = cosf(angle * 3.14159265f / 180.0f), s = sinf(angle * 3.14159265f / 180.0f);
+        const float centre = 0.5f * (float)size;
+        for (int oy = 0; oy < size; oy++)
+            for (int ox = 0; ox < size; ox++) {
+                const float dx = (float)ox + 0.5f - centre, dy = (float)oy + 0.5f - centre;
+                const float rx = c * dx + s * dy + centre, ry = -s * dx + c * dy + centre;
+                const float v = sample_bilinear(img, h, w, ry * sy - 0.5f, rx * sx - 0.5f);
+                out[oy * size + ox] = v / 127.5f - 1.0f;
+            }
+    }
+}

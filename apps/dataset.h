@@ -1,0 +1,49 @@
+/* dataset.h - finding, verifying and loading MNIST-style data sets, and
+ * making augmented training batches from them. */
+#ifndef GAN_APPS_DATASET_H
+#define GAN_APPS_DATASET_H
+
+#include "gan.h"
+
+#include <stdbool.h>
+
+typedef struct dataset_source {
+    const char *key;         /* "mnist", "fashion-mnist" */
+    const char *title;       /* "MNIST" */
+    const char *env_var;     /* directory override */
+    const char *local_dir;   /* ./data/... */
+    const char *system_dir;  /* a distribution's install path, or NULL */
+    const char *fetch_hint;  /* the exact command that fetches it */
+    const char *sha256[2];   /* train images and labels, of the uncompressed files */
+} dataset_source;
+
+const dataset_source *dataset_source_find(const char *key);
+
+typedef struct dataset {
+    char dir[1024];
+    gan_idx images, labels;
+    int count, height, width;
+} dataset;
+
+/* Finds the training split: data_dir when given, else $env_var, ./local_dir,
+ * system_dir. Checks each file's SHA-256 when verify is set and that images
+ * and labels agree. On failure returns false with a message in err. */
+bool dataset_load(gan_context *ctx, const dataset_source *src, const char *data_dir, bool verify,
+                  dataset *out, char *err, size_t err_size);
+void dataset_free(dataset *ds);
+
+/* The shuffled order of epoch `epoch`: a pure function of seed and epoch,
+ * so a resumed run sees the same order. */
+void dataset_permutation(uint64_t seed, int64_t epoch, int n, uint32_t *perm);
+
+/* Fills dst with count images [count, 1, size, size] in [-1, 1] from the
+ * given indices, resized to size x size (bilinear), each rotated by a
+ * uniform random angle in [-max_degrees, max_degrees] drawn from the
+ * context's generator. */
+void dataset_batch(gan_context *ctx, const dataset *ds, const uint32_t *indices, int count, int size,
+                   float max_degrees, float *dst);
+
+/* Lowercase hex SHA-256 of data into hex[65]. */
+void sha256_hex(const uint8_t *data, size_t n, char hex[65]);
+
+#endif

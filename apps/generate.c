@@ -1,0 +1,144 @@
+/* generate.c - samples a trained generator: N images from a checkpoint, as
+ * an IDX file of unsigned bytes or, for a .png name, an image grid. */
+#define _POSIX_C_SOURCE 200809L
+#include "checkpoint.h"
+#include "images.h"
+#include "models.h"
+#include "options.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *program = "generate";
+
+static int fail(gan_context *ctx, const char *what)
+{
+    fprintf(stderr, "%s: %s: %s\n", program, what, gan_context_error(ctx));
+    return 1;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *checkpoint = NULL, *out = NULL;
+    int count = 64, threads = 0, columns = 0;
+    int64_t seed = 0;
+    option opts[] = {
+        {"--checkpoint", OPT_STRING, &checkpoint, 0, 0, "checkpoint file, or the run folder holding it", false},
+        {"--count", OPT_INT, &count, 1, 1000000, "number of images", false},
+        {"--out", OPT_STRING, &out, 0, 0, "output: FILE.png for a grid, any other name for IDX", false},
+        {"--seed", OPT_INT64, &seed, 0, 9e15, "seed of the noise", false},
+        {"--columns", OPT_INT, &columns, 0, 1000, "grid columns (0: square-ish)", false},
+        {"--threads", OPT_INT, &threads, 0, 1024, "CPU threads (0: all cores)", false},
+    };
+    const int n_opts = (int)(sizeof opts / sizeof opts[0]);
+    switch (options_parse(opts, n_opts, argc, argv, program,
+                          "Writes images from the generator of a train_mnist/train_fashion checkpoint.")) {
+    case OPTIONS_HELP: return 0;
+    case OPTIONS_ERROR: return 2;
+    default: break;
+    }
+    if (!checkpoint || !out) {
+        fprintf(stderr, "%s: --checkpoint and --out are required (--help lists the options)\n", program);
+        return 2;
+    }
+    char path[1100];
+    struct stat sb;
+    if (stat(checkpoint, &sb) == 0 && S_ISDIR(sb.st_mode))
+        snprintf(path, sizeof path, "%s/checkpoint.safetensors", checkpoint);
+    else
+        snprintf(path, sizeof path, "%s", checkpoint);
+
+    gan_context_params p = gan_context_default_params();
+    p.num_threads = threads;
+    p.seed = (uint64_t)seed;
+    gan_context *ctx;
+    if (gan_context_create(&p, &ctx) != GAN_OK) {
+        fprintf(stderr, "%s: cannot create a CPU context\n", program);
+        return 1;
+    }
+    int status = 1;
+    gan_safetensors *st = NULL;
+    gan_model *g = NULL, *d = NULL;
+    gan_tensor *z = NULL;
+    float *images = NULL, *batch = NULL;
+    uint8_t *bytes = NULL;
+    entry_list list = {0};
+    if (gan_safetensors_open(ctx, path, &st) != GAN_OK) {
+        status = fail(ctx, "cannot read the checkpoint");
+        goto done;
+    }
+    const model_spec *spec = model_find(gan_safetensors_meta(st, "model"));
+    if (!spec) {
+        fprintf(stderr, "%s: %s names no known model\n", program, path);
+        goto done;
+    }
+    if (model_build(ctx, spec, &g, &d) != GAN_OK || !entry_list_add_model(&list, "generator.", g) ||
+        !entry_list_load(st, &list)) {
+        status = fail(ctx, "cannot load the generator");
+        goto done;
+    }
+    gan_random_seed(ctx, (uint64_t)seed); /* the images depend on --seed only */
+    gan_model_set_training(g, 0);
+    const int size = spec->image_size, chunk = count < 128 ? count : 128;
+    const int zshape[4] = {chunk, spec->z_dim, 1, 1};
+    const size_t pixels = (size_t)size * size;
+    images = malloc(sizeof(float) * pixels * (size_t)count);
+    batch = malloc(sizeof(float) * pixels * (size_t)chunk);
+    if (!images || !batch || gan_tensor_create(ctx, spec->z_ndim, zshape, &z) != GAN_OK) {
+        fprintf(stderr, "%s: out of memory\n", program);
+        goto done;
+    }
+    for (int at = 0; at < count; at += chunk) {
+        const gan_tensor *y;
+        const int n = count - at < chunk ? count - at : chunk;
+        if (gan_tensor_fill_normal(z, 0.0f, 1.0f) != GAN_OK || gan_model_forward(g, z, &y) != GAN_OK ||
+            gan_tensor_read(y, batch, (size_t)chunk * pixels) != GAN_OK) {
+            status = fail(ctx, "generating");
+            goto done;
+        }
+        memcpy(images + (size_t)at * pixels, batch, sizeof(float) * (size_t)n * pixels);
+    }
+    char err[1200];
+    if (ends_with(out, ".png")) {
+        int cols = columns;
+        while (!cols || (cols * cols < count && !columns))
+            cols++;
+        if (!images_write_grid(out, images, count, size, cols, err, sizeof err)) {
+            fprintf(stderr, "%s: %s\n", program, err);
+            goto done;
+        }
+    } else {
+        bytes = malloc(pixels * (size_t)count);
+        if (!bytes) {
+            fprintf(stderr, "%s: out of memory\n", program);
+            goto done;
+        }
+        images_to_bytes(images, pixels * (size_t)count, bytes);
+        const int dims[3] = {count, size, size};
+        if (gan_idx_write(ctx, out, 3, dims, bytes) != GAN_OK) {
+            status = fail(ctx, "writing");
+            goto done;
+        }
+    }
+    printf("%s: %d %dx%d images from %s (%s) in %s\n", program, count, size, size, path, spec->name, out);
+    status = 0;
+done:
+    entry_list_free(&list);
+    free(images);
+    free(batch);
+    free(bytes);
+    gan_tensor_free(z);
+    gan_model_free(g);
+    gan_model_free(d);
+    gan_safetensors_close(st);
+    gan_context_free(ctx);
+    return status;
+}

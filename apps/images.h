@@ -1,0 +1,18 @@
+/* images.h - sample images out of the apps: PNG grids and IDX files. */
+#ifndef GAN_APPS_IMAGES_H
+#define GAN_APPS_IMAGES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* [-1, 1] floats to bytes 0..255, rounded and clamped. */
+void images_to_bytes(const float *src, size_t n, uint8_t *dst);
+
+/* Writes count square grayscale images of size x size (values in [-1, 1])
+ * as a PNG grid of `columns` columns with a 2-pixel border; the file is
+ * replaced atomically. On failure returns false with a message in err. */
+bool images_write_grid(const char *path, const float *images, int count, int size, int columns,
+                       char *err, size_t err_size);
+
+#endif

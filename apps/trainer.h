@@ -1,0 +1,9 @@
+/* trainer.h - the training program behind train_mnist and train_fashion. */
+#ifndef GAN_APPS_TRAINER_H
+#define GAN_APPS_TRAINER_H
+
+/* Runs the training program on the data set named dataset_key ("mnist",
+ * "fashion-mnist"); returns the process exit status. */
+int trainer_main(int argc, char **argv, const char *dataset_key);
+
+#endif

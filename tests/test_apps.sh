@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# End-to-end tests of the training apps on small IDX files made here: outputs
+# written, exact resume, and clear errors for bad data, damaged checkpoints
+# and bad flags, with nothing already written lost.
+# usage: test_apps.sh BIN_DIR
+set -uo pipefail
+bin=$(cd "$1" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+passed=0 failed=0
+
+check() { # check "what" command...: the command must succeed
+    local what=$1; shift
+    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what" >&2; failed=$((failed + 1)); fi
+}
+fails_with() { # fails_with "what" "needle" command...: must exit non-zero saying needle
+    local what=$1 needle=$2; shift 2
+    local out
+    if out=$("$@" 2>&1); then
+        echo "FAIL: $what: succeeded" >&2; failed=$((failed + 1))
+    elif [[ $out != *"$needle"* ]]; then
+        echo "FAIL: $what: message lacks '$needle':" >&2; echo "$out" | tail -3 >&2; failed=$((failed + 1))
+    else
+        passed=$((passed + 1))
+    fi
+}
+be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
+make_data() { # make_data DIR COUNT [LABELS]
+    mkdir -p "$1"
+    { printf '\x00\x00\x08\x03'; be32 "$2"; be32 28; be32 28; head -c $(($2 * 784)) /dev/urandom; } > "$1/train-images-idx3-ubyte"
+    { printf '\x00\x00\x08\x01'; be32 "${3:-$2}"; head -c "${3:-$2}" /dev/urandom; } > "$1/train-labels-idx1-ubyte"
+}
+is_png() { [[ $(head -c 8 "$1" | od -An -tx1 | tr -d ' ') == 89504e470d0a1a0a ]]; }
+
+make_data data 96
+common=(--data data --no-verify --batch 32 --threads 2 --log-every 1)
+
+# a full run writes grids, metrics and a checkpoint
+check "two epochs run" "$bin/train_mnist" "${common[@]}" --epochs 2 --out A > A.log
+check "epoch 1 grid is a PNG" is_png A/samples/epoch_001.png
+check "epoch 2 grid is a PNG" is_png A/samples/epoch_002.png
+check "metrics has a header and 6 rows" test "$(wc -l < A/metrics.csv)" -eq 7
+check "metrics header" grep -q '^epoch,step,loss_d,loss_g,d_x,d_g_z1,d_g_z2,seconds$' A/metrics.csv
+check "losses are finite" awk -F, 'NR > 1 && ($3 != $3 + 0 || $4 != $4 + 0 || $3 ~ /nan|inf/) {exit 1}' A/metrics.csv
+check "summary printed" grep -q 'total parameters: 747841' A.log
+check "checkpoint written" test -s A/checkpoint.safetensors
+
+# stopping and resuming gives the very same checkpoint as running through
+check "first part" "$bin/train_mnist" "${common[@]}" --epochs 2 --max-steps 4 --out B > /dev/null
+check "resume" "$bin/train_mnist" --resume B --threads 2 --data data --no-verify > B.log
+check "resumed checkpoint is identical" cmp A/checkpoint.safetensors B/checkpoint.safetensors
+check "resumed metrics are identical" cmp <(cut -d, -f1-7 A/metrics.csv) <(cut -d, -f1-7 B/metrics.csv)
+check "resume says where it starts" grep -q 'resumed at    epoch 2, step 4' B.log
+
+# generate: IDX and PNG
+check "generate IDX" "$bin/generate" --checkpoint A --count 5 --out five.idx --seed 7 > /dev/null
+check "IDX size" test "$(stat -c %s five.idx)" -eq $((16 + 5 * 784))
+check "generate PNG" "$bin/generate" --checkpoint A/checkpoint.safetensors --count 10 --out ten.png > /dev/null
+check "PNG written" is_png ten.png
+"$bin/generate" --checkpoint A --count 5 --out again.idx --seed 7 > /dev/null
+check "same seed, same images" cmp five.idx again.idx
+
+# the other models and the Fashion-MNIST program
+check "gan model" "$bin/train_mnist" "${common[@]}" --model gan --max-steps 2 --out G > /dev/null
+check "dcgan64 model" "$bin/train_mnist" --data data --no-verify --batch 8 --model dcgan64 --max-steps 1 --sample-every 1 --out D64 > /dev/null
+check "dcgan64 grid" is_png D64/samples/step_0000001.png
+check "train_fashion" "$bin/train_fashion" "${common[@]}" --max-steps 2 --rotate 15 --out F > /dev/null
+
+# bad data
+fails_with "checksums are checked" "does not match the published" "$bin/train_mnist" --data data --max-steps 1 --out X
+make_data short 96
+truncate -s -100 short/train-images-idx3-ubyte
+fails_with "truncated images" "short/train-images-idx3-ubyte: truncated" "$bin/train_mnist" --data short --no-verify --out X
+make_data mismatch 96 95
+fails_with "image/label counts" "96 images but 95 labels" "$bin/train_mnist" --data mismatch --no-verify --out X
+mkdir -p empty && cd empty
+fails_with "no data: says how to fetch" "apps/fetch_mnist.sh data/mnist" env -u GAN_MNIST_DIR "$bin/train_mnist" --out X
+cd ..
+
+# damaged or refused checkpoints are never overwritten
+cp -r B C
+printf '\x55' | dd of=C/checkpoint.safetensors bs=1 seek=$(($(stat -c %s C/checkpoint.safetensors) - 10)) conv=notrunc 2> /dev/null
+cp C/checkpoint.safetensors damaged.copy
+fails_with "damaged checkpoint" "the file is damaged" "$bin/train_mnist" --resume C --data data --no-verify
+check "damaged checkpoint untouched" cmp C/checkpoint.safetensors damaged.copy
+fails_with "generate on a damaged checkpoint" "damaged" "$bin/generate" --checkpoint C --count 1 --out x.png
+cp A/checkpoint.safetensors a.copy
+fails_with "existing run" "already holds a checkpoint" "$bin/train_mnist" "${common[@]}" --out A
+check "existing checkpoint untouched" cmp A/checkpoint.safetensors a.copy
+fails_with "resume with another model" "--model gan differs" "$bin/train_mnist" --resume A --model gan --data data --no-verify
+fails_with "resume into another program" "trained on mnist" "$bin/train_fashion" --resume A --data data --no-verify
+
+# bad flags
+fails_with "unknown flag" "unknown option '--epoch'" "$bin/train_mnist" --epoch 3
+fails_with "bad number" "--batch needs a whole number, got 'x'" "$bin/train_mnist" --batch x
+fails_with "out of range" "--lr must be between" "$bin/train_mnist" --lr -1
+fails_with "bad model" "--model takes gan, dcgan, dcgan64, not 'big'" "$bin/train_mnist" --model big --data data --no-verify --out X
+fails_with "bad backend" "--backend takes cpu or opencl" "$bin/train_mnist" --backend cuda
+fails_with "generate needs its flags" "--checkpoint and --out are required" "$bin/generate" --count 3
+check "help lists every flag" bash -c "'$bin/train_mnist' --help | grep -q -- '--sample-every'"
+
+echo "test_apps: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
