@@ -17,14 +17,15 @@ typedef struct layer_shape {
     int in_c, out_c, in_h, in_w, k, s, p;
 } layer_shape;
 
-/* The parametric layers of the three models the apps train (28x28 images,
- * DCGAN-64 at 64x64): their GEMMs are what training time is made of. */
+/* The parametric layers of the three models the apps train (apps/models.c;
+ * 28x28 images, DCGAN-64 at 64x64): their GEMMs are what training time is
+ * made of. */
 static const layer_shape shapes[] = {
     {"gan", 'L', 64, 256, 1, 1, 0, 0, 0},     {"gan", 'L', 256, 256, 1, 1, 0, 0, 0},
     {"gan", 'L', 256, 784, 1, 1, 0, 0, 0},    {"gan", 'L', 784, 256, 1, 1, 0, 0, 0},
     {"gan", 'L', 256, 1, 1, 1, 0, 0, 0},
-    {"dcgan", 'C', 1, 16, 28, 28, 3, 2, 1},   {"dcgan", 'C', 16, 32, 14, 14, 5, 2, 2},
-    {"dcgan", 'C', 32, 64, 7, 7, 5, 2, 2},    {"dcgan", 'T', 64, 256, 1, 1, 3, 2, 0},
+    {"dcgan", 'C', 1, 16, 28, 28, 3, 2, 0},   {"dcgan", 'C', 16, 32, 13, 13, 5, 2, 0},
+    {"dcgan", 'C', 32, 64, 5, 5, 5, 2, 0},    {"dcgan", 'T', 64, 256, 1, 1, 3, 2, 0},
     {"dcgan", 'T', 256, 128, 3, 3, 4, 1, 0},  {"dcgan", 'T', 128, 64, 6, 6, 3, 2, 0},
     {"dcgan", 'T', 64, 1, 13, 13, 4, 2, 0},
     {"dcgan64", 'C', 3, 64, 64, 64, 4, 2, 1}, {"dcgan64", 'C', 64, 128, 32, 32, 4, 2, 1},
