@@ -11,7 +11,7 @@ int main(void)
     gan_context *ctx = NULL;
     gan_context_params params = gan_context_default_params(); /* CPU, all cores */
     params.seed = 42;
-    if (gan_context_create(&params, &ctx) != GAN_OK)
+    if (gan_context_create(&params, &ctx, NULL, 0) != GAN_OK)
         return 1;
 
     /* D: 28x28 image -> Conv(1->16, k4 s2 p1) -> BatchNorm -> LeakyReLU -> Linear -> logit */

@@ -143,7 +143,7 @@ static void bench_layers(int threads, int batch, int repeat)
     gan_context_params cp = gan_context_default_params();
     cp.num_threads = threads;
     gan_context *ctx;
-    CHECKED(NULL, gan_context_create(&cp, &ctx));
+    CHECKED(NULL, gan_context_create(&cp, &ctx, NULL, 0));
     printf("\nLayer times in ms at batch %d, %d thread(s) (backward: input and weight gradients)\n",
            batch, threads);
     printf("%-8s %-62s %9s %9s %9s\n", "model", "layer", "forward", "backward", "GFLOP/s");
@@ -242,7 +242,7 @@ int main(int argc, char **argv)
     gan_context_params cp = gan_context_default_params();
     cp.num_threads = threads;
     gan_context *ctx;
-    if (gan_context_create(&cp, &ctx) != GAN_OK) {
+    if (gan_context_create(&cp, &ctx, NULL, 0) != GAN_OK) {
         fprintf(stderr, "gan_bench: cannot create a CPU context\n");
         return 1;
     }

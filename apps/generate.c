@@ -1,6 +1,7 @@
 /* generate.c - samples a trained generator: N images from a checkpoint, as
  * an IDX file of unsigned bytes or, for a .png name, an image grid. */
 #define _POSIX_C_SOURCE 200809L
+#include "backend_select.h"
 #include "checkpoint.h"
 #include "images.h"
 #include "models.h"
@@ -27,8 +28,9 @@ static bool ends_with(const char *s, const char *suffix)
 
 int main(int argc, char **argv)
 {
-    const char *checkpoint = NULL, *out = NULL;
-    int count = 64, threads = 0, columns = 0;
+    const char *checkpoint = NULL, *out = NULL, *backend = "cpu";
+    int count = 64, threads = 0, columns = 0, device = 0;
+    bool list_devices = false;
     int64_t seed = 0;
     option opts[] = {
         {"--checkpoint", OPT_STRING, &checkpoint, 0, 0, "checkpoint file, or the run folder holding it", false},
@@ -37,6 +39,9 @@ int main(int argc, char **argv)
         {"--seed", OPT_INT64, &seed, 0, 9e15, "seed of the noise", false},
         {"--columns", OPT_INT, &columns, 0, 1000, "grid columns (0: square-ish)", false},
         {"--threads", OPT_INT, &threads, 0, 1024, "CPU threads (0: all cores)", false},
+        {"--backend", OPT_STRING, &backend, 0, 0, "cpu or opencl", false},
+        {"--device", OPT_INT, &device, 0, 1024, "device index for --backend opencl", false},
+        {"--list-devices", OPT_FLAG, &list_devices, 0, 0, "list the OpenCL platforms and devices, then exit", false},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     switch (options_parse(opts, n_opts, argc, argv, program,
@@ -45,6 +50,8 @@ int main(int argc, char **argv)
     case OPTIONS_ERROR: return 2;
     default: break;
     }
+    if (list_devices)
+        return backend_list_devices(program);
     if (!checkpoint || !out) {
         fprintf(stderr, "%s: --checkpoint and --out are required (--help lists the options)\n", program);
         return 2;
@@ -56,14 +63,9 @@ int main(int argc, char **argv)
     else
         snprintf(path, sizeof path, "%s", checkpoint);
 
-    gan_context_params p = gan_context_default_params();
-    p.num_threads = threads;
-    p.seed = (uint64_t)seed;
-    gan_context *ctx;
-    if (gan_context_create(&p, &ctx) != GAN_OK) {
-        fprintf(stderr, "%s: cannot create a CPU context\n", program);
+    gan_context *ctx = backend_context(program, backend, device, threads, (uint64_t)seed);
+    if (!ctx)
         return 1;
-    }
     int status = 1;
     gan_safetensors *st = NULL;
     gan_model *g = NULL, *d = NULL;

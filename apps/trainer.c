@@ -5,11 +5,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "trainer.h"
 
+#include "backend_select.h"
 #include "checkpoint.h"
 #include "dataset.h"
 #include "images.h"
 #include "models.h"
 #include "options.h"
+#include "train_step.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,7 +29,7 @@ typedef struct config {
     int device, epochs, batch, threads, log_every;
     int64_t max_steps, sample_every, seed;
     float lr, beta1, beta2, rotate;
-    bool no_verify;
+    bool no_verify, list_devices;
 } config;
 
 typedef struct run {
@@ -49,10 +51,6 @@ typedef struct run {
     bool tty;
     double started, last_draw;
 } run;
-
-typedef struct step_stats {
-    float loss_d, loss_g, d_x, d_g_z1, d_g_z2;
-} step_stats;
 
 static double now_seconds(void)
 {
@@ -363,39 +361,17 @@ static bool write_samples(run *r, const char *name)
     return true;
 }
 
-/* One D step on a real and a fake batch, then one G step through D. */
+/* Assembles the next batch and runs one GAN step on it. */
 static bool train_step(run *r, step_stats *s)
 {
     const config *c = &r->cfg;
     const int size = r->spec->image_size;
     const uint32_t *idx = r->order + (size_t)r->step_in_epoch * c->batch;
     dataset_batch(r->ctx, &r->data, idx, c->batch, size, c->rotate, r->host_batch);
-    const gan_tensor *logits, *fake, *dfake;
-    float loss_real, loss_fake;
-    if (!ok(r, gan_tensor_write(r->real, r->host_batch, (size_t)c->batch * size * size), "batch") ||
-        !ok(r, gan_tensor_fill_normal(r->z, 0.0f, 1.0f), "noise"))
-        return false;
-    gan_model_set_requires_grad(r->d, 1);
-    if (!ok(r, gan_model_zero_grad(r->d), "D zero_grad") ||
-        !ok(r, gan_model_forward(r->d, r->real, &logits), "D on real images") ||
-        !ok(r, gan_bce_with_logits(r->ctx, logits, r->ones, r->dlogits, &loss_real, &s->d_x), "loss") ||
-        !ok(r, gan_model_backward(r->d, r->dlogits, NULL), "D backward") ||
-        !ok(r, gan_model_forward(r->g, r->z, &fake), "G forward") ||
-        !ok(r, gan_model_forward(r->d, fake, &logits), "D on fake images") ||
-        !ok(r, gan_bce_with_logits(r->ctx, logits, r->zeros, r->dlogits, &loss_fake, &s->d_g_z1), "loss") ||
-        !ok(r, gan_model_backward(r->d, r->dlogits, NULL), "D backward") ||
-        !ok(r, gan_optimizer_step(r->od), "D step"))
-        return false;
-    s->loss_d = loss_real + loss_fake;
-    gan_model_set_requires_grad(r->d, 0); /* G's step needs D's input gradient only */
-    if (!ok(r, gan_model_zero_grad(r->g), "G zero_grad") ||
-        !ok(r, gan_model_forward(r->d, fake, &logits), "D on fake images") ||
-        !ok(r, gan_bce_with_logits(r->ctx, logits, r->ones, r->dlogits, &s->loss_g, &s->d_g_z2), "loss") ||
-        !ok(r, gan_model_backward(r->d, r->dlogits, &dfake), "D backward") ||
-        !ok(r, gan_model_backward(r->g, dfake, NULL), "G backward") ||
-        !ok(r, gan_optimizer_step(r->og), "G step"))
-        return false;
-    return true;
+    gan_pair pair = {r->g, r->d, r->og, r->od, r->ones, r->zeros, r->dlogits};
+    return ok(r, gan_tensor_write(r->real, r->host_batch, (size_t)c->batch * size * size), "batch") &&
+           ok(r, gan_tensor_fill_normal(r->z, 0.0f, 1.0f), "noise") &&
+           ok(r, train_step_run(r->ctx, &pair, r->real, r->z, s), "training step");
 }
 
 static void format_duration(double seconds, char *buf, size_t size)
@@ -543,32 +519,6 @@ static void teardown(run *r)
     gan_context_free(r->ctx);
 }
 
-static bool create_context(run *r)
-{
-    gan_context_params p = gan_context_default_params();
-    if (strcmp(r->cfg.backend, "cpu") == 0)
-        p.backend = GAN_BACKEND_CPU;
-    else if (strcmp(r->cfg.backend, "opencl") == 0)
-        p.backend = GAN_BACKEND_OPENCL;
-    else {
-        fprintf(stderr, "%s: --backend takes cpu or opencl, not '%s'\n", r->program, r->cfg.backend);
-        return false;
-    }
-    p.num_threads = r->cfg.threads;
-    p.device = r->cfg.device;
-    gan_status st = gan_context_create(&p, &r->ctx);
-    if (st == GAN_ERR_UNAVAILABLE) {
-        fprintf(stderr, "%s: the %s backend is not available in this build of libgan\n", r->program,
-                r->cfg.backend);
-        return false;
-    }
-    if (st != GAN_OK) {
-        fprintf(stderr, "%s: cannot create the %s backend: %s\n", r->program, r->cfg.backend, gan_strerror(st));
-        return false;
-    }
-    return true;
-}
-
 int trainer_main(int argc, char **argv, const char *dataset_key)
 {
     run r;
@@ -594,6 +544,7 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
         {"--threads", OPT_INT, &c->threads, 0, 1024, "CPU threads (0: all cores)", false},
         {"--backend", OPT_STRING, &c->backend, 0, 0, "cpu or opencl", false},
         {"--device", OPT_INT, &c->device, 0, 1024, "device index for --backend opencl", false},
+        {"--list-devices", OPT_FLAG, &c->list_devices, 0, 0, "list the OpenCL platforms and devices, then exit", false},
         {"--sample-every", OPT_INT64, &c->sample_every, 0, 1e15, "also write a sample grid every N steps (0: only per epoch)", false},
         {"--log-every", OPT_INT, &c->log_every, 1, 1000000, "steps between lines when output is not a terminal", false},
         {"--no-verify", OPT_FLAG, &c->no_verify, 0, 0, "accept data files whose SHA-256 is not the published one", false},
@@ -607,9 +558,11 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
     case OPTIONS_ERROR: return 2;
     default: break;
     }
+    if (c->list_devices)
+        return backend_list_devices(r.program);
     gan_safetensors *resume = NULL;
     int status = 1;
-    if (!create_context(&r))
+    if (!(r.ctx = backend_context(r.program, c->backend, c->device, c->threads, 0)))
         return 1;
     if (c->resume_dir) {
         if (options_find(opts, n_opts, "--out")->given && strcmp(c->out_dir, c->resume_dir) != 0) {

@@ -56,16 +56,20 @@ static int available_threads(void)
 #endif
 }
 
-gan_status gan_context_create(const gan_context_params *params, gan_context **out)
+gan_status gan_context_create(const gan_context_params *params, gan_context **out, char *error,
+                              size_t error_size)
 {
+    if (error && error_size)
+        error[0] = '\0';
     if (!out)
         return GAN_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    if (!params)
+    if (!params || params->num_threads < 0 || params->device < 0) {
+        if (error && error_size)
+            snprintf(error, error_size, "gan_context_create: %s",
+                     !params ? "params is NULL" : "num_threads and device must be >= 0");
         return GAN_ERR_INVALID_ARGUMENT;
-    if (params->num_threads < 0 || params->device < 0)
-        return GAN_ERR_INVALID_ARGUMENT;
-
+    }
     gan_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return GAN_ERR_OUT_OF_MEMORY;
@@ -82,13 +86,21 @@ gan_status gan_context_create(const gan_context_params *params, gan_context **ou
         st = gan_cpu_backend_create(ctx, &ctx->backend);
         break;
     case GAN_BACKEND_OPENCL:
-        st = GAN_ERR_UNAVAILABLE; /* not built into this library */
+#ifdef GAN_HAVE_OPENCL
+        st = gan_opencl_backend_create(ctx, params->device, &ctx->backend);
+#else
+        st = gan_fail(ctx, GAN_ERR_UNAVAILABLE, "this libgan was built without OpenCL: rebuild with "
+                      "ocl-icd-opencl-dev, opencl-headers and libclblast-dev installed");
+#endif
         break;
     default:
-        st = GAN_ERR_INVALID_ARGUMENT;
+        st = gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_context_create: unknown backend %d",
+                      (int)params->backend);
         break;
     }
     if (st != GAN_OK) {
+        if (error && error_size)
+            snprintf(error, error_size, "%s", ctx->error);
         free(ctx);
         return st;
     }
@@ -108,6 +120,25 @@ void gan_context_free(gan_context *ctx)
 gan_backend_kind gan_context_backend(const gan_context *ctx) { return ctx->kind; }
 const char *gan_context_backend_name(const gan_context *ctx) { return ctx->backend->iface->name; }
 int gan_context_num_threads(const gan_context *ctx) { return ctx->num_threads; }
+gan_transfer_stats gan_context_transfers(const gan_context *ctx) { return ctx->transfers; }
+
+void gan_context_reset_transfers(gan_context *ctx)
+{
+    memset(&ctx->transfers, 0, sizeof ctx->transfers);
+}
+
+#ifndef GAN_HAVE_OPENCL
+gan_status gan_opencl_devices(gan_device_info *out, int max, int *count, char *error, size_t error_size)
+{
+    (void)out;
+    (void)max;
+    if (count)
+        *count = 0;
+    if (error && error_size)
+        snprintf(error, error_size, "this libgan was built without OpenCL");
+    return GAN_ERR_UNAVAILABLE;
+}
+#endif
 
 float *gan_host_scratch(gan_context *ctx, size_t n)
 {

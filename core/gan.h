@@ -9,7 +9,7 @@
  *
  *   gan_context *ctx; gan_model *d; gan_layer *l;
  *   gan_context_params p = gan_context_default_params();
- *   gan_context_create(&p, &ctx);
+ *   gan_context_create(&p, &ctx, NULL, 0);
  *   gan_model_create(ctx, &d);
  *   gan_linear_create(ctx, 784, 1, 1, &l); gan_model_add(d, l);
  *   const gan_tensor *logits; gan_model_forward(d, x, &logits);
@@ -88,9 +88,12 @@ typedef struct gan_context_params {
 
 GAN_API gan_context_params gan_context_default_params(void);
 
-/* Creates a context; *out is NULL on failure. Returns GAN_ERR_UNAVAILABLE when
- * the backend was not built in or has no usable device. */
-GAN_API gan_status gan_context_create(const gan_context_params *params, gan_context **out);
+/* Creates a context; *out is NULL on failure, and error (may be NULL)
+ * receives a message naming the problem and its fix. Returns
+ * GAN_ERR_UNAVAILABLE when the backend was not built in or has no usable
+ * device (no OpenCL driver, no such device, a device too old). */
+GAN_API gan_status gan_context_create(const gan_context_params *params, gan_context **out,
+                                      char *error, size_t error_size);
 
 /* Frees the context. Free every tensor, model and optimizer made from it
  * first. NULL is a no-op. */
@@ -104,6 +107,31 @@ GAN_API gan_backend_kind gan_context_backend(const gan_context *ctx);
 GAN_API const char *gan_context_backend_name(const gan_context *ctx);
 /* Threads the CPU backend uses (1 when built without OpenMP). */
 GAN_API int gan_context_num_threads(const gan_context *ctx);
+
+/* Copies between host and device memory made by a device backend (the CPU
+ * backend has none): tensor reads and writes, and the loss values. */
+typedef struct gan_transfer_stats {
+    uint64_t uploads, downloads;
+    uint64_t bytes_up, bytes_down;
+} gan_transfer_stats;
+GAN_API gan_transfer_stats gan_context_transfers(const gan_context *ctx);
+GAN_API void gan_context_reset_transfers(gan_context *ctx);
+
+/* An OpenCL device as gan_opencl_devices lists it. */
+typedef struct gan_device_info {
+    int index;              /* the value of gan_context_params.device */
+    int is_gpu;
+    char platform[128], name[128], vendor[128], version[128];
+    uint64_t global_memory; /* bytes */
+    int compute_units;
+} gan_device_info;
+
+/* Lists the OpenCL devices of every platform, GPUs first; fills up to max
+ * entries and sets *count to how many exist. GAN_ERR_UNAVAILABLE, with a
+ * message in error (may be NULL) naming the driver to install, when there
+ * is no OpenCL platform or device or the library was built without OpenCL. */
+GAN_API gan_status gan_opencl_devices(gan_device_info *out, int max, int *count, char *error,
+                                      size_t error_size);
 
 /* ---------------------------------------------------------------- random */
 

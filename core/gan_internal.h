@@ -137,7 +137,8 @@ struct gan_context {
     uint64_t rng[4];
     float *host_scratch;     /* for initializers; grows, never shrinks */
     size_t host_scratch_len;
-    char error[512];
+    gan_transfer_stats transfers; /* counted by device backends */
+    char error[4096];        /* room for an OpenCL compiler log */
 };
 
 /* Records a formatted message for gan_context_error and returns status. */
@@ -147,8 +148,11 @@ gan_status gan_fail(gan_context *ctx, gan_status status, const char *fmt, ...)
 #endif
     ;
 
-/* Backend constructors; each returns GAN_ERR_UNAVAILABLE when not built. */
+/* Backend constructors; a failure's message is in ctx->error. */
 gan_status gan_cpu_backend_create(gan_context *ctx, gan_backend **out);
+#ifdef GAN_HAVE_OPENCL
+gan_status gan_opencl_backend_create(gan_context *ctx, int device, gan_backend **out);
+#endif
 
 /* Tensor helpers for layers: allocate, or reshape in place when the
  * capacity already suffices (so the steady state allocates nothing). */

@@ -31,6 +31,10 @@ make_data() { # make_data DIR COUNT [LABELS]
     { printf '\x00\x00\x08\x03'; be32 "$2"; be32 28; be32 28; head -c $(($2 * 784)) /dev/urandom; } > "$1/train-images-idx3-ubyte"
     { printf '\x00\x00\x08\x01'; be32 "${3:-$2}"; head -c "${3:-$2}" /dev/urandom; } > "$1/train-labels-idx1-ubyte"
 }
+bytes_close() { # every byte of two equally long files within 1
+    paste <(od -An -tu1 -v "$1" | tr -s ' ' '\n' | sed '/^$/d') <(od -An -tu1 -v "$2" | tr -s ' ' '\n' | sed '/^$/d') |
+        awk 'NF != 2 {exit 1} {d = $1 - $2; if (d < 0) d = -d; if (d > 1) exit 1}'
+}
 is_png() { [[ $(head -c 8 "$1" | od -An -tx1 | tr -d ' ') == 89504e470d0a1a0a ]]; }
 
 make_data data 96
@@ -66,6 +70,30 @@ check "gan model" "$bin/train_mnist" "${common[@]}" --model gan --max-steps 2 --
 check "dcgan64 model" "$bin/train_mnist" --data data --no-verify --batch 8 --model dcgan64 --max-steps 1 --sample-every 1 --out D64 > /dev/null
 check "dcgan64 grid" is_png D64/samples/step_0000001.png
 check "train_fashion" "$bin/train_fashion" "${common[@]}" --max-steps 2 --rotate 15 --out F > /dev/null
+
+# OpenCL: a short run, and checkpoints that move between backends
+if "$bin/train_mnist" --list-devices > /dev/null 2>&1; then
+    check "OpenCL run" "$bin/train_mnist" "${common[@]}" --backend opencl --max-steps 3 --sample-every 3 --out O > /dev/null
+    check "OpenCL grid" is_png O/samples/step_0000003.png
+    check "OpenCL losses are finite" awk -F, 'NR > 1 && ($3 ~ /nan|inf/ || $4 ~ /nan|inf/) {exit 1}' O/metrics.csv
+    # CPU checkpoint -> OpenCL, and OpenCL checkpoint -> CPU, both finish the two epochs
+    check "CPU part" "$bin/train_mnist" "${common[@]}" --epochs 2 --max-steps 4 --out CO > /dev/null
+    check "resumed on OpenCL" "$bin/train_mnist" --resume CO --backend opencl --data data --no-verify > /dev/null
+    check "OpenCL part" "$bin/train_mnist" "${common[@]}" --epochs 2 --max-steps 4 --backend opencl --out OC > /dev/null
+    check "resumed on CPU" "$bin/train_mnist" --resume OC --backend cpu --data data --no-verify > /dev/null
+    # every step's losses agree with the uninterrupted CPU run
+    for run in CO OC; do
+        check "$run follows the CPU run" awk -F, 'NR == FNR {l[$2] = $3 " " $4; next}
+            FNR > 1 {split(l[$2], c, " "); for (i = 1; i <= 2; i++) {d = $(i + 2) - c[i]; if (d < 0) d = -d;
+                     if (d > 2e-3 + 2e-3 * c[i]) exit 1}}' A/metrics.csv "$run/metrics.csv"
+        check "$run has every step" test "$(wc -l < "$run/metrics.csv")" -eq 7
+    done
+    check "generate on OpenCL" "$bin/generate" --checkpoint A --count 5 --out five_ocl.idx --seed 7 --backend opencl > /dev/null
+    check "OpenCL samples match the CPU's within one grey level" bytes_close five.idx five_ocl.idx
+    fails_with "no such device" "OpenCL device 99 does not exist" "$bin/train_mnist" "${common[@]}" --backend opencl --device 99 --out X
+else
+    echo "test_apps: no OpenCL device: the OpenCL checks were skipped"
+fi
 
 # bad data
 fails_with "checksums are checked" "does not match the published" "$bin/train_mnist" --data data --max-steps 1 --out X

@@ -24,15 +24,32 @@ static void test_context_errors(void)
     gan_context *ctx = (gan_context *)1;
     gan_context_params p = gan_context_default_params();
     p.num_threads = -1;
-    CHECK(gan_context_create(&p, &ctx) == GAN_ERR_INVALID_ARGUMENT && ctx == NULL);
-    CHECK(gan_context_create(NULL, &ctx) == GAN_ERR_INVALID_ARGUMENT);
-    CHECK(gan_context_create(&p, NULL) == GAN_ERR_INVALID_ARGUMENT);
+    char msg[512];
+    CHECK(gan_context_create(&p, &ctx, msg, sizeof msg) == GAN_ERR_INVALID_ARGUMENT && ctx == NULL);
+    CHECK(strstr(msg, "num_threads and device must be >= 0") != NULL);
+    CHECK(gan_context_create(NULL, &ctx, NULL, 0) == GAN_ERR_INVALID_ARGUMENT);
+    CHECK(gan_context_create(&p, NULL, NULL, 0) == GAN_ERR_INVALID_ARGUMENT);
     p = gan_context_default_params();
     p.backend = (gan_backend_kind)42;
-    CHECK(gan_context_create(&p, &ctx) == GAN_ERR_INVALID_ARGUMENT);
+    CHECK(gan_context_create(&p, &ctx, msg, sizeof msg) == GAN_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(msg, "unknown backend 42") != NULL);
+
+    /* OpenCL: no driver or no such device is a clear UNAVAILABLE, never a crash */
+    int count = 0;
+    gan_device_info info[4];
+    char list_msg[512];
+    gan_status listed = gan_opencl_devices(info, 4, &count, list_msg, sizeof list_msg);
     p.backend = GAN_BACKEND_OPENCL;
-    gan_status st = gan_context_create(&p, &ctx);
-    CHECK(st == GAN_ERR_UNAVAILABLE);
+    p.device = listed == GAN_OK ? count : 0;
+    CHECK(gan_context_create(&p, &ctx, msg, sizeof msg) == GAN_ERR_UNAVAILABLE && ctx == NULL);
+    if (listed == GAN_OK) {
+        CHECK(count > 0 && info[0].name[0] && info[0].compute_units > 0 && info[0].global_memory > 0);
+        CHECK(strstr(msg, "does not exist") != NULL);
+    } else {
+        CHECK(count == 0 && strstr(list_msg, "OpenCL") != NULL);
+        CHECK(strstr(msg, "OpenCL") != NULL);
+    }
+    printf("OpenCL: %s\n", listed == GAN_OK ? info[0].name : list_msg);
     gan_context_free(NULL);
     gan_tensor_free(NULL);
     gan_model_free(NULL);

@@ -20,7 +20,7 @@ gan_context *test_context(int threads, uint64_t seed)
     p.num_threads = threads;
     p.seed = seed;
     gan_context *ctx = NULL;
-    gan_status st = gan_context_create(&p, &ctx);
+    gan_status st = gan_context_create(&p, &ctx, NULL, 0);
     if (st != GAN_OK) {
         fprintf(stderr, "cannot create a CPU context: %s\n", gan_strerror(st));
         exit(1);
