@@ -136,6 +136,19 @@ static int conv_chunk(const gan_conv_geom *g, size_t per_sample)
     return chunk > (size_t)g->n ? g->n : (int)chunk;
 }
 
+/* The output columns [lo, hi) whose input column ow*stride - pad + k falls
+ * inside [0, in): the rest read (or write) padding. */
+static void valid_range(int out, int in, int stride, int pad, int k, int *lo, int *hi)
+{
+    const int first = pad - k, last = in - 1 + pad - k; /* ow*stride must lie in [first, last] */
+    *lo = first <= 0 ? 0 : (first + stride - 1) / stride;
+    *hi = last < 0 ? 0 : last / stride + 1;
+    if (*hi > out)
+        *hi = out;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
 static void im2col(const gan_conv_geom *g, const float *x, int n0, int cn, float *col, int threads)
 {
     const int kk = g->kernel_h * g->kernel_w, rows = g->in_c * kk;
@@ -147,6 +160,8 @@ static void im2col(const gan_conv_geom *g, const float *x, int n0, int cn, float
             const int ci = r / kk, kh = (r % kk) / g->kernel_w, kw = r % g->kernel_w;
             const float *plane = x + ((ptrdiff_t)(n0 + s) * g->in_c + ci) * g->in_h * g->in_w;
             float *dst = col + r * ld + (ptrdiff_t)s * P;
+            int lo, hi;
+            valid_range(g->out_w, g->in_w, g->stride_w, g->pad_w, kw, &lo, &hi);
             for (int oh = 0; oh < g->out_h; oh++) {
                 const int h = oh * g->stride_h - g->pad_h + kh;
                 float *d = dst + oh * g->out_w;
@@ -155,15 +170,23 @@ static void im2col(const gan_conv_geom *g, const float *x, int n0, int cn, float
                     continue;
                 }
                 const float *src = plane + (ptrdiff_t)h * g->in_w;
-                for (int ow = 0; ow < g->out_w; ow++) {
-                    const int w = ow * g->stride_w - g->pad_w + kw;
-                    d[ow] = (w >= 0 && w < g->in_w) ? src[w] : 0.0f;
-                }
+                const int off = kw - g->pad_w; /* input column of ow is ow*stride + off */
+                for (int ow = 0; ow < lo; ow++)
+                    d[ow] = 0.0f;
+                if (g->stride_w == 1)
+                    memcpy(d + lo, src + lo + off, (size_t)(hi - lo) * sizeof *d);
+                else
+                    for (int ow = lo; ow < hi; ow++)
+                        d[ow] = src[ow * g->stride_w + off];
+                for (int ow = hi; ow < g->out_w; ow++)
+                    d[ow] = 0.0f;
             }
         }
 }
 
-/* Each input element gathers from the columns it fed: no write conflicts. */
+/* Each thread owns whole (sample, channel) planes and adds the columns'
+ * contributions kernel tap by kernel tap: no write conflicts, and every
+ * element sums its terms in the same order whatever the thread count. */
 static void col2im(const gan_conv_geom *g, const float *col, int n0, int cn, float *x, int threads)
 {
     const int P = g->out_h * g->out_w;
@@ -172,28 +195,23 @@ static void col2im(const gan_conv_geom *g, const float *col, int n0, int cn, flo
     for (int s = 0; s < cn; s++)
         for (int ci = 0; ci < g->in_c; ci++) {
             float *plane = x + ((ptrdiff_t)(n0 + s) * g->in_c + ci) * g->in_h * g->in_w;
-            for (int h = 0; h < g->in_h; h++)
-                for (int w = 0; w < g->in_w; w++) {
-                    float sum = 0.0f;
-                    for (int kh = 0; kh < g->kernel_h; kh++) {
-                        const int th = h + g->pad_h - kh;
-                        if (th < 0 || th % g->stride_h)
+            memset(plane, 0, (size_t)g->in_h * g->in_w * sizeof *plane);
+            for (int kh = 0; kh < g->kernel_h; kh++)
+                for (int kw = 0; kw < g->kernel_w; kw++) {
+                    const int r = (ci * g->kernel_h + kh) * g->kernel_w + kw;
+                    const float *src = col + r * ld + (ptrdiff_t)s * P;
+                    int lo, hi;
+                    valid_range(g->out_w, g->in_w, g->stride_w, g->pad_w, kw, &lo, &hi);
+                    for (int oh = 0; oh < g->out_h; oh++) {
+                        const int h = oh * g->stride_h - g->pad_h + kh;
+                        if (h < 0 || h >= g->in_h)
                             continue;
-                        const int oh = th / g->stride_h;
-                        if (oh >= g->out_h)
-                            continue;
-                        for (int kw = 0; kw < g->kernel_w; kw++) {
-                            const int tw = w + g->pad_w - kw;
-                            if (tw < 0 || tw % g->stride_w)
-                                continue;
-                            const int ow = tw / g->stride_w;
-                            if (ow >= g->out_w)
-                                continue;
-                            const int r = (ci * g->kernel_h + kh) * g->kernel_w + kw;
-                            sum += col[r * ld + (ptrdiff_t)s * P + oh * g->out_w + ow];
-                        }
+                        float *row = plane + (ptrdiff_t)h * g->in_w;
+                        const float *c = src + oh * g->out_w;
+                        const int off = kw - g->pad_w;
+                        for (int ow = lo; ow < hi; ow++)
+                            row[ow * g->stride_w + off] += c[ow];
                     }
-                    plane[(ptrdiff_t)h * g->in_w + w] = sum;
                 }
         }
 }
