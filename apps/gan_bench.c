@@ -1,9 +1,16 @@
-/* gan_bench.c - CPU benchmark: GEMM GFLOP/s on the shapes the GAN and DCGAN
- * models produce, for every micro-kernel this CPU runs, and per-layer
- * forward/backward times of those layers at the training batch size. */
+/* gan_bench.c - benchmarks. train: training steps of the apps' models on
+ * random data, with images/s, GFLOP/s against the measured FMA peak, per-op
+ * time shares and peak memory. gemm: GEMM GFLOP/s of every micro-kernel on
+ * the models' shapes. layers: forward and backward time of each layer. */
 #define _POSIX_C_SOURCE 200809L
+#include "backend_select.h"
 #include "cpu_gemm.h"
 #include "gan.h"
+#include "models.h"
+#include "options.h"
+#include "train_step.h"
+
+#include <sys/resource.h>
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -60,9 +67,12 @@ static void forward_gemm(const layer_shape *l, int batch, int *m, int *n, int *k
     }
 }
 
-static const char *model_filter = NULL;
+static const char *model_filter = "all";
 
-static bool selected(const layer_shape *l) { return !model_filter || strcmp(model_filter, l->model) == 0; }
+static bool selected(const layer_shape *l)
+{
+    return strcmp(model_filter, "all") == 0 || strcmp(model_filter, l->model) == 0;
+}
 
 static void bench_gemm(int threads, int batch, int repeat)
 {
@@ -140,10 +150,9 @@ static gan_layer *make_layer(gan_context *ctx, const layer_shape *l)
 
 static void bench_layers(int threads, int batch, int repeat)
 {
-    gan_context_params cp = gan_context_default_params();
-    cp.num_threads = threads;
-    gan_context *ctx;
-    CHECKED(NULL, gan_context_create(&cp, &ctx, NULL, 0));
+    gan_context *ctx = backend_context("gan_bench", "cpu", 0, threads, 0);
+    if (!ctx)
+        exit(1);
     printf("\nLayer times in ms at batch %d, %d thread(s) (backward: input and weight gradients)\n",
            batch, threads);
     printf("%-8s %-62s %9s %9s %9s\n", "model", "layer", "forward", "backward", "GFLOP/s");
@@ -190,67 +199,209 @@ static void bench_layers(int threads, int batch, int repeat)
     gan_context_free(ctx);
 }
 
-static void usage(FILE *f)
+/* ---------------------------------------------------------------- train */
+
+/* GEMM flops of layer i's forward pass for the given input shape; the
+ * backward passes for the input and for the weights cost the same each. */
+static double layer_flops(gan_model *m, size_t i, int ndim, const int *in)
 {
-    fprintf(f,
-            "usage: gan_bench [options]\n"
-            "  --threads N   CPU threads (default: all cores)\n"
-            "  --batch N     batch size (default 128)\n"
-            "  --repeat N    timed repetitions, best is shown (default 5)\n"
-            "  --model NAME  only the layers of gan, dcgan or dcgan64\n"
-            "  --gemm-only   only the GEMM table\n"
-            "  --layers-only only the layer table\n"
-            "  --help        this text\n");
+    const gan_layer *l = gan_model_layer(m, i);
+    const gan_layer_type t = gan_layer_get_type(l);
+    if (t != GAN_LAYER_LINEAR && t != GAN_LAYER_CONV2D && t != GAN_LAYER_CONV_TRANSPOSE2D)
+        return 0.0;
+    int out_ndim, out[GAN_MAX_DIMS];
+    if (gan_model_layer_output_shape(m, i, ndim, in, &out_ndim, out) != GAN_OK)
+        return 0.0;
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "%zu.weight", i);
+    for (size_t e = 0; e < gan_model_entry_count(m); e++) {
+        gan_entry entry;
+        if (gan_model_entry(m, e, &entry) != GAN_OK || strcmp(entry.name, prefix) != 0)
+            continue;
+        const double weights = (double)gan_tensor_numel(entry.value);
+        if (t == GAN_LAYER_LINEAR)
+            return 2.0 * out[0] * weights;
+        if (t == GAN_LAYER_CONV2D) /* every output pixel meets every weight of its channel */
+            return 2.0 * out[0] * out[2] * out[3] * weights;
+        int in_ndim, in_shape[GAN_MAX_DIMS]; /* transposed: every input pixel meets every weight */
+        if (i == 0) {
+            in_ndim = ndim;
+            memcpy(in_shape, in, sizeof in_shape);
+        } else if (gan_model_layer_output_shape(m, i - 1, ndim, in, &in_ndim, in_shape) != GAN_OK) {
+            return 0.0;
+        }
+        return 2.0 * in_shape[0] * in_shape[2] * in_shape[3] * weights;
+    }
+    return 0.0;
 }
 
-static int parse_int(const char *flag, const char *value, int min)
+/* The GEMM flops of one training step as train_step_run makes it: D runs
+ * forward three times, computes weight gradients twice and input gradients
+ * three times (the first layer's only once); G runs forward and backward
+ * once, without its first layer's input gradient. */
+static double step_flops(gan_model *g, gan_model *d, const model_spec *spec, int batch)
 {
-    char *end;
-    long v = value ? strtol(value, &end, 10) : 0;
-    if (!value || *end || v < min || v > 1000000) {
-        fprintf(stderr, "gan_bench: %s needs an integer >= %d, got '%s'\n", flag, min,
-                value ? value : "");
-        exit(2);
+    const int zs[4] = {batch, spec->z_dim, 1, 1}, img[4] = {batch, 1, spec->image_size, spec->image_size};
+    double fg = 0.0, fd = 0.0, fg_first = 0.0, fd_first = 0.0;
+    for (size_t i = 0; i < gan_model_layer_count(g); i++) {
+        const double f = layer_flops(g, i, spec->z_ndim, zs);
+        fg += f;
+        if (fg_first == 0.0)
+            fg_first = f;
     }
-    return (int)v;
+    for (size_t i = 0; i < gan_model_layer_count(d); i++) {
+        const double f = layer_flops(d, i, 4, img);
+        fd += f;
+        if (fd_first == 0.0)
+            fd_first = f;
+    }
+    return (3 * fd + 2 * fd + 3 * fd - 2 * fd_first) + (3 * fg - fg_first);
+}
+
+typedef struct train_options {
+    const char *backend;
+    int device, threads, batch, steps, warmup;
+    bool no_profile;
+} train_options;
+
+static int bench_train(const model_spec *spec, const train_options *o, double peak, const char *isa)
+{
+    gan_context *ctx = backend_context("gan_bench", o->backend, o->device, o->threads, 1);
+    if (!ctx)
+        return 1;
+    gan_model *g, *d;
+    gan_optimizer *og, *od;
+    gan_adam_params ap = {2e-4f, 0.5f, 0.999f, 1e-8f, 0.0f};
+    const int b = o->batch, s = spec->image_size;
+    const int zs[4] = {b, spec->z_dim, 1, 1}, img[4] = {b, 1, s, s}, lab[2] = {b, 1};
+    gan_tensor *real, *z, *ones, *zeros, *dlogits;
+    CHECKED(ctx, model_build(ctx, spec, &g, &d));
+    CHECKED(ctx, gan_optimizer_adam_create(g, &ap, &og));
+    CHECKED(ctx, gan_optimizer_adam_create(d, &ap, &od));
+    CHECKED(ctx, gan_tensor_create(ctx, 4, img, &real));
+    CHECKED(ctx, gan_tensor_create(ctx, spec->z_ndim, zs, &z));
+    CHECKED(ctx, gan_tensor_create(ctx, 2, lab, &ones));
+    CHECKED(ctx, gan_tensor_create(ctx, 2, lab, &zeros));
+    CHECKED(ctx, gan_tensor_create(ctx, 2, lab, &dlogits));
+    CHECKED(ctx, gan_tensor_fill(ones, 1.0f));
+    gan_pair pair = {g, d, og, od, ones, zeros, dlogits};
+    step_stats st;
+    /* new batches each step, as in training: their upload is part of the cost */
+    for (int i = 0; i < o->warmup; i++) {
+        CHECKED(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
+        CHECKED(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
+        CHECKED(ctx, train_step_run(ctx, &pair, real, z, &st));
+    }
+    gan_context_reset_transfers(ctx);
+    const double start = now_seconds();
+    for (int i = 0; i < o->steps; i++) {
+        CHECKED(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
+        CHECKED(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
+        CHECKED(ctx, train_step_run(ctx, &pair, real, z, &st));
+    }
+    const double took = now_seconds() - start;
+    const gan_transfer_stats tr = gan_context_transfers(ctx);
+    const double flops = step_flops(g, d, spec, b), images = (double)b * o->steps / took;
+    const double gflops = flops * o->steps / took * 1e-9;
+    size_t in_use, peak_bytes;
+    gan_context_memory(ctx, &in_use, &peak_bytes);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("%s on %s (%d thread(s)), batch %d: %d steps in %.2f s\n", spec->name, gan_context_backend_name(ctx),
+           gan_context_num_threads(ctx), b, o->steps, took);
+    printf("  images/s      %.1f\n", images);
+    printf("  GFLOP/s       %.1f (a step is %.2f GFLOP of matrix products)", gflops, flops * 1e-9);
+    if (peak > 0 && strcmp(o->backend, "cpu") == 0)
+        printf(", %.1f%% of the measured %.0f GFLOP/s %s peak", 100.0 * gflops / peak, peak, isa);
+    printf("\n  memory        %.1f MiB peak in the backend (tensors and workspaces), %.1f MiB peak resident\n",
+           (double)peak_bytes / 1048576.0, (double)ru.ru_maxrss / 1024.0);
+    if (strcmp(o->backend, "cpu") != 0)
+        printf("  host<->device %.1f uploads and %.1f downloads a step (%.1f KiB up, %.3f KiB down)\n",
+               (double)tr.uploads / o->steps, (double)tr.downloads / o->steps,
+               (double)tr.bytes_up / o->steps / 1024.0, (double)tr.bytes_down / o->steps / 1024.0);
+    if (!o->no_profile) {
+        gan_context_set_profiling(ctx, 1);
+        const int steps = o->steps < 5 ? o->steps : 5;
+        for (int i = 0; i < steps; i++) {
+            CHECKED(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
+            CHECKED(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
+            CHECKED(ctx, train_step_run(ctx, &pair, real, z, &st));
+        }
+        gan_op_profile prof[32];
+        const int n = gan_context_profile(ctx, prof, 32);
+        double total = 0.0;
+        for (int i = 0; i < n; i++)
+            total += prof[i].seconds;
+        printf("  time by op   ");
+        for (int i = 0; i < n && i < 32; i++)
+            if (prof[i].seconds >= 0.005 * total)
+                printf(" %s %.1f%%%s", prof[i].op, 100.0 * prof[i].seconds / total, i + 1 < n ? "," : "");
+        printf("\n");
+        gan_context_set_profiling(ctx, 0);
+    }
+    printf("RESULT model=%s backend=%s threads=%d batch=%d images_per_s=%.2f gflops=%.2f peak_mib=%.1f\n",
+           spec->name, gan_context_backend_name(ctx), gan_context_num_threads(ctx), b, images, gflops,
+           (double)peak_bytes / 1048576.0);
+    fflush(stdout);
+    gan_tensor_free(real), gan_tensor_free(z), gan_tensor_free(ones), gan_tensor_free(zeros), gan_tensor_free(dlogits);
+    gan_optimizer_free(og), gan_optimizer_free(od);
+    gan_model_free(g), gan_model_free(d);
+    gan_context_free(ctx);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    int threads = 0, batch = 128, repeat = 5;
-    bool gemm = true, layers = true;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--threads")) threads = parse_int(a, v, 0), i++;
-        else if (!strcmp(a, "--batch")) batch = parse_int(a, v, 2), i++;
-        else if (!strcmp(a, "--repeat")) repeat = parse_int(a, v, 1), i++;
-        else if (!strcmp(a, "--model")) {
-            if (!v || (strcmp(v, "gan") && strcmp(v, "dcgan") && strcmp(v, "dcgan64"))) {
-                fprintf(stderr, "gan_bench: --model takes gan, dcgan or dcgan64\n");
-                return 2;
-            }
-            model_filter = v, i++;
-        } else if (!strcmp(a, "--gemm-only")) layers = false;
-        else if (!strcmp(a, "--layers-only")) gemm = false;
-        else if (!strcmp(a, "--help")) { usage(stdout); return 0; }
-        else {
-            fprintf(stderr, "gan_bench: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
+    const char *mode = argc > 1 && argv[1][0] != '-' ? argv[1] : "train";
+    if (strcmp(mode, "train") && strcmp(mode, "gemm") && strcmp(mode, "layers")) {
+        fprintf(stderr, "gan_bench: unknown mode '%s': train, gemm or layers\n", mode);
+        return 2;
     }
-    gan_context_params cp = gan_context_default_params();
-    cp.num_threads = threads;
-    gan_context *ctx;
-    if (gan_context_create(&cp, &ctx, NULL, 0) != GAN_OK) {
-        fprintf(stderr, "gan_bench: cannot create a CPU context\n");
+    train_options o = {"cpu", 0, 0, 128, 20, 3, false};
+    int repeat = 5;
+    option opts[] = {
+        {"--model", OPT_STRING, &model_filter, 0, 0, "gan, dcgan, dcgan64 or all", false},
+        {"--backend", OPT_STRING, &o.backend, 0, 0, "train: cpu or opencl", false},
+        {"--device", OPT_INT, &o.device, 0, 1024, "train: OpenCL device", false},
+        {"--threads", OPT_INT, &o.threads, 0, 1024, "CPU threads (0: all cores)", false},
+        {"--batch", OPT_INT, &o.batch, 2, 65536, "batch size", false},
+        {"--steps", OPT_INT, &o.steps, 1, 1000000, "train: timed steps", false},
+        {"--warmup", OPT_INT, &o.warmup, 0, 1000000, "train: untimed steps first", false},
+        {"--no-profile", OPT_FLAG, &o.no_profile, 0, 0, "train: skip the per-op time shares", false},
+        {"--repeat", OPT_INT, &repeat, 1, 1000000, "gemm, layers: repetitions, the best is shown", false},
+    };
+    const int first = strcmp(argv[argc > 1 ? 1 : 0], mode) == 0 ? 1 : 0;
+    switch (options_parse(opts, (int)(sizeof opts / sizeof opts[0]), argc - first, argv + first, "gan_bench",
+                          "gan_bench [train|gemm|layers] [options]: training speed (default), GEMM kernels, layers.")) {
+    case OPTIONS_HELP: return 0;
+    case OPTIONS_ERROR: return 2;
+    default: break;
+    }
+    if (strcmp(model_filter, "all") != 0 && !model_find(model_filter)) {
+        fprintf(stderr, "gan_bench: --model takes %s or all\n", model_names());
+        return 2;
+    }
+    gan_context *ctx = backend_context("gan_bench", "cpu", 0, o.threads, 0);
+    if (!ctx)
         return 1;
-    }
-    threads = gan_context_num_threads(ctx);
+    const int threads = gan_context_num_threads(ctx);
     gan_context_free(ctx);
-    if (gemm)
-        bench_gemm(threads, batch, repeat);
-    if (layers)
-        bench_layers(threads, batch, repeat);
+    if (strcmp(mode, "gemm") == 0) {
+        bench_gemm(threads, o.batch, repeat);
+        return 0;
+    }
+    if (strcmp(mode, "layers") == 0) {
+        bench_layers(threads, o.batch, repeat);
+        return 0;
+    }
+    const char *isa;
+    const double peak = gan_cpu_fma_peak_gflops(threads, &isa);
+    if (peak > 0)
+        printf("measured FMA peak: %.0f GFLOP/s (%s, %d thread(s))\n", peak, isa, threads);
+    const char *names[3] = {"gan", "dcgan", "dcgan64"};
+    for (int i = 0; i < 3; i++)
+        if ((strcmp(model_filter, "all") == 0 || strcmp(model_filter, names[i]) == 0) &&
+            bench_train(model_find(names[i]), &o, peak, isa) != 0)
+            return 1;
     return 0;
 }

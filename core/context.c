@@ -112,6 +112,7 @@ void gan_context_free(gan_context *ctx)
 {
     if (!ctx)
         return;
+    gan_context_set_profiling(ctx, 0);
     ctx->backend->iface->destroy(ctx->backend);
     free(ctx->host_scratch);
     free(ctx);
@@ -119,6 +120,21 @@ void gan_context_free(gan_context *ctx)
 
 gan_backend_kind gan_context_backend(const gan_context *ctx) { return ctx->kind; }
 const char *gan_context_backend_name(const gan_context *ctx) { return ctx->backend->iface->name; }
+
+void gan_track_memory(gan_context *ctx, ptrdiff_t bytes)
+{
+    ctx->memory_in_use += (size_t)bytes; /* wraps back on release */
+    if (ctx->memory_in_use > ctx->memory_peak)
+        ctx->memory_peak = ctx->memory_in_use;
+}
+
+void gan_context_memory(const gan_context *ctx, size_t *in_use, size_t *peak)
+{
+    if (in_use)
+        *in_use = ctx->memory_in_use;
+    if (peak)
+        *peak = ctx->memory_peak;
+}
 int gan_context_num_threads(const gan_context *ctx) { return ctx->num_threads; }
 gan_transfer_stats gan_context_transfers(const gan_context *ctx) { return ctx->transfers; }
 

@@ -117,6 +117,22 @@ typedef struct gan_transfer_stats {
 GAN_API gan_transfer_stats gan_context_transfers(const gan_context *ctx);
 GAN_API void gan_context_reset_transfers(gan_context *ctx);
 
+/* Per-op timing: when enabled, every backend op is timed (device backends
+ * then wait for each op to finish, which costs some speed). */
+typedef struct gan_op_profile {
+    const char *op;  /* static name: "gemm", "conv2d_forward", ... */
+    uint64_t calls;
+    double seconds;
+} gan_op_profile;
+GAN_API void gan_context_set_profiling(gan_context *ctx, int enabled);
+/* Fills up to max entries, most time first, for the ops that ran since the
+ * last reset; returns how many ran. */
+GAN_API int gan_context_profile(const gan_context *ctx, gan_op_profile *out, int max);
+GAN_API void gan_context_reset_profile(gan_context *ctx);
+
+/* Bytes the backend holds for tensors and workspaces, now and at most. */
+GAN_API void gan_context_memory(const gan_context *ctx, size_t *in_use, size_t *peak);
+
 /* An OpenCL device as gan_opencl_devices lists it. */
 typedef struct gan_device_info {
     int index;              /* the value of gan_context_params.device */

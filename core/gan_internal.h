@@ -55,9 +55,17 @@ typedef struct gan_batchnorm_args {
 /* One entry per op. Arguments are validated by the core before dispatch;
  * ops return GAN_OK or a device error. Tensors are accessed through ->data.
  * "Accumulate" means the result is added to what the output holds. */
+/* The ops of the interface, for profiling: X(member). */
+#define GAN_BACKEND_OPS(X)                                                                         \
+    X(write) X(read) X(fill) X(gemm) X(bias_add) X(bias_grad) X(conv2d_forward)                  \
+    X(conv2d_backward_data) X(conv2d_backward_weight) X(activation_forward) X(activation_backward) \
+    X(batchnorm_forward_train) X(batchnorm_forward_eval) X(batchnorm_backward) X(inverse_std)     \
+    X(bce_logits) X(bce_probs) X(adam_step) X(sgd_step)
+
 typedef struct gan_backend_iface {
     const char *name;
     void (*destroy)(gan_backend *be);
+    void (*finish)(gan_backend *be); /* (optional) NULL = ops complete synchronously */
 
     /* memory */
     gan_status (*alloc)(gan_backend *be, size_t n_floats, void **data);
@@ -130,8 +138,19 @@ struct gan_backend {
     gan_context *ctx;
 };
 
+enum {
+#define GAN_OP_ENUM_(op) GAN_OP_##op,
+    GAN_BACKEND_OPS(GAN_OP_ENUM_)
+#undef GAN_OP_ENUM_
+    GAN_OP_COUNT
+};
+
 struct gan_context {
     gan_backend *backend;
+    const gan_backend_iface *unprofiled; /* the backend's own table while profiling */
+    gan_backend_iface profiled;          /* its copy with timing wrappers */
+    gan_op_profile profile[GAN_OP_COUNT];
+    size_t memory_in_use, memory_peak;
     gan_backend_kind kind;
     int num_threads;
     uint64_t rng[4];
@@ -168,6 +187,8 @@ const char *gan_shape_str(int ndim, const int *shape, char *buf, size_t size);
  * never a partial one. */
 gan_status gan_write_file_atomic(gan_context *ctx, const char *path, const void *const *parts,
                                  const size_t *sizes, size_t n_parts);
+/* Backends and tensors report the device memory they take (+) and give back (-). */
+void gan_track_memory(gan_context *ctx, ptrdiff_t bytes);
 /* Host scratch of at least n floats owned by the context. */
 float *gan_host_scratch(gan_context *ctx, size_t n);
 

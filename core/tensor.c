@@ -67,6 +67,7 @@ gan_status gan_tensor_create(gan_context *ctx, int ndim, const int *shape, gan_t
     }
     t->capacity = numel;
     t->owns_data = true;
+    gan_track_memory(ctx, (ptrdiff_t)(numel * sizeof(float)));
     st = ctx->backend->iface->fill(ctx->backend, t, 0.0f);
     if (st != GAN_OK) {
         gan_tensor_free(t);
@@ -80,8 +81,10 @@ void gan_tensor_free(gan_tensor *t)
 {
     if (!t)
         return;
-    if (t->owns_data && t->data)
+    if (t->owns_data && t->data) {
         t->ctx->backend->iface->release(t->ctx->backend, t->data);
+        gan_track_memory(t->ctx, -(ptrdiff_t)(t->capacity * sizeof(float)));
+    }
     free(t);
 }
 

@@ -71,8 +71,10 @@ static float *workspace(cpu_backend *cb, size_t n)
 {
     if (n > cb->workspace_len) {
         free(cb->workspace);
+        gan_track_memory(cb->base.ctx, -(ptrdiff_t)(cb->workspace_len * sizeof(float)));
         cb->workspace = alloc_aligned(n);
         cb->workspace_len = cb->workspace ? n : 0;
+        gan_track_memory(cb->base.ctx, (ptrdiff_t)(cb->workspace_len * sizeof(float)));
     }
     return cb->workspace;
 }
@@ -613,6 +615,7 @@ gan_status gan_cpu_backend_create(gan_context *ctx, gan_backend **out)
         cpu_destroy(&cb->base);
         return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "cpu backend: cannot allocate GEMM buffers");
     }
+    gan_track_memory(ctx, (ptrdiff_t)(((size_t)GAN_GEMM_MC + GAN_GEMM_NC) * GAN_GEMM_KC * sizeof(float)));
     *out = &cb->base;
     return GAN_OK;
 }

@@ -4,6 +4,7 @@
 #include "cpu_gemm.h"
 
 #include <string.h>
+#include <time.h>
 
 static const gan_ukernel generic_kernel = {"generic-4x16", 4, 16, gan_ukernel_generic_4x16};
 #if defined(GAN_HAVE_AVX2_KERNEL)
@@ -168,4 +169,41 @@ void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, 
             }
         }
     }
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double gan_cpu_fma_peak_gflops(int threads, const char **isa)
+{
+    float (*probe)(long) = NULL;
+    double flops_per_round = 0.0;
+    *isa = "none";
+#if defined(GAN_HAVE_AVX2_KERNEL)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        probe = gan_fma_probe_avx2, flops_per_round = 192.0, *isa = "AVX2 FMA";
+#endif
+#if defined(GAN_HAVE_AVX512_KERNEL)
+    if (__builtin_cpu_supports("avx512f"))
+        probe = gan_fma_probe_avx512, flops_per_round = 512.0, *isa = "AVX-512 FMA";
+#endif
+    if (!probe)
+        return 0.0;
+    const long rounds = 20000000;
+    double total = 0.0;
+    volatile float sink = 0.0f;
+    (void)threads;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+        probe(rounds / 20); /* warm up the clock */
+        const double start = seconds_now();
+        sink += probe(rounds);
+        total += flops_per_round * (double)rounds / (seconds_now() - start);
+    }
+    (void)sink;
+    return total * 1e-9;
 }

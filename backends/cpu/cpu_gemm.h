@@ -38,14 +38,22 @@ void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, 
                   float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                   float beta, float *c, ptrdiff_t ldc);
 
+/* The measured FMA peak of `threads` threads, in GFLOP/s, with the widest
+ * vector FMA this CPU runs (0 when it has none). Takes about 0.2 s. */
+double gan_cpu_fma_peak_gflops(int threads, const char **isa);
+
 /* Micro-kernels, each in its own file compiled for its instruction set. */
 void gan_ukernel_generic_4x16(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                               float alpha, float beta);
+/* FMA peak probes: run `iterations` rounds of independent FMAs (512 flops a
+ * round with AVX-512, 192 with AVX2) and return a value to keep them live. */
 #if defined(GAN_HAVE_AVX2_KERNEL)
+float gan_fma_probe_avx2(long iterations);
 void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                            float alpha, float beta);
 #endif
 #if defined(GAN_HAVE_AVX512_KERNEL)
+float gan_fma_probe_avx512(long iterations);
 void gan_ukernel_avx512_8x32(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                              float alpha, float beta);
 #endif

@@ -38,3 +38,20 @@ void gan_ukernel_avx512_8x32(int kc, const float *a, const float *b, float *c, p
         _mm512_storeu_ps(ci + 16, r1);
     }
 }
+
+/* The FMA peak of one core: 16 independent FMA chains of 16 floats, so
+ * latency never stalls; 512 flops an iteration. */
+float gan_fma_probe_avx512(long iterations)
+{
+    __m512 acc[16];
+    const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 16; i++)
+        acc[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iterations; it++)
+        for (int i = 0; i < 16; i++)
+            acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+    __m512 sum = acc[0];
+    for (int i = 1; i < 16; i++)
+        sum = _mm512_add_ps(sum, acc[i]);
+    return _mm512_reduce_add_ps(sum);
+}

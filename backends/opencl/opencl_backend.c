@@ -218,6 +218,7 @@ static gan_status grow(gan_backend *be, cl_mem *buf, size_t *have, size_t want, 
         return GAN_OK;
     if (*buf)
         clReleaseMemObject(*buf);
+    gan_track_memory(be->ctx, -(ptrdiff_t)(*have * unit));
     *have = 0;
     cl_int err;
     *buf = clCreateBuffer(ocl(be)->context, CL_MEM_READ_WRITE, want * unit, NULL, &err);
@@ -226,6 +227,7 @@ static gan_status grow(gan_backend *be, cl_mem *buf, size_t *have, size_t want, 
         return cl_fail(be, err, "clCreateBuffer (workspace)");
     }
     *have = want;
+    gan_track_memory(be->ctx, (ptrdiff_t)(want * unit));
     return GAN_OK;
 }
 
@@ -553,6 +555,8 @@ static gan_status ocl_sgd_step(gan_backend *be, const gan_sgd_step_args *a, gan_
 
 /* ---------------------------------------------------------------- create */
 
+static void ocl_finish(gan_backend *be) { clFinish(ocl(be)->queue); }
+
 static void ocl_destroy(gan_backend *be)
 {
     ocl_backend *ob = ocl(be);
@@ -577,6 +581,7 @@ static void ocl_destroy(gan_backend *be)
 static const gan_backend_iface ocl_iface = {
     .name = "opencl",
     .destroy = ocl_destroy,
+    .finish = ocl_finish,
     .alloc = ocl_alloc,
     .release = ocl_release,
     .write = ocl_write,
