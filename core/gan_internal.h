@@ -58,7 +58,8 @@ typedef struct gan_batchnorm_args {
 /* The ops of the interface, for profiling: X(member). */
 #define GAN_BACKEND_OPS(X)                                                                         \
     X(write) X(read) X(fill) X(gemm) X(bias_add) X(bias_grad) X(conv2d_forward)                  \
-    X(conv2d_backward_data) X(conv2d_backward_weight) X(activation_forward) X(activation_backward) \
+    X(conv2d_backward_data) X(conv2d_backward) X(conv_transpose2d_backward)                       \
+    X(activation_forward) X(activation_backward)                                                 \
     X(batchnorm_forward_train) X(batchnorm_forward_eval) X(batchnorm_backward) X(inverse_std)     \
     X(bce_logits) X(bce_probs) X(adam_step) X(sgd_step)
 
@@ -83,13 +84,23 @@ typedef struct gan_backend_iface {
     gan_status (*bias_add)(gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw);
     gan_status (*bias_grad)(gan_backend *be, const gan_tensor *dy, gan_tensor *dbias, int n, int c, int hw);
 
-    /* y = conv(x, w); dx = conv^T(dy, w); dw += correlation of x and dy (accumulate) */
+    /* y = conv(x, w), and its adjoint dx = conv^T(dy, w), which is also the
+     * forward pass of a transposed convolution */
     gan_status (*conv2d_forward)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
                                  const gan_tensor *w, gan_tensor *y);
     gan_status (*conv2d_backward_data)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
                                        const gan_tensor *w, gan_tensor *dx);
-    gan_status (*conv2d_backward_weight)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
-                                         const gan_tensor *dy, gan_tensor *dw);
+    /* Gradients of y = conv(x, w): dx = conv^T(dy, w) when dx is not NULL,
+     * dw += correlation of x and dy when dw is not NULL; in one pass so the
+     * two share their intermediates. */
+    gan_status (*conv2d_backward)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
+                                  const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw);
+    /* Gradients of the transposed convolution y = conv^T(x, w) (g describes
+     * conv; x has its output's shape): dx = conv(dy, w) when dx is not NULL,
+     * dw += correlation of dy and x when dw is not NULL. */
+    gan_status (*conv_transpose2d_backward)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
+                                            const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx,
+                                            gan_tensor *dw);
 
     /* elementwise; backward gets the forward's input x and output y */
     gan_status (*activation_forward)(gan_backend *be, gan_activation act, float slope,

@@ -102,15 +102,13 @@ static gan_status conv_backward(gan_layer *l, const gan_tensor *dy, bool need_dx
     gan_backend *be = l->ctx->backend;
     const gan_conv_geom *g = &cl->geom;
     const bool tr = is_transposed(l);
+    gan_tensor *dx = need_dx ? l->grad_input : NULL, *dw = param_grads ? gan_layer_grad(l, "weight") : NULL;
     gan_status st = GAN_OK;
-    if (need_dx)
-        st = tr ? be->iface->conv2d_forward(be, g, dy, cl->weight, l->grad_input)
-                : be->iface->conv2d_backward_data(be, g, dy, cl->weight, l->grad_input);
+    if (dx || dw)
+        st = tr ? be->iface->conv_transpose2d_backward(be, g, l->input, dy, cl->weight, dx, dw)
+                : be->iface->conv2d_backward(be, g, l->input, dy, cl->weight, dx, dw);
     if (st == GAN_OK && param_grads) {
-        gan_tensor *dw = gan_layer_grad(l, "weight");
-        st = tr ? be->iface->conv2d_backward_weight(be, g, dy, l->input, dw)
-                : be->iface->conv2d_backward_weight(be, g, l->input, dy, dw);
-        if (st == GAN_OK && cl->bias)
+        if (cl->bias)
             st = be->iface->bias_grad(be, dy, gan_layer_grad(l, "bias"), dy->shape[0],
                                       dy->shape[1], dy->shape[2] * dy->shape[3]);
     }

@@ -51,8 +51,11 @@ PROFILED(conv2d_forward, (gan_backend *be, const gan_conv_geom *g, const gan_ten
                           gan_tensor *y), (be, g, x, w, y))
 PROFILED(conv2d_backward_data, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
                                 const gan_tensor *w, gan_tensor *dx), (be, g, dy, w, dx))
-PROFILED(conv2d_backward_weight, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
-                                  const gan_tensor *dy, gan_tensor *dw), (be, g, x, dy, dw))
+PROFILED(conv2d_backward, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *x, const gan_tensor *dy,
+                           const gan_tensor *w, gan_tensor *dx, gan_tensor *dw), (be, g, x, dy, w, dx, dw))
+PROFILED(conv_transpose2d_backward, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
+                                     const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw),
+         (be, g, x, dy, w, dx, dw))
 PROFILED(activation_forward, (gan_backend *be, gan_activation act, float slope, const gan_tensor *x,
                               gan_tensor *y), (be, act, slope, x, y))
 PROFILED(activation_backward, (gan_backend *be, gan_activation act, float slope, const gan_tensor *x,

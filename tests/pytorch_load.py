@@ -4,6 +4,7 @@ samples the generator. Exits 77 (ctest's skip) without torch.
 
 usage: python3 pytorch_load.py CHECKPOINT [OUT.png]"""
 import json
+import os
 import struct
 import sys
 import zlib
@@ -11,10 +12,12 @@ import zlib
 try:
     import numpy as np
     import torch
-    from torch import nn
 except ImportError:
     print("pytorch_load: torch is not installed (Debian: python3-torch); skipped")
     sys.exit(77)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "apps"))
+from pytorch_models import models  # noqa: E402
 
 DTYPES = {"F32": np.float32, "I64": np.int64}
 
@@ -32,38 +35,6 @@ def read_safetensors(path):
         array = np.frombuffer(payload[begin:end], dtype=DTYPES[t["dtype"]]).reshape(t["shape"])
         tensors[name] = torch.from_numpy(array.copy())
     return meta, tensors
-
-
-def models(name):
-    lrelu = lambda: nn.LeakyReLU(0.2)
-    if name == "gan":
-        g = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                          nn.Linear(256, 784), nn.Tanh(), nn.Unflatten(1, (1, 28, 28)))
-        d = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), lrelu(), nn.Linear(256, 256), lrelu(),
-                          nn.Linear(256, 1))
-        return g, d, (64,)
-    if name == "dcgan":
-        g = nn.Sequential(nn.ConvTranspose2d(64, 256, 3, 2), nn.BatchNorm2d(256), nn.ReLU(),
-                          nn.ConvTranspose2d(256, 128, 4, 1), nn.BatchNorm2d(128), nn.ReLU(),
-                          nn.ConvTranspose2d(128, 64, 3, 2), nn.BatchNorm2d(64), nn.ReLU(),
-                          nn.ConvTranspose2d(64, 1, 4, 2), nn.Tanh())
-        d = nn.Sequential(nn.Conv2d(1, 16, 3, 2), nn.BatchNorm2d(16), lrelu(),
-                          nn.Conv2d(16, 32, 5, 2), nn.BatchNorm2d(32), lrelu(),
-                          nn.Conv2d(32, 64, 5, 2), nn.BatchNorm2d(64), lrelu(),
-                          nn.Flatten(), nn.Linear(64, 1))
-        return g, d, (64, 1, 1)
-    f = 64
-    g = nn.Sequential(nn.ConvTranspose2d(100, f * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(f * 8), nn.ReLU(),
-                      nn.ConvTranspose2d(f * 8, f * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(f * 4), nn.ReLU(),
-                      nn.ConvTranspose2d(f * 4, f * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(f * 2), nn.ReLU(),
-                      nn.ConvTranspose2d(f * 2, f, 4, 2, 1, bias=False), nn.BatchNorm2d(f), nn.ReLU(),
-                      nn.ConvTranspose2d(f, 1, 4, 2, 1, bias=False), nn.Tanh())
-    d = nn.Sequential(nn.Conv2d(1, f, 4, 2, 1, bias=False), lrelu(),
-                      nn.Conv2d(f, f * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(f * 2), lrelu(),
-                      nn.Conv2d(f * 2, f * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(f * 4), lrelu(),
-                      nn.Conv2d(f * 4, f * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(f * 8), lrelu(),
-                      nn.Conv2d(f * 8, 1, 4, 1, 0, bias=False), nn.Flatten())
-    return g, d, (100, 1, 1)
 
 
 def main():

@@ -6,14 +6,28 @@
 #include "gan_internal.h"
 
 #include <math.h>
+#include <stddef.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
+
+/* im2col index tables, kept for the last few geometries */
+enum { CONV_TABLES = 16 };
+typedef struct conv_table_entry {
+    gan_conv_geom geom; /* the batch size n is not part of the key */
+    int32_t *index;
+    uint64_t last_use;
+} conv_table_entry;
 
 typedef struct cpu_backend {
     gan_backend base;
     gan_gemm_plan gemm;
     float *workspace; /* im2col columns and reordered gradients; grows, never shrinks */
     size_t workspace_len;
+    conv_table_entry tables[CONV_TABLES];
+    uint64_t table_clock;
 } cpu_backend;
 
 #define F(t) ((float *)(t)->data)
@@ -138,84 +152,87 @@ static int conv_chunk(const gan_conv_geom *g, size_t per_sample)
     return chunk > (size_t)g->n ? g->n : (int)chunk;
 }
 
-/* The output columns [lo, hi) whose input column ow*stride - pad + k falls
- * inside [0, in): the rest read (or write) padding. */
-static void valid_range(int out, int in, int stride, int pad, int k, int *lo, int *hi)
+/* im2col through an index table: entry r*P + p is the offset in one
+ * sample's input [in_c, in_h, in_w] that column element (r, p) reads, or -1
+ * for padding. Built once per geometry; the gather and the scatter are then
+ * flat loops without per-row bookkeeping, which matters for the small
+ * feature maps of GAN models (5x5 outputs, 1x1 inputs). */
+static const int32_t *conv_table(cpu_backend *cb, const gan_conv_geom *g)
 {
-    const int first = pad - k, last = in - 1 + pad - k; /* ow*stride must lie in [first, last] */
-    *lo = first <= 0 ? 0 : (first + stride - 1) / stride;
-    *hi = last < 0 ? 0 : last / stride + 1;
-    if (*hi > out)
-        *hi = out;
-    if (*lo > *hi)
-        *lo = *hi;
+    conv_table_entry *e = NULL;
+    for (int i = 0; i < CONV_TABLES && !e; i++)
+        if (cb->tables[i].index && memcmp(&cb->tables[i].geom.in_c, &g->in_c,
+                                          sizeof *g - offsetof(gan_conv_geom, in_c)) == 0)
+            e = &cb->tables[i];
+    if (e) {
+        e->last_use = ++cb->table_clock;
+        return e->index;
+    }
+    e = &cb->tables[0]; /* replace the least recently used */
+    for (int i = 1; i < CONV_TABLES; i++)
+        if (cb->tables[i].last_use < e->last_use)
+            e = &cb->tables[i];
+    const int kk = g->kernel_h * g->kernel_w, K = g->in_c * kk, P = g->out_h * g->out_w;
+    int32_t *index = malloc((size_t)K * P * sizeof *index);
+    if (!index)
+        return NULL;
+    for (int r = 0; r < K; r++) {
+        const int ci = r / kk, kh = (r % kk) / g->kernel_w, kw = r % g->kernel_w;
+        for (int p = 0; p < P; p++) {
+            const int h = (p / g->out_w) * g->stride_h - g->pad_h + kh;
+            const int w = (p % g->out_w) * g->stride_w - g->pad_w + kw;
+            index[(size_t)r * P + p] =
+                h >= 0 && h < g->in_h && w >= 0 && w < g->in_w ? (ci * g->in_h + h) * g->in_w + w : -1;
+        }
+    }
+    free(e->index);
+    e->index = index;
+    e->geom = *g;
+    e->last_use = ++cb->table_clock;
+    return index;
 }
 
-static void im2col(const gan_conv_geom *g, const float *x, int n0, int cn, float *col, int threads)
+/* col[K][cn*P] of samples n0..n0+cn-1; one thread per sample */
+static void im2col(const gan_conv_geom *g, const int32_t *index, const float *x, int n0, int cn, float *col,
+                   int threads)
 {
-    const int kk = g->kernel_h * g->kernel_w, rows = g->in_c * kk;
-    const int P = g->out_h * g->out_w;
+    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
+    const size_t sample = (size_t)g->in_c * g->in_h * g->in_w;
     const ptrdiff_t ld = (ptrdiff_t)cn * P;
-#pragma omp parallel for collapse(2) num_threads(threads)
-    for (int r = 0; r < rows; r++)
-        for (int s = 0; s < cn; s++) {
-            const int ci = r / kk, kh = (r % kk) / g->kernel_w, kw = r % g->kernel_w;
-            const float *plane = x + ((ptrdiff_t)(n0 + s) * g->in_c + ci) * g->in_h * g->in_w;
-            float *dst = col + r * ld + (ptrdiff_t)s * P;
-            int lo, hi;
-            valid_range(g->out_w, g->in_w, g->stride_w, g->pad_w, kw, &lo, &hi);
-            for (int oh = 0; oh < g->out_h; oh++) {
-                const int h = oh * g->stride_h - g->pad_h + kh;
-                float *d = dst + oh * g->out_w;
-                if (h < 0 || h >= g->in_h) {
-                    memset(d, 0, (size_t)g->out_w * sizeof *d);
-                    continue;
-                }
-                const float *src = plane + (ptrdiff_t)h * g->in_w;
-                const int off = kw - g->pad_w; /* input column of ow is ow*stride + off */
-                for (int ow = 0; ow < lo; ow++)
-                    d[ow] = 0.0f;
-                if (g->stride_w == 1)
-                    memcpy(d + lo, src + lo + off, (size_t)(hi - lo) * sizeof *d);
-                else
-                    for (int ow = lo; ow < hi; ow++)
-                        d[ow] = src[ow * g->stride_w + off];
-                for (int ow = hi; ow < g->out_w; ow++)
-                    d[ow] = 0.0f;
-            }
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int s = 0; s < cn; s++) {
+        const float *xs = x + (size_t)(n0 + s) * sample;
+        for (int r = 0; r < K; r++) {
+            const int32_t *idx = index + (size_t)r * P;
+            float *d = col + r * ld + (ptrdiff_t)s * P;
+#pragma omp simd
+            for (int p = 0; p < P; p++)
+                d[p] = idx[p] >= 0 ? xs[idx[p]] : 0.0f;
         }
+    }
 }
 
-/* Each thread owns whole (sample, channel) planes and adds the columns'
- * contributions kernel tap by kernel tap: no write conflicts, and every
- * element sums its terms in the same order whatever the thread count. */
-static void col2im(const gan_conv_geom *g, const float *col, int n0, int cn, float *x, int threads)
+/* The adjoint: each thread owns whole samples and adds their columns in
+ * table order, so every element sums its terms in the same order whatever
+ * the thread count. */
+static void col2im(const gan_conv_geom *g, const int32_t *index, const float *col, int n0, int cn, float *x,
+                   int threads)
 {
-    const int P = g->out_h * g->out_w;
+    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
+    const size_t sample = (size_t)g->in_c * g->in_h * g->in_w;
     const ptrdiff_t ld = (ptrdiff_t)cn * P;
-#pragma omp parallel for collapse(2) num_threads(threads)
-    for (int s = 0; s < cn; s++)
-        for (int ci = 0; ci < g->in_c; ci++) {
-            float *plane = x + ((ptrdiff_t)(n0 + s) * g->in_c + ci) * g->in_h * g->in_w;
-            memset(plane, 0, (size_t)g->in_h * g->in_w * sizeof *plane);
-            for (int kh = 0; kh < g->kernel_h; kh++)
-                for (int kw = 0; kw < g->kernel_w; kw++) {
-                    const int r = (ci * g->kernel_h + kh) * g->kernel_w + kw;
-                    const float *src = col + r * ld + (ptrdiff_t)s * P;
-                    int lo, hi;
-                    valid_range(g->out_w, g->in_w, g->stride_w, g->pad_w, kw, &lo, &hi);
-                    for (int oh = 0; oh < g->out_h; oh++) {
-                        const int h = oh * g->stride_h - g->pad_h + kh;
-                        if (h < 0 || h >= g->in_h)
-                            continue;
-                        float *row = plane + (ptrdiff_t)h * g->in_w;
-                        const float *c = src + oh * g->out_w;
-                        const int off = kw - g->pad_w;
-                        for (int ow = lo; ow < hi; ow++)
-                            row[ow * g->stride_w + off] += c[ow];
-                    }
-                }
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int s = 0; s < cn; s++) {
+        float *xs = x + (size_t)(n0 + s) * sample;
+        memset(xs, 0, sample * sizeof *xs);
+        for (int r = 0; r < K; r++) {
+            const int32_t *idx = index + (size_t)r * P;
+            const float *c = col + r * ld + (ptrdiff_t)s * P;
+            for (int p = 0; p < P; p++)
+                if (idx[p] >= 0)
+                    xs[idx[p]] += c[p];
         }
+    }
 }
 
 /* [n][c][P] of samples n0.. <-> [c][chunk*P] */
@@ -244,12 +261,13 @@ static gan_status cpu_conv2d_forward(gan_backend *be, const gan_conv_geom *g, co
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
     const int chunk = conv_chunk(g, (size_t)(K + g->out_c) * P);
     float *col = workspace(cb, (size_t)(K + g->out_c) * chunk * P);
-    if (!col)
+    const int32_t *index = conv_table(cb, g);
+    if (!col || !index)
         return GAN_ERR_OUT_OF_MEMORY;
     for (int n0 = 0; n0 < g->n; n0 += chunk) {
         const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
         float *out = col + (ptrdiff_t)K * cn * P;
-        im2col(g, CF(x), n0, cn, col, threads_of(be));
+        im2col(g, index, CF(x), n0, cn, col, threads_of(be));
         gan_cpu_gemm(&cb->gemm, false, false, g->out_c, cn * P, K, 1.0f, CF(w), K, col,
                      (ptrdiff_t)cn * P, 0.0f, out, (ptrdiff_t)cn * P);
         chunk_to_nchw(out, n0, cn, g->out_c, P, F(y), threads_of(be));
@@ -264,7 +282,8 @@ static gan_status cpu_conv2d_backward_data(gan_backend *be, const gan_conv_geom 
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
     const int chunk = conv_chunk(g, (size_t)(K + g->out_c) * P);
     float *dcol = workspace(cb, (size_t)(K + g->out_c) * chunk * P);
-    if (!dcol)
+    const int32_t *index = conv_table(cb, g);
+    if (!dcol || !index)
         return GAN_ERR_OUT_OF_MEMORY;
     for (int n0 = 0; n0 < g->n; n0 += chunk) {
         const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
@@ -272,62 +291,158 @@ static gan_status cpu_conv2d_backward_data(gan_backend *be, const gan_conv_geom 
         nchw_to_chunk(CF(dy), n0, cn, g->out_c, P, dyc, threads_of(be));
         gan_cpu_gemm(&cb->gemm, true, false, K, cn * P, g->out_c, 1.0f, CF(w), K, dyc,
                      (ptrdiff_t)cn * P, 0.0f, dcol, (ptrdiff_t)cn * P);
-        col2im(g, dcol, n0, cn, F(dx), threads_of(be));
+        col2im(g, index, dcol, n0, cn, F(dx), threads_of(be));
     }
     return GAN_OK;
 }
 
-static gan_status cpu_conv2d_backward_weight(gan_backend *be, const gan_conv_geom *g,
-                                             const gan_tensor *x, const gan_tensor *dy,
-                                             gan_tensor *dw)
+static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
+                                      const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw)
 {
     cpu_backend *cb = cpu(be);
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
     const int chunk = conv_chunk(g, (size_t)(K + g->out_c) * P);
     float *col = workspace(cb, (size_t)(K + g->out_c) * chunk * P);
-    if (!col)
+    const int32_t *index = conv_table(cb, g);
+    if (!col || !index)
         return GAN_ERR_OUT_OF_MEMORY;
     for (int n0 = 0; n0 < g->n; n0 += chunk) {
         const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
-        float *dyc = col + (ptrdiff_t)K * cn * P;
-        im2col(g, CF(x), n0, cn, col, threads_of(be));
+        const ptrdiff_t ld = (ptrdiff_t)cn * P;
+        float *dyc = col + (ptrdiff_t)K * ld; /* dy as [out_c, chunk*P], shared by both products */
         nchw_to_chunk(CF(dy), n0, cn, g->out_c, P, dyc, threads_of(be));
-        gan_cpu_gemm(&cb->gemm, false, true, g->out_c, K, cn * P, 1.0f, dyc, (ptrdiff_t)cn * P, col,
-                     (ptrdiff_t)cn * P, 1.0f, F(dw), K);
+        if (dw) {
+            im2col(g, index, CF(x), n0, cn, col, threads_of(be));
+            gan_cpu_gemm(&cb->gemm, false, true, g->out_c, K, cn * P, 1.0f, dyc, ld, col, ld, 1.0f, F(dw), K);
+        }
+        if (dx) {
+            gan_cpu_gemm(&cb->gemm, true, false, K, cn * P, g->out_c, 1.0f, CF(w), K, dyc, ld, 0.0f, col, ld);
+            col2im(g, index, col, n0, cn, F(dx), threads_of(be));
+        }
+    }
+    return GAN_OK;
+}
+
+static gan_status cpu_conv_transpose2d_backward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
+                                                const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx,
+                                                gan_tensor *dw)
+{
+    cpu_backend *cb = cpu(be);
+    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
+    const int chunk = conv_chunk(g, (size_t)(K + g->out_c) * P);
+    float *col = workspace(cb, (size_t)(K + g->out_c) * chunk * P);
+    const int32_t *index = conv_table(cb, g);
+    if (!col || !index)
+        return GAN_ERR_OUT_OF_MEMORY;
+    for (int n0 = 0; n0 < g->n; n0 += chunk) {
+        const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
+        const ptrdiff_t ld = (ptrdiff_t)cn * P;
+        float *mat = col + (ptrdiff_t)K * ld;
+        im2col(g, index, CF(dy), n0, cn, col, threads_of(be)); /* shared by both products */
+        if (dx) {
+            gan_cpu_gemm(&cb->gemm, false, false, g->out_c, cn * P, K, 1.0f, CF(w), K, col, ld, 0.0f, mat, ld);
+            chunk_to_nchw(mat, n0, cn, g->out_c, P, F(dx), threads_of(be));
+        }
+        if (dw) {
+            nchw_to_chunk(CF(x), n0, cn, g->out_c, P, mat, threads_of(be));
+            gan_cpu_gemm(&cb->gemm, false, true, g->out_c, K, cn * P, 1.0f, mat, ld, col, ld, 1.0f, F(dw), K);
+        }
     }
     return GAN_OK;
 }
 
 /* ----------------------------------------------------------- activations */
 
+/* Elementwise work: a range kernel over plain restrict pointers (so the
+ * compiler vectorizes it) and a driver that splits [0, n) in one contiguous
+ * part per thread, and uses one thread for small tensors. */
+typedef struct range_args {
+    const float *x, *y, *dy;
+    float *out;
+    float slope;
+} range_args;
+
+typedef void (*range_kernel)(const range_args *a, ptrdiff_t begin, ptrdiff_t end);
+
+static void run_ranges(gan_backend *be, ptrdiff_t n, range_kernel kernel, const range_args *a)
+{
+    const int threads = n < 65536 ? 1 : threads_of(be);
+#pragma omp parallel num_threads(threads)
+    {
+        int t = 0, nt = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        const ptrdiff_t per = ((n + nt - 1) / nt + 15) / 16 * 16; /* 64-byte aligned parts */
+        const ptrdiff_t begin = per * t < n ? per * t : n, end = per * (t + 1) < n ? per * (t + 1) : n;
+        kernel(a, begin, end);
+    }
+}
+
+static void relu_forward(const range_args *a, ptrdiff_t begin, ptrdiff_t end)
+{
+    const float *restrict x = a->x;
+    float *restrict y = a->out;
+    for (ptrdiff_t i = begin; i < end; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+static void leaky_relu_forward(const range_args *a, ptrdiff_t begin, ptrdiff_t end)
+{
+    const float *restrict x = a->x;
+    float *restrict y = a->out;
+    const float slope = a->slope;
+    for (ptrdiff_t i = begin; i < end; i++)
+        y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+}
+
+static void tanh_forward(const range_args *a, ptrdiff_t begin, ptrdiff_t end)
+{
+    for (ptrdiff_t i = begin; i < end; i++)
+        a->out[i] = tanhf(a->x[i]);
+}
+
+static void sigmoid_forward(const range_args *a, ptrdiff_t begin, ptrdiff_t end)
+{
+    for (ptrdiff_t i = begin; i < end; i++)
+        a->out[i] = 1.0f / (1.0f + expf(-a->x[i]));
+}
+
+/* ReLU is LeakyReLU with slope 0 */
+static void leaky_relu_backward(const range_args *a, ptrdiff_t begin, ptrdiff_t end)
+{
+    const float *restrict x = a->x, *restrict dy = a->dy;
+    float *restrict dx = a->out;
+    const float slope = a->slope;
+    for (ptrdiff_t i = begin; i < end; i++)
+        dx[i] = x[i] > 0.0f ? dy[i] : slope * dy[i];
+}
+
+static void tanh_backward(const range_args *a, ptrdiff_t begin, ptrdiff_t end)
+{
+    const float *restrict y = a->y, *restrict dy = a->dy;
+    float *restrict dx = a->out;
+    for (ptrdiff_t i = begin; i < end; i++)
+        dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+}
+
+static void sigmoid_backward(const range_args *a, ptrdiff_t begin, ptrdiff_t end)
+{
+    const float *restrict y = a->y, *restrict dy = a->dy;
+    float *restrict dx = a->out;
+    for (ptrdiff_t i = begin; i < end; i++)
+        dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+}
+
 static gan_status cpu_activation_forward(gan_backend *be, gan_activation act, float slope,
                                          const gan_tensor *x, gan_tensor *y)
 {
-    const float *px = CF(x);
-    float *py = F(y);
-    const ptrdiff_t n = (ptrdiff_t)x->numel;
-    switch (act) {
-    case GAN_ACT_RELU:
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n > 16384)
-        for (ptrdiff_t i = 0; i < n; i++)
-            py[i] = px[i] > 0.0f ? px[i] : 0.0f;
-        break;
-    case GAN_ACT_LEAKY_RELU:
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n > 16384)
-        for (ptrdiff_t i = 0; i < n; i++)
-            py[i] = px[i] > 0.0f ? px[i] : slope * px[i];
-        break;
-    case GAN_ACT_TANH:
-#pragma omp parallel for num_threads(threads_of(be)) if (n > 4096)
-        for (ptrdiff_t i = 0; i < n; i++)
-            py[i] = tanhf(px[i]);
-        break;
-    case GAN_ACT_SIGMOID:
-#pragma omp parallel for num_threads(threads_of(be)) if (n > 4096)
-        for (ptrdiff_t i = 0; i < n; i++)
-            py[i] = 1.0f / (1.0f + expf(-px[i]));
-        break;
-    }
+    static const range_kernel kernels[] = {
+        [GAN_ACT_RELU] = relu_forward, [GAN_ACT_LEAKY_RELU] = leaky_relu_forward,
+        [GAN_ACT_TANH] = tanh_forward, [GAN_ACT_SIGMOID] = sigmoid_forward};
+    const range_args a = {CF(x), NULL, NULL, F(y), slope};
+    run_ranges(be, (ptrdiff_t)x->numel, kernels[act], &a);
     return GAN_OK;
 }
 
@@ -335,35 +450,54 @@ static gan_status cpu_activation_backward(gan_backend *be, gan_activation act, f
                                           const gan_tensor *x, const gan_tensor *y,
                                           const gan_tensor *dy, gan_tensor *dx)
 {
-    const float *px = CF(x), *py = CF(y), *pdy = CF(dy);
-    float *pdx = F(dx);
-    const ptrdiff_t n = (ptrdiff_t)x->numel;
-    switch (act) {
-    case GAN_ACT_RELU:
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n > 16384)
-        for (ptrdiff_t i = 0; i < n; i++)
-            pdx[i] = px[i] > 0.0f ? pdy[i] : 0.0f;
-        break;
-    case GAN_ACT_LEAKY_RELU:
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n > 16384)
-        for (ptrdiff_t i = 0; i < n; i++)
-            pdx[i] = px[i] > 0.0f ? pdy[i] : slope * pdy[i];
-        break;
-    case GAN_ACT_TANH:
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n > 16384)
-        for (ptrdiff_t i = 0; i < n; i++)
-            pdx[i] = pdy[i] * (1.0f - py[i] * py[i]);
-        break;
-    case GAN_ACT_SIGMOID:
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n > 16384)
-        for (ptrdiff_t i = 0; i < n; i++)
-            pdx[i] = pdy[i] * py[i] * (1.0f - py[i]);
-        break;
-    }
+    static const range_kernel kernels[] = {
+        [GAN_ACT_RELU] = leaky_relu_backward, [GAN_ACT_LEAKY_RELU] = leaky_relu_backward,
+        [GAN_ACT_TANH] = tanh_backward, [GAN_ACT_SIGMOID] = sigmoid_backward};
+    const range_args a = {CF(x), CF(y), CF(dy), F(dx), act == GAN_ACT_RELU ? 0.0f : slope};
+    run_ranges(be, (ptrdiff_t)x->numel, kernels[act], &a);
     return GAN_OK;
 }
 
 /* ------------------------------------------------------------- batchnorm */
+
+/* Sums in double over a channel's values; the simd reduction keeps a fixed
+ * order for a given build, so results do not depend on the thread count. */
+static double channel_sum(const float *restrict x, int n, int c, int hw, int ch)
+{
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *restrict row = x + ((ptrdiff_t)i * c + ch) * hw;
+#pragma omp simd reduction(+ : sum)
+        for (int p = 0; p < hw; p++)
+            sum += row[p];
+    }
+    return sum;
+}
+
+static double channel_squared_deviation(const float *restrict x, int n, int c, int hw, int ch, float mean)
+{
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *restrict row = x + ((ptrdiff_t)i * c + ch) * hw;
+#pragma omp simd reduction(+ : ss)
+        for (int p = 0; p < hw; p++) {
+            const float d = row[p] - mean;
+            ss += (double)(d * d);
+        }
+    }
+    return ss;
+}
+
+static void channel_affine(const float *restrict x, float *restrict y, int n, int c, int hw, int ch, float scale,
+                           float shift)
+{
+    for (int i = 0; i < n; i++) {
+        const ptrdiff_t off = ((ptrdiff_t)i * c + ch) * hw;
+#pragma omp simd
+        for (int p = 0; p < hw; p++)
+            y[off + p] = x[off + p] * scale + shift;
+    }
+}
 
 static gan_status cpu_batchnorm_forward_train(gan_backend *be, const gan_batchnorm_args *a,
                                               const gan_tensor *x, const gan_tensor *gamma,
@@ -375,34 +509,17 @@ static gan_status cpu_batchnorm_forward_train(gan_backend *be, const gan_batchno
     float *py = F(y), *sm = F(save_mean), *si = F(save_invstd);
     float *rm = F(running_mean), *rv = F(running_var);
     const double count = (double)a->n * a->hw;
-#pragma omp parallel for num_threads(threads_of(be))
+    const int threads = (double)a->c * count < 32768 ? 1 : threads_of(be);
+#pragma omp parallel for num_threads(threads)
     for (int c = 0; c < a->c; c++) {
-        double sum = 0.0;
-        for (int i = 0; i < a->n; i++) {
-            const float *row = px + ((ptrdiff_t)i * a->c + c) * a->hw;
-            for (int p = 0; p < a->hw; p++)
-                sum += row[p];
-        }
-        const double mean = sum / count;
-        double ss = 0.0;
-        for (int i = 0; i < a->n; i++) {
-            const float *row = px + ((ptrdiff_t)i * a->c + c) * a->hw;
-            for (int p = 0; p < a->hw; p++) {
-                const double d = row[p] - mean;
-                ss += d * d;
-            }
-        }
-        const double var = ss / count;
-        const float invstd = (float)(1.0 / sqrt(var + a->eps));
-        const float scale = pg[c] * invstd, shift = pb[c] - (float)mean * scale;
-        for (int i = 0; i < a->n; i++) {
-            const ptrdiff_t off = ((ptrdiff_t)i * a->c + c) * a->hw;
-            for (int p = 0; p < a->hw; p++)
-                py[off + p] = px[off + p] * scale + shift;
-        }
-        sm[c] = (float)mean;
+        const float mean = (float)(channel_sum(px, a->n, a->c, a->hw, c) / count);
+        const double ss = channel_squared_deviation(px, a->n, a->c, a->hw, c, mean);
+        const float invstd = (float)(1.0 / sqrt(ss / count + a->eps));
+        const float scale = pg[c] * invstd;
+        channel_affine(px, py, a->n, a->c, a->hw, c, scale, pb[c] - mean * scale);
+        sm[c] = mean;
         si[c] = invstd;
-        rm[c] = (1.0f - a->momentum) * rm[c] + a->momentum * (float)mean;
+        rm[c] = (1.0f - a->momentum) * rm[c] + a->momentum * mean;
         rv[c] = (1.0f - a->momentum) * rv[c] + a->momentum * (float)(ss / (count - 1.0));
     }
     return GAN_OK;
@@ -416,14 +533,12 @@ static gan_status cpu_batchnorm_forward_eval(gan_backend *be, const gan_batchnor
     const float *px = CF(x), *pg = CF(gamma), *pb = CF(beta);
     const float *rm = CF(running_mean), *rv = CF(running_var);
     float *py = F(y);
-#pragma omp parallel for collapse(2) num_threads(threads_of(be))
-    for (int i = 0; i < a->n; i++)
-        for (int c = 0; c < a->c; c++) {
-            const float scale = pg[c] / sqrtf(rv[c] + a->eps), shift = pb[c] - rm[c] * scale;
-            const ptrdiff_t off = ((ptrdiff_t)i * a->c + c) * a->hw;
-            for (int p = 0; p < a->hw; p++)
-                py[off + p] = px[off + p] * scale + shift;
-        }
+    const int threads = (size_t)a->c * a->n * a->hw < 32768 ? 1 : threads_of(be);
+#pragma omp parallel for num_threads(threads)
+    for (int c = 0; c < a->c; c++) {
+        const float scale = pg[c] / sqrtf(rv[c] + a->eps);
+        channel_affine(px, py, a->n, a->c, a->hw, c, scale, pb[c] - rm[c] * scale);
+    }
     return GAN_OK;
 }
 
@@ -437,15 +552,18 @@ static gan_status cpu_batchnorm_backward(gan_backend *be, const gan_batchnorm_ar
     float *pdx = dx ? F(dx) : NULL;
     float *pdg = dgamma ? F(dgamma) : NULL, *pdb = dbeta ? F(dbeta) : NULL;
     const double count = (double)a->n * a->hw;
-#pragma omp parallel for num_threads(threads_of(be))
+    const int threads = (double)a->c * count < 32768 ? 1 : threads_of(be);
+#pragma omp parallel for num_threads(threads)
     for (int c = 0; c < a->c; c++) {
         const float m = pm[c], is = pi[c];
         double sum_dy = 0.0, sum_dy_xhat = 0.0;
         for (int i = 0; i < a->n; i++) {
-            const ptrdiff_t off = ((ptrdiff_t)i * a->c + c) * a->hw;
+            const float *restrict xr = px + ((ptrdiff_t)i * a->c + c) * a->hw;
+            const float *restrict dr = pdy + ((ptrdiff_t)i * a->c + c) * a->hw;
+#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)
             for (int p = 0; p < a->hw; p++) {
-                sum_dy += pdy[off + p];
-                sum_dy_xhat += (double)pdy[off + p] * ((px[off + p] - m) * is);
+                sum_dy += dr[p];
+                sum_dy_xhat += (double)(dr[p] * ((xr[p] - m) * is));
             }
         }
         if (pdg)
@@ -454,15 +572,18 @@ static gan_status cpu_batchnorm_backward(gan_backend *be, const gan_batchnorm_ar
             pdb[c] += (float)sum_dy;
         if (!pdx)
             continue;
+        /* dx = k (dy - mean_dy - xhat mean_dy_xhat), folded into dy * k + x * u + v */
         const float k = pg[c] * is;
         const float mean_dy = batch_stats ? (float)(sum_dy / count) : 0.0f;
         const float mean_dy_xhat = batch_stats ? (float)(sum_dy_xhat / count) : 0.0f;
+        const float u = -k * is * mean_dy_xhat, v = -k * mean_dy - u * m;
         for (int i = 0; i < a->n; i++) {
             const ptrdiff_t off = ((ptrdiff_t)i * a->c + c) * a->hw;
-            for (int p = 0; p < a->hw; p++) {
-                const float xhat = (px[off + p] - m) * is;
-                pdx[off + p] = k * (pdy[off + p] - mean_dy - xhat * mean_dy_xhat);
-            }
+            const float *restrict xr = px + off, *restrict dr = pdy + off;
+            float *restrict out = pdx + off;
+#pragma omp simd
+            for (int p = 0; p < a->hw; p++)
+                out[p] = dr[p] * k + xr[p] * u + v;
         }
     }
     return GAN_OK;
@@ -569,6 +690,8 @@ static void cpu_destroy(gan_backend *be)
     free(cb->gemm.pack_a);
     free(cb->gemm.pack_b);
     free(cb->workspace);
+    for (int i = 0; i < CONV_TABLES; i++)
+        free(cb->tables[i].index);
     free(cb);
 }
 
@@ -585,7 +708,8 @@ static const gan_backend_iface cpu_iface = {
     .bias_grad = cpu_bias_grad,
     .conv2d_forward = cpu_conv2d_forward,
     .conv2d_backward_data = cpu_conv2d_backward_data,
-    .conv2d_backward_weight = cpu_conv2d_backward_weight,
+    .conv2d_backward = cpu_conv2d_backward,
+    .conv_transpose2d_backward = cpu_conv_transpose2d_backward,
     .activation_forward = cpu_activation_forward,
     .activation_backward = cpu_activation_backward,
     .batchnorm_forward_train = cpu_batchnorm_forward_train,

@@ -394,8 +394,8 @@ static gan_status ocl_conv2d_backward_data(gan_backend *be, const gan_conv_geom 
     return st;
 }
 
-static gan_status ocl_conv2d_backward_weight(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
-                                             const gan_tensor *dy, gan_tensor *dw)
+static gan_status ocl_conv2d_backward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
+                                      const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw)
 {
     ocl_backend *ob = ocl(be);
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
@@ -404,12 +404,47 @@ static gan_status ocl_conv2d_backward_weight(gan_backend *be, const gan_conv_geo
     for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += chunk) {
         const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
         const size_t ld = (size_t)cn * P;
-        st = columns(be, K_IM2COL, g, M(x), ob->cols, n0, cn, (size_t)K * ld);
-        if (st == GAN_OK)
-            st = reorder(be, K_NCHW_TO_CHUNK, M(dy), ob->mat, n0, cn, g->out_c, P);
-        if (st == GAN_OK)
-            st = sgemm(be, false, true, g->out_c, K, (int)ld, 1.0f, ob->mat, 0, ld, ob->cols, 0, ld, 1.0f, M(dw), 0,
-                       (size_t)K);
+        st = reorder(be, K_NCHW_TO_CHUNK, M(dy), ob->mat, n0, cn, g->out_c, P); /* shared by both */
+        if (st == GAN_OK && dw) {
+            st = columns(be, K_IM2COL, g, M(x), ob->cols, n0, cn, (size_t)K * ld);
+            if (st == GAN_OK)
+                st = sgemm(be, false, true, g->out_c, K, (int)ld, 1.0f, ob->mat, 0, ld, ob->cols, 0, ld, 1.0f,
+                           M(dw), 0, (size_t)K);
+        }
+        if (st == GAN_OK && dx) {
+            st = sgemm(be, true, false, K, (int)ld, g->out_c, 1.0f, M(w), 0, (size_t)K, ob->mat, 0, ld, 0.0f,
+                       ob->cols, 0, ld);
+            if (st == GAN_OK)
+                st = columns(be, K_COL2IM, g, ob->cols, M(dx), n0, cn, (size_t)cn * g->in_c * g->in_h * g->in_w);
+        }
+    }
+    return st;
+}
+
+static gan_status ocl_conv_transpose2d_backward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
+                                                const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx,
+                                                gan_tensor *dw)
+{
+    ocl_backend *ob = ocl(be);
+    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
+    int chunk;
+    gan_status st = conv_workspaces(be, g, &chunk);
+    for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += chunk) {
+        const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
+        const size_t ld = (size_t)cn * P;
+        st = columns(be, K_IM2COL, g, M(dy), ob->cols, n0, cn, (size_t)K * ld); /* shared by both */
+        if (st == GAN_OK && dx) {
+            st = sgemm(be, false, false, g->out_c, (int)ld, K, 1.0f, M(w), 0, (size_t)K, ob->cols, 0, ld, 0.0f,
+                       ob->mat, 0, ld);
+            if (st == GAN_OK)
+                st = reorder(be, K_CHUNK_TO_NCHW, ob->mat, M(dx), n0, cn, g->out_c, P);
+        }
+        if (st == GAN_OK && dw) {
+            st = reorder(be, K_NCHW_TO_CHUNK, M(x), ob->mat, n0, cn, g->out_c, P);
+            if (st == GAN_OK)
+                st = sgemm(be, false, true, g->out_c, K, (int)ld, 1.0f, ob->mat, 0, ld, ob->cols, 0, ld, 1.0f,
+                           M(dw), 0, (size_t)K);
+        }
     }
     return st;
 }
@@ -592,7 +627,8 @@ static const gan_backend_iface ocl_iface = {
     .bias_grad = ocl_bias_grad,
     .conv2d_forward = ocl_conv2d_forward,
     .conv2d_backward_data = ocl_conv2d_backward_data,
-    .conv2d_backward_weight = ocl_conv2d_backward_weight,
+    .conv2d_backward = ocl_conv2d_backward,
+    .conv_transpose2d_backward = ocl_conv_transpose2d_backward,
     .activation_forward = ocl_activation_forward,
     .activation_backward = ocl_activation_backward,
     .batchnorm_forward_train = ocl_batchnorm_forward_train,

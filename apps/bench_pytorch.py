@@ -1,0 +1,113 @@
+"""Trains the apps' models in PyTorch and in libgan on the same machine, on
+random data, one D step and one G step per batch as the PyTorch DCGAN
+tutorial does, and prints images/s of both and their ratio. PyTorch runs at
+1 and 2 threads (or --torch-threads) and its best is taken.
+
+usage: python3 apps/bench_pytorch.py [--bench build/apps/gan_bench] [--models gan,dcgan,dcgan64]"""
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+
+try:
+    import torch
+    from torch import nn
+except ImportError:
+    sys.exit("bench_pytorch: PyTorch is not installed (Debian: apt-get install python3-torch)")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_models import models  # noqa: E402
+
+# timed steps per model: the slow 64x64 model gets fewer
+STEPS = {"gan": 60, "dcgan": 12, "dcgan64": 3}
+
+
+def weights_init(m):
+    """N(0, 0.02) weights and zero biases, BatchNorm gamma N(1, 0.02), as libgan does."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def torch_images_per_s(name, threads, batch, steps, warmup=2):
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    g, d, z_shape = models(name)
+    g.apply(weights_init)
+    d.apply(weights_init)
+    og = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    od = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    loss = nn.BCEWithLogitsLoss()
+    size = 64 if name == "dcgan64" else 28
+    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
+    start = None
+    for i in range(warmup + steps):
+        if i == warmup:
+            start = time.perf_counter()
+        real = torch.rand(batch, 1, size, size) * 2 - 1
+        z = torch.randn(batch, *z_shape)
+        od.zero_grad()
+        loss(d(real), ones).backward()
+        fake = g(z)
+        loss(d(fake.detach()), zeros).backward()
+        od.step()
+        og.zero_grad()
+        loss(d(fake), ones).backward()
+        og.step()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def libgan_images_per_s(bench, name, batch, steps):
+    out = subprocess.run([bench, "train", "--model", name, "--batch", str(batch), "--steps", str(steps),
+                          "--no-profile"], check=True, capture_output=True, text=True).stdout
+    match = re.search(r"RESULT model=\S+ backend=(\S+) threads=(\d+) .*images_per_s=([\d.]+)", out)
+    if not match:
+        sys.exit(f"bench_pytorch: no RESULT line from {bench}:\n{out}")
+    return float(match.group(3)), int(match.group(2))
+
+
+def blas_in_use():
+    """The BLAS library PyTorch has loaded: Debian's reference BLAS makes it
+    several times slower than with OpenBLAS (apt-get install libopenblas0-openmp)."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    with open("/proc/self/maps") as maps:
+        paths = sorted({line.split()[-1] for line in maps if "blas" in line.split()[-1]})
+    return ", ".join(paths) or "unknown"
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench", default=os.path.join(here, "..", "build", "apps", "gan_bench"))
+    parser.add_argument("--models", default="gan,dcgan,dcgan64")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--torch-threads", default="1,2")
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+          f"PyTorch {torch.__version__}, batch {args.batch}")
+    blas = blas_in_use()
+    print(f"PyTorch's BLAS: {blas}")
+    if "/blas/" in blas:
+        print("warning: that is the reference BLAS; install libopenblas0-openmp for a fair comparison")
+    print(f"{'model':8} {'PyTorch img/s':>22} {'libgan img/s':>20} {'ratio':>7}")
+    for name in args.models.split(","):
+        steps = STEPS[name]
+        best, best_threads = 0.0, 0
+        for t in (int(x) for x in args.torch_threads.split(",")):
+            rate = torch_images_per_s(name, t, args.batch, steps)
+            if rate > best:
+                best, best_threads = rate, t
+        ours, ours_threads = libgan_images_per_s(args.bench, name, args.batch, max(steps, 5))
+        print(f"{name:8} {best:12.1f} ({best_threads} thr) {ours:10.1f} ({ours_threads} thr) {ours / best:6.2f}x",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

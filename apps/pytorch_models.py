@@ -1,0 +1,35 @@
+"""The apps' models (apps/models.c) as PyTorch nn.Sequential, layer for
+layer, so that state_dict names and shapes match libgan's checkpoints."""
+from torch import nn
+
+
+def models(name):
+    lrelu = lambda: nn.LeakyReLU(0.2)
+    if name == "gan":
+        g = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                          nn.Linear(256, 784), nn.Tanh(), nn.Unflatten(1, (1, 28, 28)))
+        d = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), lrelu(), nn.Linear(256, 256), lrelu(),
+                          nn.Linear(256, 1))
+        return g, d, (64,)
+    if name == "dcgan":
+        g = nn.Sequential(nn.ConvTranspose2d(64, 256, 3, 2), nn.BatchNorm2d(256), nn.ReLU(),
+                          nn.ConvTranspose2d(256, 128, 4, 1), nn.BatchNorm2d(128), nn.ReLU(),
+                          nn.ConvTranspose2d(128, 64, 3, 2), nn.BatchNorm2d(64), nn.ReLU(),
+                          nn.ConvTranspose2d(64, 1, 4, 2), nn.Tanh())
+        d = nn.Sequential(nn.Conv2d(1, 16, 3, 2), nn.BatchNorm2d(16), lrelu(),
+                          nn.Conv2d(16, 32, 5, 2), nn.BatchNorm2d(32), lrelu(),
+                          nn.Conv2d(32, 64, 5, 2), nn.BatchNorm2d(64), lrelu(),
+                          nn.Flatten(), nn.Linear(64, 1))
+        return g, d, (64, 1, 1)
+    f = 64
+    g = nn.Sequential(nn.ConvTranspose2d(100, f * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(f * 8), nn.ReLU(),
+                      nn.ConvTranspose2d(f * 8, f * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(f * 4), nn.ReLU(),
+                      nn.ConvTranspose2d(f * 4, f * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(f * 2), nn.ReLU(),
+                      nn.ConvTranspose2d(f * 2, f, 4, 2, 1, bias=False), nn.BatchNorm2d(f), nn.ReLU(),
+                      nn.ConvTranspose2d(f, 1, 4, 2, 1, bias=False), nn.Tanh())
+    d = nn.Sequential(nn.Conv2d(1, f, 4, 2, 1, bias=False), lrelu(),
+                      nn.Conv2d(f, f * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(f * 2), lrelu(),
+                      nn.Conv2d(f * 2, f * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(f * 4), lrelu(),
+                      nn.Conv2d(f * 4, f * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(f * 8), lrelu(),
+                      nn.Conv2d(f * 8, 1, 4, 1, 0, bias=False), nn.Flatten())
+    return g, d, (100, 1, 1)
