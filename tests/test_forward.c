@@ -246,6 +246,36 @@ static void test_activations(gan_context *ctx)
     }
 }
 
+/* The CPU backend's own tanh and sigmoid against libm in double, densely
+ * over the whole range, with infinities and NaN. */
+static void test_activation_accuracy(gan_context *ctx)
+{
+    enum { N = 120004 };
+    float *x = malloc(N * sizeof(float));
+    for (int i = 0; i < N - 4; i++)
+        x[i] = -30.0f + 60.0f * (float)i / (float)(N - 5);
+    x[N - 4] = INFINITY, x[N - 3] = -INFINITY, x[N - 2] = 1e-30f, x[N - 1] = NAN;
+    double *want = malloc(N * sizeof(double));
+    for (int which = 0; which < 2; which++) {
+        gan_layer *l;
+        REQUIRE_OK(ctx, which ? gan_sigmoid_create(ctx, &l) : gan_tanh_create(ctx, &l));
+        gan_model *m = test_single_layer_model(ctx, l);
+        gan_tensor *xt = test_tensor(ctx, 2, (int[]){N, 1}, x);
+        const gan_tensor *yt;
+        REQUIRE_OK(ctx, gan_model_forward(m, xt, &yt));
+        float *y = test_read(yt);
+        CHECK(isnan(y[N - 1]));
+        for (int i = 0; i < N - 1; i++)
+            want[i] = which ? 1.0 / (1.0 + exp(-(double)x[i])) : tanh((double)x[i]);
+        /* a few ulp near 1, relative 1e-6 near 0 */
+        test_expect_close(which ? "sigmoid over [-30, 30]" : "tanh over [-30, 30]", y, want, N - 1, 2.5e-7, 1e-6);
+        free(y);
+        gan_tensor_free(xt);
+        gan_model_free(m);
+    }
+    free(x), free(want);
+}
+
 static void test_views(gan_context *ctx)
 {
     gan_model *m;
@@ -312,6 +342,7 @@ int main(void)
     test_batchnorm(ctx, 3, bn1l);
     test_batchnorm(ctx, 4, bn_dcgan);
     test_activations(ctx);
+    test_activation_accuracy(ctx);
     test_views(ctx);
     gan_context_free(ctx);
     return test_finish("test_forward");

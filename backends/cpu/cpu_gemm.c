@@ -1,6 +1,7 @@
 /* cpu_gemm.c - BLIS-style GEMM: loops over NC, KC and MC blocks, packing B
  * and A into micro-panels, and a register-blocked micro-kernel on each
  * MR x NR tile. Threads split the tiles of each block. */
+#define _POSIX_C_SOURCE 200809L
 #include "cpu_gemm.h"
 
 #include <string.h>
