@@ -100,9 +100,11 @@ static void bench_gemm(int threads, int batch, int repeat)
             b[i] = (float)(i % 5) * 0.1f;
         printf("%-8s %-4c %6d %7d %6d", shapes[s].model, shapes[s].kind, m, n, k);
         for (int ki = 0; ki < n_kernels; ki++) {
-            gan_gemm_plan plan = {kernels[ki], threads,
-                                  aligned_alloc(64, sizeof(float) * GAN_GEMM_MC * GAN_GEMM_KC),
-                                  aligned_alloc(64, sizeof(float) * GAN_GEMM_KC * GAN_GEMM_NC)};
+            gan_gemm_plan plan;
+            if (!gan_gemm_plan_init(&plan, kernels[ki], threads)) {
+                fprintf(stderr, "gan_bench: out of memory\n");
+                exit(1);
+            }
             gan_cpu_gemm(&plan, false, false, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
             double best = 1e30;
             for (int r = 0; r < repeat; r++) {
@@ -112,7 +114,7 @@ static void bench_gemm(int threads, int batch, int repeat)
                 best = t < best ? t : best;
             }
             printf(" %13.1f", 2.0 * m * n * k / best * 1e-9);
-            free(plan.pack_a), free(plan.pack_b);
+            gan_gemm_plan_free(&plan);
         }
         printf("\n");
         free(a), free(b), free(c);

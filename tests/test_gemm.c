@@ -20,8 +20,6 @@ static void naive_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const
         }
 }
 
-static void *aligned_floats(size_t n) { return aligned_alloc(64, ((n * 4 + 63) / 64) * 64); }
-
 static void check_shape(const gan_gemm_plan *plan, int m, int n, int k, unsigned *seed)
 {
     float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
@@ -65,25 +63,29 @@ int main(void)
         {32, 1568, 400},  /* a DCGAN convolution's GEMM */
     };
     for (int ki = 0; ki < n_kernels; ki++) {
-        gan_gemm_plan plan = {kernels[ki], 2, aligned_floats((size_t)GAN_GEMM_MC * GAN_GEMM_KC),
-                              aligned_floats((size_t)GAN_GEMM_KC * GAN_GEMM_NC)};
+        gan_gemm_plan plan;
+        CHECK(gan_gemm_plan_init(&plan, kernels[ki], 2));
         printf("kernel %s (%dx%d)\n", plan.kernel->name, plan.kernel->mr, plan.kernel->nr);
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             check_shape(&plan, sizes[s][0], sizes[s][1], sizes[s][2], &seed);
 
-        /* one thread and two give the same bits */
-        const int m = 70, n = 300, k = 500;
-        float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
-        float *c1 = calloc((size_t)m * n, sizeof(float)), *c2 = calloc((size_t)m * n, sizeof(float));
-        test_fill(a, (size_t)m * k, -1, 1, &seed);
-        test_fill(b, (size_t)k * n, -1, 1, &seed);
-        plan.num_threads = 1;
-        gan_cpu_gemm(&plan, false, false, m, n, k, 1.0f, a, k, b, n, 0.0f, c1, n);
-        plan.num_threads = 2;
-        gan_cpu_gemm(&plan, false, false, m, n, k, 1.0f, a, k, b, n, 0.0f, c2, n);
-        CHECK(memcmp(c1, c2, sizeof(float) * m * n) == 0);
-        free(a), free(b), free(c1), free(c2);
-        free(plan.pack_a), free(plan.pack_b);
+        /* one thread and two give the same bits, whether the threads split
+         * the columns (wide C) or the rows (narrow C) */
+        const int shapes[2][3] = {{70, 300, 500}, {300, 20, 100}};
+        for (int sh = 0; sh < 2; sh++) {
+            const int m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
+            float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
+            float *c1 = calloc((size_t)m * n, sizeof(float)), *c2 = calloc((size_t)m * n, sizeof(float));
+            test_fill(a, (size_t)m * k, -1, 1, &seed);
+            test_fill(b, (size_t)k * n, -1, 1, &seed);
+            plan.num_threads = 1;
+            gan_cpu_gemm(&plan, false, true, m, n, k, 1.0f, a, k, b, k, 0.0f, c1, n);
+            plan.num_threads = 2;
+            gan_cpu_gemm(&plan, false, true, m, n, k, 1.0f, a, k, b, k, 0.0f, c2, n);
+            CHECK(memcmp(c1, c2, sizeof(float) * m * n) == 0);
+            free(a), free(b), free(c1), free(c2);
+        }
+        gan_gemm_plan_free(&plan);
     }
     CHECK(n_kernels >= 1);
     CHECK(strcmp(kernels[n_kernels - 1]->name, "generic-4x16") == 0);

@@ -746,8 +746,7 @@ static gan_status cpu_sgd_step(gan_backend *be, const gan_sgd_step_args *a, gan_
 static void cpu_destroy(gan_backend *be)
 {
     cpu_backend *cb = cpu(be);
-    free(cb->gemm.pack_a);
-    free(cb->gemm.pack_b);
+    gan_gemm_plan_free(&cb->gemm);
     free(cb->workspace);
     for (int i = 0; i < CONV_TABLES; i++)
         free(cb->tables[i].index);
@@ -790,15 +789,11 @@ gan_status gan_cpu_backend_create(gan_context *ctx, gan_backend **out)
     cb->base.ctx = ctx;
     const gan_ukernel *kernels[3];
     gan_cpu_ukernels(kernels, 3);
-    cb->gemm.kernel = kernels[0];
-    cb->gemm.num_threads = ctx->num_threads;
-    cb->gemm.pack_a = alloc_aligned((size_t)GAN_GEMM_MC * GAN_GEMM_KC);
-    cb->gemm.pack_b = alloc_aligned((size_t)GAN_GEMM_KC * GAN_GEMM_NC);
-    if (!cb->gemm.pack_a || !cb->gemm.pack_b) {
+    if (!gan_gemm_plan_init(&cb->gemm, kernels[0], ctx->num_threads)) {
         cpu_destroy(&cb->base);
         return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "cpu backend: cannot allocate GEMM buffers");
     }
-    gan_track_memory(ctx, (ptrdiff_t)(((size_t)GAN_GEMM_MC + GAN_GEMM_NC) * GAN_GEMM_KC * sizeof(float)));
+    gan_track_memory(ctx, (ptrdiff_t)(GAN_GEMM_PACK_FLOATS * sizeof(float) * (size_t)cb->gemm.num_threads));
     *out = &cb->base;
     return GAN_OK;
 }

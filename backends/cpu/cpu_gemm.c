@@ -1,11 +1,15 @@
 /* cpu_gemm.c - BLIS-style GEMM: loops over NC, KC and MC blocks, packing B
  * and A into micro-panels, and a register-blocked micro-kernel on each
- * MR x NR tile. Threads split the tiles of each block. */
+ * MR x NR tile. Each thread runs the loops on its own slice of C. */
 #define _POSIX_C_SOURCE 200809L
 #include "cpu_gemm.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static const gan_ukernel generic_kernel = {"generic-4x16", 4, 16, gan_ukernel_generic_4x16};
 #if defined(GAN_HAVE_AVX2_KERNEL)
@@ -112,6 +116,52 @@ static void scale_c(int m, int n, float beta, float *c, ptrdiff_t ldc)
             c[(ptrdiff_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(ptrdiff_t)i * ldc + j];
 }
 
+/* The BLIS loop nest on one thread: NC columns of B, KC deep, packed
+ * once; MC rows of A packed per block; MR x NR tiles, jr outer so a B
+ * micro-panel stays in L1 across the A micro-panels. */
+static void gemm_serial(const gan_ukernel *uk, float *pack, bool trans_a, bool trans_b, int m, int n, int k,
+                        float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
+                        float *c, ptrdiff_t ldc)
+{
+    const int mr = uk->mr, nr = uk->nr;
+    float *pa = pack, *pb = pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC;
+    for (int jc = 0; jc < n; jc += GAN_GEMM_NC) {
+        const int nc = n - jc < GAN_GEMM_NC ? n - jc : GAN_GEMM_NC;
+        const int n_panels = (nc + nr - 1) / nr;
+        for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
+            const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
+            const float beta_block = pc == 0 ? beta : 1.0f;
+            for (int jp = 0; jp < n_panels; jp++) {
+                const int j0 = jp * nr;
+                const int cols = nc - j0 < nr ? nc - j0 : nr;
+                pack_b_panel(pb + (ptrdiff_t)jp * nr * kc, nr, b, ldb, trans_b, jc + j0, cols, pc, kc);
+            }
+            for (int ic = 0; ic < m; ic += GAN_GEMM_MC) {
+                const int mc = m - ic < GAN_GEMM_MC ? m - ic : GAN_GEMM_MC;
+                const int m_panels = (mc + mr - 1) / mr;
+                for (int ip = 0; ip < m_panels; ip++) {
+                    const int i0 = ip * mr;
+                    const int rows = mc - i0 < mr ? mc - i0 : mr;
+                    pack_a_panel(pa + (ptrdiff_t)ip * mr * kc, mr, a, lda, trans_a, ic + i0, rows, pc, kc);
+                }
+                for (int jr = 0; jr < n_panels; jr++) {
+                    const int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
+                    const float *bp = pb + (ptrdiff_t)jr * nr * kc;
+                    for (int ir = 0; ir < m_panels; ir++) {
+                        const int rows = mc - ir * mr < mr ? mc - ir * mr : mr;
+                        const float *ap = pa + (ptrdiff_t)ir * mr * kc;
+                        float *cp = c + (ptrdiff_t)(ic + ir * mr) * ldc + jc + jr * nr;
+                        if (rows == mr && cols == nr)
+                            uk->run(kc, ap, bp, cp, ldc, alpha, beta_block);
+                        else
+                            edge_tile(uk, kc, ap, bp, cp, ldc, rows, cols, alpha, beta_block);
+                    }
+                }
+            }
+        }
+    }
+}
+
 void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, int n, int k,
                   float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                   float beta, float *c, ptrdiff_t ldc)
@@ -123,53 +173,51 @@ void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, 
         return;
     }
     const gan_ukernel *uk = plan->kernel;
-    const int mr = uk->mr, nr = uk->nr;
-    float *pa = plan->pack_a, *pb = plan->pack_b;
+    const int tiles_m = (m + uk->mr - 1) / uk->mr, tiles_n = (n + uk->nr - 1) / uk->nr;
     /* threads only where there is work enough to pay for waking them */
-    const double flops = 2.0 * m * n * k;
-    const int threads = flops < 2e5 ? 1 : plan->num_threads;
-    (void)threads;
-
+    int threads = 2.0 * m * n * k < 2e5 ? 1 : plan->num_threads;
+    /* slice C along N unless it is too narrow, then along M */
+    const bool by_columns = tiles_n >= 2 * threads || tiles_n >= tiles_m;
+    const int tiles = by_columns ? tiles_n : tiles_m;
+    if (threads > tiles)
+        threads = tiles;
+    if (threads <= 1) {
+        gemm_serial(uk, plan->pack, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
 #pragma omp parallel num_threads(threads)
-    for (int jc = 0; jc < n; jc += GAN_GEMM_NC) {
-        const int nc = n - jc < GAN_GEMM_NC ? n - jc : GAN_GEMM_NC;
-        const int n_panels = (nc + nr - 1) / nr;
-        for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
-            const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
-            const float beta_block = pc == 0 ? beta : 1.0f;
-#pragma omp for schedule(static)
-            for (int jp = 0; jp < n_panels; jp++) {
-                const int j0 = jp * nr;
-                const int cols = nc - j0 < nr ? nc - j0 : nr;
-                pack_b_panel(pb + (ptrdiff_t)jp * nr * kc, nr, b, ldb, trans_b, jc + j0, cols, pc, kc);
-            }
-            for (int ic = 0; ic < m; ic += GAN_GEMM_MC) {
-                const int mc = m - ic < GAN_GEMM_MC ? m - ic : GAN_GEMM_MC;
-                const int m_panels = (mc + mr - 1) / mr;
-#pragma omp for schedule(static)
-                for (int ip = 0; ip < m_panels; ip++) {
-                    const int i0 = ip * mr;
-                    const int rows = mc - i0 < mr ? mc - i0 : mr;
-                    pack_a_panel(pa + (ptrdiff_t)ip * mr * kc, mr, a, lda, trans_a, ic + i0, rows, pc, kc);
-                }
-                /* jr outer, ir inner: a B micro-panel stays in L1 across A's */
-#pragma omp for collapse(2) schedule(static)
-                for (int jr = 0; jr < n_panels; jr++) {
-                    for (int ir = 0; ir < m_panels; ir++) {
-                        const int rows = mc - ir * mr < mr ? mc - ir * mr : mr;
-                        const int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
-                        const float *ap = pa + (ptrdiff_t)ir * mr * kc;
-                        const float *bp = pb + (ptrdiff_t)jr * nr * kc;
-                        float *cp = c + (ptrdiff_t)(ic + ir * mr) * ldc + jc + jr * nr;
-                        if (rows == mr && cols == nr)
-                            uk->run(kc, ap, bp, cp, ldc, alpha, beta_block);
-                        else
-                            edge_tile(uk, kc, ap, bp, cp, ldc, rows, cols, alpha, beta_block);
-                    }
-                }
-            }
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        const int first = tiles * t / threads, last = tiles * (t + 1) / threads;
+        float *pack = plan->pack + (size_t)t * GAN_GEMM_PACK_FLOATS;
+        if (by_columns) {
+            const int j0 = first * uk->nr, j1 = last * uk->nr < n ? last * uk->nr : n;
+            gemm_serial(uk, pack, trans_a, trans_b, m, j1 - j0, k, alpha, a, lda,
+                        trans_b ? b + (ptrdiff_t)j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
+        } else {
+            const int i0 = first * uk->mr, i1 = last * uk->mr < m ? last * uk->mr : m;
+            gemm_serial(uk, pack, trans_a, trans_b, i1 - i0, n, k, alpha,
+                        trans_a ? a + i0 : a + (ptrdiff_t)i0 * lda, lda, b, ldb, beta,
+                        c + (ptrdiff_t)i0 * ldc, ldc);
         }
     }
+}
+
+bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int threads)
+{
+    plan->kernel = kernel;
+    plan->num_threads = threads < 1 ? 1 : threads;
+    plan->pack = aligned_alloc(64, GAN_GEMM_PACK_FLOATS * sizeof(float) * (size_t)plan->num_threads);
+    return plan->pack != NULL;
+}
+
+void gan_gemm_plan_free(gan_gemm_plan *plan)
+{
+    free(plan->pack);
+    plan->pack = NULL;
 }
 
 static double seconds_now(void)

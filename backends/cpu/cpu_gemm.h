@@ -27,12 +27,20 @@ enum { GAN_GEMM_KC = 256, GAN_GEMM_MC = 192, GAN_GEMM_NC = 4096 };
 typedef struct gan_gemm_plan {
     const gan_ukernel *kernel;
     int num_threads;
-    float *pack_a; /* GAN_GEMM_MC x GAN_GEMM_KC floats, 64-byte aligned */
-    float *pack_b; /* GAN_GEMM_KC x GAN_GEMM_NC floats, 64-byte aligned */
+    float *pack;   /* per thread: GAN_GEMM_PACK_FLOATS floats, 64-byte aligned */
 } gan_gemm_plan;
 
+/* A thread's packing space: an MC x KC block of A, then a KC x NC one of B. */
+#define GAN_GEMM_PACK_FLOATS ((size_t)(GAN_GEMM_MC + GAN_GEMM_NC) * GAN_GEMM_KC)
+
+/* Makes a plan for `threads` threads with the given kernel; false when out
+ * of memory. gan_gemm_plan_free releases its buffers. */
+bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int threads);
+void gan_gemm_plan_free(gan_gemm_plan *plan);
+
 /* Row-major C[m,n] = alpha * op(A) * op(B) + beta * C; op(A) is m x k, op(B)
- * k x n; lda/ldb/ldc are row strides of A, B, C as stored. Deterministic:
+ * k x n; lda/ldb/ldc are row strides of A, B, C as stored. Each thread
+ * computes its own slice of C, so there is no barrier inside a product, and
  * each element of C is summed in the same order whatever the thread count. */
 void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, int n, int k,
                   float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
