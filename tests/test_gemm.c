@@ -49,6 +49,55 @@ static void check_shape(const gan_gemm_plan *plan, int m, int n, int k, unsigned
     free(a), free(b), free(c), free(c0), free(want);
 }
 
+/* NCHW operands: C[ch][(s,p)] = A[ch][(s,p)-indexed K] ... checked against
+ * the same product on explicitly reordered plain matrices. */
+static void check_nchw(const gan_gemm_plan *plan, int samples, int spatial, int channels, int other, unsigned *seed)
+{
+    const int cols = samples * spatial;
+    /* x: NCHW [samples][channels][spatial]; as a matrix [channels][cols] */
+    float *x = malloc(sizeof(float) * (size_t)cols * channels), *xm = malloc(sizeof(float) * (size_t)cols * channels);
+    test_fill(x, (size_t)cols * channels, -1, 1, seed);
+    for (int s = 0; s < samples; s++)
+        for (int ch = 0; ch < channels; ch++)
+            for (int p = 0; p < spatial; p++)
+                xm[(size_t)ch * cols + s * spatial + p] = x[((size_t)s * channels + ch) * spatial + p];
+    float *w = malloc(sizeof(float) * (size_t)other * channels);
+    test_fill(w, (size_t)other * channels, -1, 1, seed);
+    double *want = malloc(sizeof(double) * (size_t)(other + channels) * (cols + other));
+    char what[128];
+
+    /* B in NCHW: out[other][cols] = w[other][channels] * x */
+    float *out = malloc(sizeof(float) * (size_t)other * cols);
+    gan_cpu_gemm_matrices(plan, other, cols, channels, 1.0f, gan_plain(w, channels, false), gan_nchw(x, channels, spatial),
+                          0.0f, gan_plain(out, cols, false));
+    naive_gemm(false, false, other, cols, channels, 1.0f, w, xm, 0.0f, NULL, want);
+    snprintf(what, sizeof what, "%s NCHW B, S=%d", plan->kernel->name, spatial);
+    test_expect_close(what, out, want, (size_t)other * cols, 1e-5 * channels, 1e-5);
+
+    /* A in NCHW: g[channels][other] = x * v^T, v [other][cols] */
+    float *v = malloc(sizeof(float) * (size_t)other * cols), *g = malloc(sizeof(float) * (size_t)channels * other);
+    test_fill(v, (size_t)other * cols, -1, 1, seed);
+    gan_cpu_gemm_matrices(plan, channels, other, cols, 1.0f, gan_nchw(x, channels, spatial), gan_plain(v, cols, true),
+                          0.0f, gan_plain(g, other, false));
+    naive_gemm(false, true, channels, other, cols, 1.0f, xm, v, 0.0f, NULL, want);
+    snprintf(what, sizeof what, "%s NCHW A, S=%d", plan->kernel->name, spatial);
+    test_expect_close(what, g, want, (size_t)channels * other, 1e-5 * cols, 1e-5);
+
+    /* C in NCHW with beta: x = 0.5 x + wt^T * u, wt [other][channels], u [other][cols] */
+    float *u = malloc(sizeof(float) * (size_t)other * cols);
+    test_fill(u, (size_t)other * cols, -1, 1, seed);
+    naive_gemm(true, false, channels, cols, other, 1.0f, w, u, 0.5f, xm, want);
+    gan_cpu_gemm_matrices(plan, channels, cols, other, 1.0f, gan_plain(w, channels, true), gan_plain(u, cols, false),
+                          0.5f, gan_nchw(x, channels, spatial));
+    for (int s = 0; s < samples; s++)
+        for (int ch = 0; ch < channels; ch++)
+            for (int p = 0; p < spatial; p++)
+                xm[(size_t)ch * cols + s * spatial + p] = x[((size_t)s * channels + ch) * spatial + p];
+    snprintf(what, sizeof what, "%s NCHW C, S=%d", plan->kernel->name, spatial);
+    test_expect_close(what, xm, want, (size_t)channels * cols, 1e-5 * other, 1e-5);
+    free(x), free(xm), free(w), free(want), free(out), free(v), free(g), free(u);
+}
+
 int main(void)
 {
     const gan_ukernel *kernels[4];
@@ -68,6 +117,9 @@ int main(void)
         printf("kernel %s (%dx%d)\n", plan.kernel->name, plan.kernel->mr, plan.kernel->nr);
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             check_shape(&plan, sizes[s][0], sizes[s][1], sizes[s][2], &seed);
+        const int nchw[][4] = {{3, 1, 5, 7}, {7, 5, 17, 9}, {4, 9, 16, 33}, {5, 33, 3, 40}, {2, 64, 24, 12}, {3, 40, 9, 300}};
+        for (size_t s = 0; s < sizeof nchw / sizeof nchw[0]; s++)
+            check_nchw(&plan, nchw[s][0], nchw[s][1], nchw[s][2], nchw[s][3], &seed);
 
         /* one thread and two give the same bits, whether the threads split
          * the columns (wide C) or the rows (narrow C) */

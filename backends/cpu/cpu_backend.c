@@ -259,23 +259,15 @@ static void col2im(const gan_conv_geom *g, const int32_t *index, const float *co
     }
 }
 
-/* [n][c][P] of samples n0.. <-> [c][chunk*P] */
-static void nchw_to_chunk(const float *src, int n0, int cn, int c, int P, float *dst, int threads)
+/* The convolutions multiply feature maps in place (NCHW matrices, see
+ * cpu_gemm.h): only the im2col columns need a workspace. */
+static float *conv_columns(cpu_backend *cb, const gan_conv_geom *g, int *chunk, const int32_t **index)
 {
-#pragma omp parallel for collapse(2) num_threads(threads)
-    for (int ch = 0; ch < c; ch++)
-        for (int s = 0; s < cn; s++)
-            memcpy(dst + ((ptrdiff_t)ch * cn + s) * P, src + ((ptrdiff_t)(n0 + s) * c + ch) * P,
-                   (size_t)P * sizeof *dst);
-}
-
-static void chunk_to_nchw(const float *src, int n0, int cn, int c, int P, float *dst, int threads)
-{
-#pragma omp parallel for collapse(2) num_threads(threads)
-    for (int s = 0; s < cn; s++)
-        for (int ch = 0; ch < c; ch++)
-            memcpy(dst + ((ptrdiff_t)(n0 + s) * c + ch) * P, src + ((ptrdiff_t)ch * cn + s) * P,
-                   (size_t)P * sizeof *dst);
+    const size_t per_sample = (size_t)g->in_c * g->kernel_h * g->kernel_w * g->out_h * g->out_w;
+    *chunk = conv_chunk(g, per_sample);
+    *index = conv_table(cb, g);
+    float *col = workspace(cb, per_sample * (size_t)*chunk);
+    return *index ? col : NULL;
 }
 
 static gan_status cpu_conv2d_forward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
@@ -283,39 +275,39 @@ static gan_status cpu_conv2d_forward(gan_backend *be, const gan_conv_geom *g, co
 {
     cpu_backend *cb = cpu(be);
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    const int chunk = conv_chunk(g, (size_t)(K + g->out_c) * P);
-    float *col = workspace(cb, (size_t)(K + g->out_c) * chunk * P);
-    const int32_t *index = conv_table(cb, g);
-    if (!col || !index)
+    int chunk;
+    const int32_t *index;
+    float *col = conv_columns(cb, g, &chunk, &index);
+    if (!col)
         return GAN_ERR_OUT_OF_MEMORY;
     for (int n0 = 0; n0 < g->n; n0 += chunk) {
         const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
-        float *out = col + (ptrdiff_t)K * cn * P;
+        const ptrdiff_t ld = (ptrdiff_t)cn * P;
         im2col(g, index, CF(x), n0, cn, col, threads_of(be));
-        gan_cpu_gemm(&cb->gemm, false, false, g->out_c, cn * P, K, 1.0f, CF(w), K, col,
-                     (ptrdiff_t)cn * P, 0.0f, out, (ptrdiff_t)cn * P);
-        chunk_to_nchw(out, n0, cn, g->out_c, P, F(y), threads_of(be));
+        gan_cpu_gemm_matrices(&cb->gemm, g->out_c, (int)ld, K, 1.0f, gan_plain(CF(w), K, false),
+                              gan_plain(col, ld, false), 0.0f,
+                              gan_nchw(F(y) + (ptrdiff_t)n0 * g->out_c * P, g->out_c, P));
     }
     return GAN_OK;
 }
 
-static gan_status cpu_conv2d_backward_data(gan_backend *be, const gan_conv_geom *g,
-                                           const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx)
+static gan_status cpu_conv2d_backward_data(gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
+                                           const gan_tensor *w, gan_tensor *dx)
 {
     cpu_backend *cb = cpu(be);
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    const int chunk = conv_chunk(g, (size_t)(K + g->out_c) * P);
-    float *dcol = workspace(cb, (size_t)(K + g->out_c) * chunk * P);
-    const int32_t *index = conv_table(cb, g);
-    if (!dcol || !index)
+    int chunk;
+    const int32_t *index;
+    float *col = conv_columns(cb, g, &chunk, &index);
+    if (!col)
         return GAN_ERR_OUT_OF_MEMORY;
     for (int n0 = 0; n0 < g->n; n0 += chunk) {
         const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
-        float *dyc = dcol + (ptrdiff_t)K * cn * P;
-        nchw_to_chunk(CF(dy), n0, cn, g->out_c, P, dyc, threads_of(be));
-        gan_cpu_gemm(&cb->gemm, true, false, K, cn * P, g->out_c, 1.0f, CF(w), K, dyc,
-                     (ptrdiff_t)cn * P, 0.0f, dcol, (ptrdiff_t)cn * P);
-        col2im(g, index, dcol, n0, cn, F(dx), threads_of(be));
+        const ptrdiff_t ld = (ptrdiff_t)cn * P;
+        gan_cpu_gemm_matrices(&cb->gemm, K, (int)ld, g->out_c, 1.0f, gan_plain(CF(w), K, true),
+                              gan_nchw(CF(dy) + (ptrdiff_t)n0 * g->out_c * P, g->out_c, P), 0.0f,
+                              gan_plain(col, ld, false));
+        col2im(g, index, col, n0, cn, F(dx), threads_of(be));
     }
     return GAN_OK;
 }
@@ -325,22 +317,23 @@ static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
 {
     cpu_backend *cb = cpu(be);
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    const int chunk = conv_chunk(g, (size_t)(K + g->out_c) * P);
-    float *col = workspace(cb, (size_t)(K + g->out_c) * chunk * P);
-    const int32_t *index = conv_table(cb, g);
-    if (!col || !index)
+    int chunk;
+    const int32_t *index;
+    float *col = conv_columns(cb, g, &chunk, &index);
+    if (!col)
         return GAN_ERR_OUT_OF_MEMORY;
     for (int n0 = 0; n0 < g->n; n0 += chunk) {
         const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
         const ptrdiff_t ld = (ptrdiff_t)cn * P;
-        float *dyc = col + (ptrdiff_t)K * ld; /* dy as [out_c, chunk*P], shared by both products */
-        nchw_to_chunk(CF(dy), n0, cn, g->out_c, P, dyc, threads_of(be));
+        const gan_matrix dyc = gan_nchw(CF(dy) + (ptrdiff_t)n0 * g->out_c * P, g->out_c, P);
         if (dw) {
             im2col(g, index, CF(x), n0, cn, col, threads_of(be));
-            gan_cpu_gemm(&cb->gemm, false, true, g->out_c, K, cn * P, 1.0f, dyc, ld, col, ld, 1.0f, F(dw), K);
+            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, K, (int)ld, 1.0f, dyc, gan_plain(col, ld, true), 1.0f,
+                                  gan_plain(F(dw), K, false));
         }
         if (dx) {
-            gan_cpu_gemm(&cb->gemm, true, false, K, cn * P, g->out_c, 1.0f, CF(w), K, dyc, ld, 0.0f, col, ld);
+            gan_cpu_gemm_matrices(&cb->gemm, K, (int)ld, g->out_c, 1.0f, gan_plain(CF(w), K, true), dyc, 0.0f,
+                                  gan_plain(col, ld, false));
             col2im(g, index, col, n0, cn, F(dx), threads_of(be));
         }
     }
@@ -353,24 +346,21 @@ static gan_status cpu_conv_transpose2d_backward(gan_backend *be, const gan_conv_
 {
     cpu_backend *cb = cpu(be);
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    const int chunk = conv_chunk(g, (size_t)(K + g->out_c) * P);
-    float *col = workspace(cb, (size_t)(K + g->out_c) * chunk * P);
-    const int32_t *index = conv_table(cb, g);
-    if (!col || !index)
+    int chunk;
+    const int32_t *index;
+    float *col = conv_columns(cb, g, &chunk, &index);
+    if (!col)
         return GAN_ERR_OUT_OF_MEMORY;
     for (int n0 = 0; n0 < g->n; n0 += chunk) {
         const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
-        const ptrdiff_t ld = (ptrdiff_t)cn * P;
-        float *mat = col + (ptrdiff_t)K * ld;
+        const ptrdiff_t ld = (ptrdiff_t)cn * P, sample_offset = (ptrdiff_t)n0 * g->out_c * P;
         im2col(g, index, CF(dy), n0, cn, col, threads_of(be)); /* shared by both products */
-        if (dx) {
-            gan_cpu_gemm(&cb->gemm, false, false, g->out_c, cn * P, K, 1.0f, CF(w), K, col, ld, 0.0f, mat, ld);
-            chunk_to_nchw(mat, n0, cn, g->out_c, P, F(dx), threads_of(be));
-        }
-        if (dw) {
-            nchw_to_chunk(CF(x), n0, cn, g->out_c, P, mat, threads_of(be));
-            gan_cpu_gemm(&cb->gemm, false, true, g->out_c, K, cn * P, 1.0f, mat, ld, col, ld, 1.0f, F(dw), K);
-        }
+        if (dx)
+            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, (int)ld, K, 1.0f, gan_plain(CF(w), K, false),
+                                  gan_plain(col, ld, false), 0.0f, gan_nchw(F(dx) + sample_offset, g->out_c, P));
+        if (dw)
+            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, K, (int)ld, 1.0f, gan_nchw(CF(x) + sample_offset, g->out_c, P),
+                                  gan_plain(col, ld, true), 1.0f, gan_plain(F(dw), K, false));
     }
     return GAN_OK;
 }

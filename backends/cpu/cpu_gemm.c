@@ -35,13 +35,34 @@ int gan_cpu_ukernels(const gan_ukernel **list, int max)
     return n;
 }
 
-/* op(A)[i][k] for rows i0.. of one MR panel, zero past m */
-static void pack_a_panel(float *dst, int mr, const float *a, ptrdiff_t lda, bool trans, int i0,
-                         int rows, int k0, int kc)
+/* The address of element (r, c) of a matrix. */
+static inline float *element(const gan_matrix *x, int r, int c)
 {
-    if (trans) { /* A stored k x m: a row of A gives mr consecutive values */
+    if (x->spatial)
+        return x->data + ((ptrdiff_t)(c / x->spatial) * x->channels + r) * x->spatial + c % x->spatial;
+    return x->trans ? x->data + (ptrdiff_t)c * x->ld + r : x->data + (ptrdiff_t)r * x->ld + c;
+}
+
+/* Offsets of columns c0 .. c0+len of an NCHW matrix within its row 0
+ * (row r adds r * spatial): computed once per panel or tile, so packing and
+ * storing need no division per element. */
+static void nchw_column_offsets(const gan_matrix *x, int c0, int len, ptrdiff_t *off)
+{
+    const int S = x->spatial;
+    int s = c0 / S, p = c0 % S;
+    for (int t = 0; t < len; t++) {
+        off[t] = (ptrdiff_t)s * x->channels * S + p;
+        if (++p == S)
+            p = 0, s++;
+    }
+}
+
+/* A[i0 .. i0+rows][k0 .. k0+kc] as one MR panel (kc columns of mr), zero past rows */
+static void pack_a_panel(float *dst, int mr, const gan_matrix *a, int i0, int rows, int k0, int kc)
+{
+    if (a->trans && !a->spatial) { /* a stored row gives mr consecutive values */
         for (int k = 0; k < kc; k++) {
-            const float *src = a + (ptrdiff_t)(k0 + k) * lda + i0;
+            const float *src = a->data + (ptrdiff_t)(k0 + k) * a->ld + i0;
             float *d = dst + (ptrdiff_t)k * mr;
             int i = 0;
             for (; i < rows; i++)
@@ -49,28 +70,34 @@ static void pack_a_panel(float *dst, int mr, const float *a, ptrdiff_t lda, bool
             for (; i < mr; i++)
                 d[i] = 0.0f;
         }
-    } else {
-        for (int i = 0; i < mr; i++) {
-            if (i < rows) {
-                const float *src = a + (ptrdiff_t)(i0 + i) * lda + k0;
-                for (int k = 0; k < kc; k++)
-                    dst[(ptrdiff_t)k * mr + i] = src[k];
-            } else {
-                for (int k = 0; k < kc; k++)
-                    dst[(ptrdiff_t)k * mr + i] = 0.0f;
-            }
+        return;
+    }
+    ptrdiff_t off[GAN_GEMM_KC];
+    if (a->spatial)
+        nchw_column_offsets(a, k0, kc, off);
+    for (int i = 0; i < mr; i++) {
+        if (i >= rows) {
+            for (int k = 0; k < kc; k++)
+                dst[(ptrdiff_t)k * mr + i] = 0.0f;
+        } else if (a->spatial) {
+            const float *row = a->data + (ptrdiff_t)(i0 + i) * a->spatial;
+            for (int k = 0; k < kc; k++)
+                dst[(ptrdiff_t)k * mr + i] = row[off[k]];
+        } else {
+            const float *src = a->data + (ptrdiff_t)(i0 + i) * a->ld + k0;
+            for (int k = 0; k < kc; k++)
+                dst[(ptrdiff_t)k * mr + i] = src[k];
         }
     }
 }
 
-/* op(B)[k][j] for columns j0.. of one NR panel, zero past n */
-static void pack_b_panel(float *dst, int nr, const float *b, ptrdiff_t ldb, bool trans, int j0,
-                         int cols, int k0, int kc)
+/* B[k0 .. k0+kc][j0 .. j0+cols] as one NR panel (kc rows of nr), zero past cols */
+static void pack_b_panel(float *dst, int nr, const gan_matrix *b, int j0, int cols, int k0, int kc)
 {
-    if (trans) { /* B stored n x k */
+    if (b->trans && !b->spatial) { /* b stored n x k */
         for (int j = 0; j < nr; j++) {
             if (j < cols) {
-                const float *src = b + (ptrdiff_t)(j0 + j) * ldb + k0;
+                const float *src = b->data + (ptrdiff_t)(j0 + j) * b->ld + k0;
                 for (int k = 0; k < kc; k++)
                     dst[(ptrdiff_t)k * nr + j] = src[k];
             } else {
@@ -78,83 +105,90 @@ static void pack_b_panel(float *dst, int nr, const float *b, ptrdiff_t ldb, bool
                     dst[(ptrdiff_t)k * nr + j] = 0.0f;
             }
         }
-    } else {
-        for (int k = 0; k < kc; k++) {
-            const float *src = b + (ptrdiff_t)(k0 + k) * ldb + j0;
-            float *d = dst + (ptrdiff_t)k * nr;
-            if (cols == nr) {
-                memcpy(d, src, (size_t)nr * sizeof *d);
-            } else {
-                int j = 0;
-                for (; j < cols; j++)
-                    d[j] = src[j];
-                for (; j < nr; j++)
-                    d[j] = 0.0f;
-            }
+        return;
+    }
+    ptrdiff_t off[64];
+    const bool gather = b->spatial && j0 % b->spatial + cols > b->spatial; /* the panel spans samples */
+    if (gather)
+        nchw_column_offsets(b, j0, cols, off);
+    for (int k = 0; k < kc; k++) {
+        float *d = dst + (ptrdiff_t)k * nr;
+        if (gather) {
+            const float *row = b->data + (ptrdiff_t)(k0 + k) * b->spatial;
+            for (int j = 0; j < cols; j++)
+                d[j] = row[off[j]];
+        } else {
+            memcpy(d, element(b, k0 + k, j0), (size_t)cols * sizeof *d);
         }
+        for (int j = cols; j < nr; j++)
+            d[j] = 0.0f;
     }
 }
 
-/* A partial tile goes through a local full tile, then only the valid part
- * is merged into C. */
-static void edge_tile(const gan_ukernel *uk, int kc, const float *a, const float *b, float *c,
-                      ptrdiff_t ldc, int rows, int cols, float alpha, float beta)
+/* Stores one tile of C at (i0, j0). A full tile whose rows are contiguous
+ * (a plain C, or an NCHW C whose tile stays within one sample) goes straight
+ * from the kernel; any other through a local tile, element by element. */
+static void store_tile(const gan_ukernel *uk, int kc, const float *ap, const float *bp, const gan_matrix *c,
+                       int i0, int j0, int rows, int cols, float alpha, float beta)
 {
-    float tile[16 * 64];
-    uk->run(kc, a, b, tile, uk->nr, alpha, 0.0f);
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) {
-            float *dst = c + (ptrdiff_t)i * ldc + j;
-            *dst = beta == 0.0f ? tile[i * uk->nr + j] : tile[i * uk->nr + j] + beta * *dst;
+    if (rows == uk->mr && cols == uk->nr) {
+        if (!c->spatial) {
+            uk->run(kc, ap, bp, c->data + (ptrdiff_t)i0 * c->ld + j0, c->ld, alpha, beta);
+            return;
         }
+        if (j0 % c->spatial + cols <= c->spatial) {
+            uk->run(kc, ap, bp, element(c, i0, j0), c->spatial, alpha, beta);
+            return;
+        }
+    }
+    float tile[16 * 64];
+    ptrdiff_t off[64];
+    uk->run(kc, ap, bp, tile, uk->nr, alpha, 0.0f);
+    for (int j = 0; j < cols; j++) /* where each column lands in row 0 */
+        off[j] = c->spatial ? 0 : j0 + j;
+    if (c->spatial)
+        nchw_column_offsets(c, j0, cols, off);
+    for (int i = 0; i < rows; i++) {
+        float *row = c->data + (ptrdiff_t)(i0 + i) * (c->spatial ? c->spatial : c->ld);
+        const float *t = tile + i * uk->nr;
+        for (int j = 0; j < cols; j++)
+            row[off[j]] = beta == 0.0f ? t[j] : t[j] + beta * row[off[j]];
+    }
 }
 
-static void scale_c(int m, int n, float beta, float *c, ptrdiff_t ldc)
-{
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++)
-            c[(ptrdiff_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(ptrdiff_t)i * ldc + j];
-}
-
-/* The BLIS loop nest on one thread: NC columns of B, KC deep, packed
- * once; MC rows of A packed per block; MR x NR tiles, jr outer so a B
- * micro-panel stays in L1 across the A micro-panels. */
-static void gemm_serial(const gan_ukernel *uk, float *pack, bool trans_a, bool trans_b, int m, int n, int k,
-                        float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
-                        float *c, ptrdiff_t ldc)
+/* The BLIS loop nest on one thread, over rows [m0, m1) and columns [n0, n1)
+ * of C: NC columns of B, KC deep, packed once; MC rows of A packed per
+ * block; MR x NR tiles, jr outer so a B micro-panel stays in L1 across the
+ * A micro-panels. */
+static void gemm_serial(const gan_ukernel *uk, float *pack, int m0, int m1, int n0, int n1, int k, float alpha,
+                        const gan_matrix *a, const gan_matrix *b, float beta, const gan_matrix *c)
 {
     const int mr = uk->mr, nr = uk->nr;
     float *pa = pack, *pb = pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC;
-    for (int jc = 0; jc < n; jc += GAN_GEMM_NC) {
-        const int nc = n - jc < GAN_GEMM_NC ? n - jc : GAN_GEMM_NC;
+    for (int jc = n0; jc < n1; jc += GAN_GEMM_NC) {
+        const int nc = n1 - jc < GAN_GEMM_NC ? n1 - jc : GAN_GEMM_NC;
         const int n_panels = (nc + nr - 1) / nr;
         for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
             const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
             const float beta_block = pc == 0 ? beta : 1.0f;
             for (int jp = 0; jp < n_panels; jp++) {
-                const int j0 = jp * nr;
-                const int cols = nc - j0 < nr ? nc - j0 : nr;
-                pack_b_panel(pb + (ptrdiff_t)jp * nr * kc, nr, b, ldb, trans_b, jc + j0, cols, pc, kc);
+                const int cols = nc - jp * nr < nr ? nc - jp * nr : nr;
+                pack_b_panel(pb + (ptrdiff_t)jp * nr * kc, nr, b, jc + jp * nr, cols, pc, kc);
             }
-            for (int ic = 0; ic < m; ic += GAN_GEMM_MC) {
-                const int mc = m - ic < GAN_GEMM_MC ? m - ic : GAN_GEMM_MC;
+            for (int ic = m0; ic < m1; ic += GAN_GEMM_MC) {
+                const int mc = m1 - ic < GAN_GEMM_MC ? m1 - ic : GAN_GEMM_MC;
                 const int m_panels = (mc + mr - 1) / mr;
                 for (int ip = 0; ip < m_panels; ip++) {
-                    const int i0 = ip * mr;
-                    const int rows = mc - i0 < mr ? mc - i0 : mr;
-                    pack_a_panel(pa + (ptrdiff_t)ip * mr * kc, mr, a, lda, trans_a, ic + i0, rows, pc, kc);
+                    const int rows = mc - ip * mr < mr ? mc - ip * mr : mr;
+                    pack_a_panel(pa + (ptrdiff_t)ip * mr * kc, mr, a, ic + ip * mr, rows, pc, kc);
                 }
                 for (int jr = 0; jr < n_panels; jr++) {
                     const int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
                     const float *bp = pb + (ptrdiff_t)jr * nr * kc;
                     for (int ir = 0; ir < m_panels; ir++) {
                         const int rows = mc - ir * mr < mr ? mc - ir * mr : mr;
-                        const float *ap = pa + (ptrdiff_t)ir * mr * kc;
-                        float *cp = c + (ptrdiff_t)(ic + ir * mr) * ldc + jc + jr * nr;
-                        if (rows == mr && cols == nr)
-                            uk->run(kc, ap, bp, cp, ldc, alpha, beta_block);
-                        else
-                            edge_tile(uk, kc, ap, bp, cp, ldc, rows, cols, alpha, beta_block);
+                        store_tile(uk, kc, pa + (ptrdiff_t)ir * mr * kc, bp, c, ic + ir * mr, jc + jr * nr,
+                                   rows, cols, alpha, beta_block);
                     }
                 }
             }
@@ -162,14 +196,17 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, bool trans_a, bool t
     }
 }
 
-void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, int n, int k,
-                  float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                  float beta, float *c, ptrdiff_t ldc)
+void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float alpha, gan_matrix a,
+                           gan_matrix b, float beta, gan_matrix c)
 {
     if (m <= 0 || n <= 0)
         return;
     if (k <= 0 || alpha == 0.0f) {
-        scale_c(m, n, beta, c, ldc);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                float *x = element(&c, i, j);
+                *x = beta == 0.0f ? 0.0f : beta * *x;
+            }
         return;
     }
     const gan_ukernel *uk = plan->kernel;
@@ -182,7 +219,7 @@ void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, 
     if (threads > tiles)
         threads = tiles;
     if (threads <= 1) {
-        gemm_serial(uk, plan->pack, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        gemm_serial(uk, plan->pack, 0, m, 0, n, k, alpha, &a, &b, beta, &c);
         return;
     }
 #pragma omp parallel num_threads(threads)
@@ -194,16 +231,21 @@ void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, 
         const int first = tiles * t / threads, last = tiles * (t + 1) / threads;
         float *pack = plan->pack + (size_t)t * GAN_GEMM_PACK_FLOATS;
         if (by_columns) {
-            const int j0 = first * uk->nr, j1 = last * uk->nr < n ? last * uk->nr : n;
-            gemm_serial(uk, pack, trans_a, trans_b, m, j1 - j0, k, alpha, a, lda,
-                        trans_b ? b + (ptrdiff_t)j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
+            const int j1 = last * uk->nr < n ? last * uk->nr : n;
+            gemm_serial(uk, pack, 0, m, first * uk->nr, j1, k, alpha, &a, &b, beta, &c);
         } else {
-            const int i0 = first * uk->mr, i1 = last * uk->mr < m ? last * uk->mr : m;
-            gemm_serial(uk, pack, trans_a, trans_b, i1 - i0, n, k, alpha,
-                        trans_a ? a + i0 : a + (ptrdiff_t)i0 * lda, lda, b, ldb, beta,
-                        c + (ptrdiff_t)i0 * ldc, ldc);
+            const int i1 = last * uk->mr < m ? last * uk->mr : m;
+            gemm_serial(uk, pack, first * uk->mr, i1, 0, n, k, alpha, &a, &b, beta, &c);
         }
     }
+}
+
+void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, int n, int k,
+                  float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                  float beta, float *c, ptrdiff_t ldc)
+{
+    gan_cpu_gemm_matrices(plan, m, n, k, alpha, gan_plain(a, lda, trans_a), gan_plain(b, ldb, trans_b), beta,
+                          gan_plain(c, ldc, false));
 }
 
 bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int threads)

@@ -38,10 +38,36 @@ typedef struct gan_gemm_plan {
 bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int threads);
 void gan_gemm_plan_free(gan_gemm_plan *plan);
 
-/* Row-major C[m,n] = alpha * op(A) * op(B) + beta * C; op(A) is m x k, op(B)
- * k x n; lda/ldb/ldc are row strides of A, B, C as stored. Each thread
- * computes its own slice of C, so there is no barrier inside a product, and
- * each element of C is summed in the same order whatever the thread count. */
+/* A GEMM operand: a plain row-major matrix (or its transpose as stored), or
+ * a batch of NCHW samples read as the matrix [channels][samples * spatial]
+ * (row r, column s * spatial + p is data[(s * channels + r) * spatial + p]),
+ * so convolutions multiply feature maps in place, without reordering them. */
+typedef struct gan_matrix {
+    float *data;  /* written only when the matrix is C */
+    ptrdiff_t ld; /* plain: row stride as stored */
+    bool trans;   /* plain: the stored matrix is the transpose */
+    int spatial;  /* 0: plain; else NCHW with this many positions a sample */
+    int channels; /* NCHW: channels a sample (the rows) */
+} gan_matrix;
+
+static inline gan_matrix gan_plain(const float *data, ptrdiff_t ld, bool trans)
+{
+    return (gan_matrix){(float *)data, ld, trans, 0, 0};
+}
+
+static inline gan_matrix gan_nchw(const float *data, int channels, int spatial)
+{
+    return (gan_matrix){(float *)data, 0, false, spatial, channels};
+}
+
+/* C[m,n] = alpha * A[m,k] * B[k,n] + beta * C. Each thread computes its own
+ * slice of C, so there is no barrier inside a product, and each element of
+ * C is summed in the same order whatever the thread count. */
+void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float alpha, gan_matrix a,
+                           gan_matrix b, float beta, gan_matrix c);
+
+/* The same on plain row-major matrices: op(A) is m x k, op(B) k x n;
+ * lda/ldb/ldc are the row strides of A, B, C as stored. */
 void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, int n, int k,
                   float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                   float beta, float *c, ptrdiff_t ldc);
