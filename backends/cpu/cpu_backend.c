@@ -126,41 +126,6 @@ static gan_status cpu_bias_add(gan_backend *be, gan_tensor *y, const gan_tensor 
     return GAN_OK;
 }
 
-static gan_status cpu_bias_grad(gan_backend *be, const gan_tensor *dy, gan_tensor *dbias, int n, int c,
-                                int hw)
-{
-    const float *pdy = CF(dy);
-    float *pdb = F(dbias);
-    if (hw == 1) { /* Linear: add the rows in order, vectorized across channels */
-        double *sum = (double *)workspace(cpu(be), (size_t)2 * c);
-        if (!sum)
-            return GAN_ERR_OUT_OF_MEMORY;
-        for (int ch = 0; ch < c; ch++)
-            sum[ch] = 0.0;
-        for (int i = 0; i < n; i++) {
-            const float *restrict row = pdy + (ptrdiff_t)i * c;
-            for (int ch = 0; ch < c; ch++)
-                sum[ch] += row[ch];
-        }
-        for (int ch = 0; ch < c; ch++)
-            pdb[ch] += (float)sum[ch];
-        return GAN_OK;
-    }
-    const int threads = (size_t)n * c * hw < 65536 ? 1 : threads_of(be);
-#pragma omp parallel for num_threads(threads)
-    for (int ch = 0; ch < c; ch++) {
-        double sum = 0.0;
-        for (int i = 0; i < n; i++) {
-            const float *restrict row = pdy + ((ptrdiff_t)i * c + ch) * hw;
-#pragma omp simd reduction(+ : sum)
-            for (int p = 0; p < hw; p++)
-                sum += row[p];
-        }
-        pdb[ch] += (float)sum;
-    }
-    return GAN_OK;
-}
-
 /* ----------------------------------------------------------- convolution */
 
 /* Convolutions run over chunks of samples: the chunk's im2col columns
@@ -509,43 +474,129 @@ static gan_status cpu_activation_backward(gan_backend *be, gan_activation act, f
 
 /* ------------------------------------------------------------- batchnorm */
 
-/* Sums in double over a channel's values; the simd reduction keeps a fixed
- * order for a given build, so results do not depend on the thread count. */
-static double channel_sum(const float *restrict x, int n, int c, int hw, int ch)
+/* Batch norm streams each sample's contiguous block of C x HW values: sums
+ * go into one double accumulator per position (each summed over the samples
+ * in order by one thread, so the result does not depend on the thread
+ * count), then the positions of each channel are added in order; the
+ * normalization applies per-position coefficients. No pass walks short
+ * strided rows, which the small feature maps of GAN models are full of. */
+
+/* Splits positions [0, block) among threads in 16-float aligned parts. */
+static void position_range(ptrdiff_t block, ptrdiff_t *begin, ptrdiff_t *end)
 {
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) {
-        const float *restrict row = x + ((ptrdiff_t)i * c + ch) * hw;
-#pragma omp simd reduction(+ : sum)
-        for (int p = 0; p < hw; p++)
-            sum += row[p];
-    }
-    return sum;
+    int t = 0, nt = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+    nt = omp_get_num_threads();
+#endif
+    const ptrdiff_t per = ((block + nt - 1) / nt + 15) / 16 * 16;
+    *begin = per * t < block ? per * t : block;
+    *end = per * (t + 1) < block ? per * (t + 1) : block;
 }
 
-static double channel_squared_deviation(const float *restrict x, int n, int c, int hw, int ch, float mean)
+static int bn_threads(gan_backend *be, const gan_batchnorm_args *a)
 {
-    double ss = 0.0;
-    for (int i = 0; i < n; i++) {
-        const float *restrict row = x + ((ptrdiff_t)i * c + ch) * hw;
-#pragma omp simd reduction(+ : ss)
-        for (int p = 0; p < hw; p++) {
-            const float d = row[p] - mean;
-            ss += (double)(d * d);
+    return (size_t)a->n * a->c * a->hw < 32768 ? 1 : threads_of(be);
+}
+
+typedef enum sums_kind {
+    SUM_X,          /* acc0 = sum x */
+    SUM_X_X2,       /* acc0 = sum x, acc1 = sum x^2 */
+    SUM_DY_DY_XHAT  /* acc0 = sum dy, acc1 = sum dy * xhat */
+} sums_kind;
+
+/* Per position q of a sample's block, sums over the samples in order. */
+static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind kind, const float *x,
+                       const float *dy, const float *pos_mean, const float *pos_invstd, double *acc0,
+                       double *acc1)
+{
+    const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
+#pragma omp parallel num_threads(bn_threads(be, a))
+    {
+        ptrdiff_t q0, q1;
+        position_range(block, &q0, &q1);
+        double *restrict s0 = acc0, *restrict s1 = acc1;
+        for (ptrdiff_t q = q0; q < q1; q++)
+            s0[q] = 0.0;
+        for (ptrdiff_t q = q0; q < q1 && kind != SUM_X; q++)
+            s1[q] = 0.0;
+        for (int i = 0; i < a->n; i++) {
+            const float *restrict xi = x + (ptrdiff_t)i * block;
+            if (kind == SUM_X) {
+#pragma omp simd
+                for (ptrdiff_t q = q0; q < q1; q++)
+                    s0[q] += xi[q];
+            } else if (kind == SUM_X_X2) {
+#pragma omp simd
+                for (ptrdiff_t q = q0; q < q1; q++) {
+                    s0[q] += xi[q];
+                    s1[q] += (double)xi[q] * xi[q];
+                }
+            } else {
+                const float *restrict di = dy + (ptrdiff_t)i * block;
+#pragma omp simd
+                for (ptrdiff_t q = q0; q < q1; q++) {
+                    s0[q] += di[q];
+                    s1[q] += (double)(di[q] * ((xi[q] - pos_mean[q]) * pos_invstd[q]));
+                }
+            }
         }
     }
-    return ss;
 }
 
-static void channel_affine(const float *restrict x, float *restrict y, int n, int c, int hw, int ch, float scale,
-                           float shift)
+/* per channel: the sums of its positions, in order */
+static void channel_totals(const gan_batchnorm_args *a, const double *acc, double *total)
 {
-    for (int i = 0; i < n; i++) {
-        const ptrdiff_t off = ((ptrdiff_t)i * c + ch) * hw;
-#pragma omp simd
-        for (int p = 0; p < hw; p++)
-            y[off + p] = x[off + p] * scale + shift;
+    for (int ch = 0; ch < a->c; ch++) {
+        double t = 0.0;
+        for (int p = 0; p < a->hw; p++)
+            t += acc[(ptrdiff_t)ch * a->hw + p];
+        total[ch] = t;
     }
+}
+
+/* out[i][q] = x[i][q] * k[q] + b[q] (+ dy[i][q] * d[q] when dy) */
+static void apply(gan_backend *be, const gan_batchnorm_args *a, const float *x, const float *dy, const float *k,
+                  const float *b, const float *d, float *out)
+{
+    const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
+#pragma omp parallel for num_threads(bn_threads(be, a))
+    for (int i = 0; i < a->n; i++) {
+        const float *restrict xi = x + (ptrdiff_t)i * block;
+        float *restrict oi = out + (ptrdiff_t)i * block;
+        if (dy) {
+            const float *restrict di = dy + (ptrdiff_t)i * block;
+            for (ptrdiff_t q = 0; q < block; q++)
+                oi[q] = di[q] * d[q] + xi[q] * k[q] + b[q];
+        } else {
+            for (ptrdiff_t q = 0; q < block; q++)
+                oi[q] = xi[q] * k[q] + b[q];
+        }
+    }
+}
+
+/* per-position copies of per-channel values */
+static void spread(const gan_batchnorm_args *a, const float *per_channel, float *per_position)
+{
+    for (int ch = 0; ch < a->c; ch++)
+        for (int p = 0; p < a->hw; p++)
+            per_position[(ptrdiff_t)ch * a->hw + p] = per_channel[ch];
+}
+
+/* Workspace: two double accumulators and five float coefficients a position,
+ * then two doubles a channel. */
+static gan_status bn_workspace(gan_backend *be, const gan_batchnorm_args *a, double **acc0, double **acc1,
+                               float **coef, double **totals)
+{
+    const size_t block = (size_t)a->c * a->hw;
+    float *ws = workspace(cpu(be), 4 * block + 5 * block + 4 * (size_t)a->c);
+    if (!ws)
+        return GAN_ERR_OUT_OF_MEMORY;
+    *acc0 = (double *)ws;
+    *acc1 = *acc0 + block;
+    *coef = (float *)(*acc1 + block);
+    *totals = (double *)(*coef + 5 * block);
+    return GAN_OK;
 }
 
 static gan_status cpu_batchnorm_forward_train(gan_backend *be, const gan_batchnorm_args *a,
@@ -554,23 +605,32 @@ static gan_status cpu_batchnorm_forward_train(gan_backend *be, const gan_batchno
                                               gan_tensor *save_mean, gan_tensor *save_invstd,
                                               gan_tensor *running_mean, gan_tensor *running_var)
 {
-    const float *px = CF(x), *pg = CF(gamma), *pb = CF(beta);
-    float *py = F(y), *sm = F(save_mean), *si = F(save_invstd);
+    double *acc0, *acc1, *totals;
+    float *coef;
+    if (bn_workspace(be, a, &acc0, &acc1, &coef, &totals) != GAN_OK)
+        return GAN_ERR_OUT_OF_MEMORY;
+    const size_t block = (size_t)a->c * a->hw;
+    float *scale = coef, *shift = coef + block, *sm = F(save_mean), *si = F(save_invstd);
     float *rm = F(running_mean), *rv = F(running_var);
+    accumulate(be, a, SUM_X_X2, CF(x), NULL, NULL, NULL, acc0, acc1);
+    channel_totals(a, acc0, totals);
+    channel_totals(a, acc1, totals + a->c);
     const double count = (double)a->n * a->hw;
-    const int threads = (double)a->c * count < 32768 ? 1 : threads_of(be);
-#pragma omp parallel for num_threads(threads)
-    for (int c = 0; c < a->c; c++) {
-        const float mean = (float)(channel_sum(px, a->n, a->c, a->hw, c) / count);
-        const double ss = channel_squared_deviation(px, a->n, a->c, a->hw, c, mean);
+    for (int ch = 0; ch < a->c; ch++) {
+        /* sum of squared deviations, from the moments in double */
+        const double mean = totals[ch] / count, ss = fmax(totals[a->c + ch] - mean * totals[ch], 0.0);
         const float invstd = (float)(1.0 / sqrt(ss / count + a->eps));
-        const float scale = pg[c] * invstd;
-        channel_affine(px, py, a->n, a->c, a->hw, c, scale, pb[c] - mean * scale);
-        sm[c] = mean;
-        si[c] = invstd;
-        rm[c] = (1.0f - a->momentum) * rm[c] + a->momentum * mean;
-        rv[c] = (1.0f - a->momentum) * rv[c] + a->momentum * (float)(ss / (count - 1.0));
+        sm[ch] = (float)mean;
+        si[ch] = invstd;
+        rm[ch] = (1.0f - a->momentum) * rm[ch] + a->momentum * (float)mean;
+        rv[ch] = (1.0f - a->momentum) * rv[ch] + a->momentum * (float)(ss / (count - 1.0));
+        const float k = CF(gamma)[ch] * invstd;
+        for (int p = 0; p < a->hw; p++) {
+            scale[(ptrdiff_t)ch * a->hw + p] = k;
+            shift[(ptrdiff_t)ch * a->hw + p] = CF(beta)[ch] - (float)mean * k;
+        }
     }
+    apply(be, a, CF(x), NULL, scale, shift, NULL, F(y));
     return GAN_OK;
 }
 
@@ -579,15 +639,20 @@ static gan_status cpu_batchnorm_forward_eval(gan_backend *be, const gan_batchnor
                                              const gan_tensor *beta, const gan_tensor *running_mean,
                                              const gan_tensor *running_var, gan_tensor *y)
 {
-    const float *px = CF(x), *pg = CF(gamma), *pb = CF(beta);
-    const float *rm = CF(running_mean), *rv = CF(running_var);
-    float *py = F(y);
-    const int threads = (size_t)a->c * a->n * a->hw < 32768 ? 1 : threads_of(be);
-#pragma omp parallel for num_threads(threads)
-    for (int c = 0; c < a->c; c++) {
-        const float scale = pg[c] / sqrtf(rv[c] + a->eps);
-        channel_affine(px, py, a->n, a->c, a->hw, c, scale, pb[c] - rm[c] * scale);
+    double *acc0, *acc1, *totals;
+    float *coef;
+    if (bn_workspace(be, a, &acc0, &acc1, &coef, &totals) != GAN_OK)
+        return GAN_ERR_OUT_OF_MEMORY;
+    const size_t block = (size_t)a->c * a->hw;
+    float *scale = coef, *shift = coef + block;
+    for (int ch = 0; ch < a->c; ch++) {
+        const float k = CF(gamma)[ch] / sqrtf(CF(running_var)[ch] + a->eps);
+        for (int p = 0; p < a->hw; p++) {
+            scale[(ptrdiff_t)ch * a->hw + p] = k;
+            shift[(ptrdiff_t)ch * a->hw + p] = CF(beta)[ch] - CF(running_mean)[ch] * k;
+        }
     }
+    apply(be, a, CF(x), NULL, scale, shift, NULL, F(y));
     return GAN_OK;
 }
 
@@ -597,44 +662,54 @@ static gan_status cpu_batchnorm_backward(gan_backend *be, const gan_batchnorm_ar
                                          const gan_tensor *mean, const gan_tensor *invstd,
                                          gan_tensor *dx, gan_tensor *dgamma, gan_tensor *dbeta)
 {
-    const float *px = CF(x), *pdy = CF(dy), *pg = CF(gamma), *pm = CF(mean), *pi = CF(invstd);
-    float *pdx = dx ? F(dx) : NULL;
-    float *pdg = dgamma ? F(dgamma) : NULL, *pdb = dbeta ? F(dbeta) : NULL;
+    double *acc0, *acc1, *totals;
+    float *coef;
+    if (bn_workspace(be, a, &acc0, &acc1, &coef, &totals) != GAN_OK)
+        return GAN_ERR_OUT_OF_MEMORY;
+    const size_t block = (size_t)a->c * a->hw;
+    float *pos_mean = coef, *pos_invstd = coef + block;
+    spread(a, CF(mean), pos_mean);
+    spread(a, CF(invstd), pos_invstd);
+    accumulate(be, a, SUM_DY_DY_XHAT, CF(x), CF(dy), pos_mean, pos_invstd, acc0, acc1);
+    channel_totals(a, acc0, totals);           /* sum of dy */
+    channel_totals(a, acc1, totals + a->c);    /* sum of dy * xhat */
+    for (int ch = 0; ch < a->c; ch++) {
+        if (dgamma)
+            F(dgamma)[ch] += (float)totals[a->c + ch];
+        if (dbeta)
+            F(dbeta)[ch] += (float)totals[ch];
+    }
+    if (!dx)
+        return GAN_OK;
+    /* dx = k (dy - mean_dy - xhat mean_dy_xhat) = dy k + x u + v */
+    float *k = coef + 2 * block, *u = coef + 3 * block, *v = coef + 4 * block;
     const double count = (double)a->n * a->hw;
-    const int threads = (double)a->c * count < 32768 ? 1 : threads_of(be);
-#pragma omp parallel for num_threads(threads)
-    for (int c = 0; c < a->c; c++) {
-        const float m = pm[c], is = pi[c];
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
-        for (int i = 0; i < a->n; i++) {
-            const float *restrict xr = px + ((ptrdiff_t)i * a->c + c) * a->hw;
-            const float *restrict dr = pdy + ((ptrdiff_t)i * a->c + c) * a->hw;
-#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)
-            for (int p = 0; p < a->hw; p++) {
-                sum_dy += dr[p];
-                sum_dy_xhat += (double)(dr[p] * ((xr[p] - m) * is));
-            }
-        }
-        if (pdg)
-            pdg[c] += (float)sum_dy_xhat;
-        if (pdb)
-            pdb[c] += (float)sum_dy;
-        if (!pdx)
-            continue;
-        /* dx = k (dy - mean_dy - xhat mean_dy_xhat), folded into dy * k + x * u + v */
-        const float k = pg[c] * is;
-        const float mean_dy = batch_stats ? (float)(sum_dy / count) : 0.0f;
-        const float mean_dy_xhat = batch_stats ? (float)(sum_dy_xhat / count) : 0.0f;
-        const float u = -k * is * mean_dy_xhat, v = -k * mean_dy - u * m;
-        for (int i = 0; i < a->n; i++) {
-            const ptrdiff_t off = ((ptrdiff_t)i * a->c + c) * a->hw;
-            const float *restrict xr = px + off, *restrict dr = pdy + off;
-            float *restrict out = pdx + off;
-#pragma omp simd
-            for (int p = 0; p < a->hw; p++)
-                out[p] = dr[p] * k + xr[p] * u + v;
+    for (int ch = 0; ch < a->c; ch++) {
+        const float is = CF(invstd)[ch], kc = CF(gamma)[ch] * is;
+        const float mean_dy = batch_stats ? (float)(totals[ch] / count) : 0.0f;
+        const float mean_dy_xhat = batch_stats ? (float)(totals[a->c + ch] / count) : 0.0f;
+        const float uc = -kc * is * mean_dy_xhat, vc = -kc * mean_dy - uc * CF(mean)[ch];
+        for (int p = 0; p < a->hw; p++) {
+            const ptrdiff_t q = (ptrdiff_t)ch * a->hw + p;
+            k[q] = kc, u[q] = uc, v[q] = vc;
         }
     }
+    apply(be, a, CF(x), CF(dy), u, v, k, F(dx));
+    return GAN_OK;
+}
+
+/* dbias[c] += sum over samples and positions of dy: batch norm's streaming sums */
+static gan_status cpu_bias_grad(gan_backend *be, const gan_tensor *dy, gan_tensor *dbias, int n, int c, int hw)
+{
+    const gan_batchnorm_args a = {n, c, hw, 0.0f, 0.0f};
+    double *acc, *unused, *totals;
+    float *coef;
+    if (bn_workspace(be, &a, &acc, &unused, &coef, &totals) != GAN_OK)
+        return GAN_ERR_OUT_OF_MEMORY;
+    accumulate(be, &a, SUM_X, CF(dy), NULL, NULL, NULL, acc, NULL);
+    channel_totals(&a, acc, totals);
+    for (int ch = 0; ch < c; ch++)
+        F(dbias)[ch] += (float)totals[ch];
     return GAN_OK;
 }
 
