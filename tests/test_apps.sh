@@ -91,6 +91,12 @@ if "$bin/train_mnist" --list-devices > /dev/null 2>&1; then
     check "generate on OpenCL" "$bin/generate" --checkpoint A --count 5 --out five_ocl.idx --seed 7 --backend opencl > /dev/null
     check "OpenCL samples match the CPU's within one grey level" bytes_close five.idx five_ocl.idx
     fails_with "no such device" "OpenCL device 99 does not exist" "$bin/train_mnist" "${common[@]}" --backend opencl --device 99 --out X
+    # no driver at all: the ICD loader finds no platform in an empty vendor folder
+    mkdir -p no_icd
+    fails_with "no OpenCL driver" "install the OpenCL driver (ICD)" env OCL_ICD_VENDORS="$PWD/no_icd" \
+        "$bin/train_mnist" "${common[@]}" --backend opencl --out X
+    fails_with "no OpenCL driver, device list" "no OpenCL platform found" env OCL_ICD_VENDORS="$PWD/no_icd" \
+        "$bin/train_mnist" --list-devices
 else
     echo "test_apps: no OpenCL device: the OpenCL checks were skipped"
 fi
