@@ -62,6 +62,9 @@ int gan_describe(char *buf, size_t size, const char *fmt, ...)
 #endif
     ;
 
+/* The context a model was made in. */
+gan_context *gan_model_context(const gan_model *model);
+
 /* "Conv2d(1, 16, ...): " style prefix for error messages */
 const char *gan_layer_label(const gan_layer *l, char *buf, size_t size);
 

@@ -69,6 +69,7 @@ gan_status gan_model_add(gan_model *m, gan_layer *layer)
 }
 
 size_t gan_model_layer_count(const gan_model *m) { return m ? m->n_layers : 0; }
+gan_context *gan_model_context(const gan_model *m) { return m->ctx; }
 
 const gan_layer *gan_model_layer(const gan_model *m, size_t i)
 {

@@ -1,6 +1,6 @@
 /* optimizer.c - Adam and SGD with momentum, PyTorch's update rules, state
  * kept in the backend beside the parameters. */
-#include "gan_internal.h"
+#include "layer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -56,12 +56,9 @@ void gan_optimizer_free(gan_optimizer *opt)
 static gan_status optimizer_create(gan_model *model, optimizer_kind kind, int states_per_slot,
                                    gan_optimizer **out)
 {
-    gan_context *ctx = NULL;
+    gan_context *ctx = gan_model_context(model);
     size_t n_entries = gan_model_entry_count(model);
     gan_entry e;
-    for (size_t i = 0; i < n_entries && !ctx; i++)
-        if (gan_model_entry(model, i, &e) == GAN_OK && e.value)
-            ctx = e.value->ctx;
     gan_optimizer *opt = calloc(1, sizeof *opt);
     if (opt)
         opt->slots = calloc(n_entries ? n_entries : 1, sizeof *opt->slots);
@@ -99,10 +96,7 @@ gan_status gan_optimizer_adam_create(gan_model *model, const gan_adam_params *p,
     if (!out || !model || !p)
         return GAN_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    gan_context *ctx = NULL;
-    gan_entry e;
-    if (gan_model_entry_count(model) && gan_model_entry(model, 0, &e) == GAN_OK && e.value)
-        ctx = e.value->ctx;
+    gan_context *ctx = gan_model_context(model);
     if (!(p->lr >= 0.0f) || !isfinite(p->lr))
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "Adam: learning rate %g must be >= 0", p->lr);
     if (!in_unit_interval(p->beta1) || !in_unit_interval(p->beta2))
@@ -122,10 +116,7 @@ gan_status gan_optimizer_sgd_create(gan_model *model, const gan_sgd_params *p, g
     if (!out || !model || !p)
         return GAN_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    gan_context *ctx = NULL;
-    gan_entry e;
-    if (gan_model_entry_count(model) && gan_model_entry(model, 0, &e) == GAN_OK && e.value)
-        ctx = e.value->ctx;
+    gan_context *ctx = gan_model_context(model);
     if (!(p->lr >= 0.0f) || !isfinite(p->lr))
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "SGD: learning rate %g must be >= 0", p->lr);
     if (!(p->momentum >= 0.0f) || !(p->weight_decay >= 0.0f) || !(p->dampening >= 0.0f))

@@ -224,34 +224,45 @@ static void col2im(const gan_conv_geom *g, const int32_t *index, const float *co
     }
 }
 
-/* The convolutions multiply feature maps in place (NCHW matrices, see
- * cpu_gemm.h): only the im2col columns need a workspace. */
-static float *conv_columns(cpu_backend *cb, const gan_conv_geom *g, int *chunk, const int32_t **index)
+/* What every convolution op sets up: sizes, the chunk of samples that one
+ * product covers, the im2col table and the columns' workspace. The ops
+ * multiply feature maps in place (NCHW matrices, see cpu_gemm.h), so only
+ * the columns need one. */
+typedef struct conv_pass {
+    int K, P, chunk;
+    const int32_t *index;
+    float *col;
+} conv_pass;
+
+static gan_status conv_begin(cpu_backend *cb, const gan_conv_geom *g, conv_pass *c)
 {
-    const size_t per_sample = (size_t)g->in_c * g->kernel_h * g->kernel_w * g->out_h * g->out_w;
-    *chunk = conv_chunk(g, per_sample);
-    *index = conv_table(cb, g);
-    float *col = workspace(cb, per_sample * (size_t)*chunk);
-    return *index ? col : NULL;
+    c->K = g->in_c * g->kernel_h * g->kernel_w;
+    c->P = g->out_h * g->out_w;
+    c->chunk = conv_chunk(g, (size_t)c->K * c->P);
+    c->index = conv_table(cb, g);
+    c->col = workspace(cb, (size_t)c->K * c->P * (size_t)c->chunk);
+    return c->index && c->col ? GAN_OK : GAN_ERR_OUT_OF_MEMORY;
+}
+
+/* the NCHW matrix of samples n0.. of a [n, channels, P] tensor */
+static gan_matrix samples_of(const gan_tensor *t, int n0, int channels, int P)
+{
+    return gan_nchw(CF(t) + (ptrdiff_t)n0 * channels * P, channels, P);
 }
 
 static gan_status cpu_conv2d_forward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
                                      const gan_tensor *w, gan_tensor *y)
 {
     cpu_backend *cb = cpu(be);
-    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    int chunk;
-    const int32_t *index;
-    float *col = conv_columns(cb, g, &chunk, &index);
-    if (!col)
+    conv_pass c;
+    if (conv_begin(cb, g, &c) != GAN_OK)
         return GAN_ERR_OUT_OF_MEMORY;
-    for (int n0 = 0; n0 < g->n; n0 += chunk) {
-        const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
-        const ptrdiff_t ld = (ptrdiff_t)cn * P;
-        im2col(g, index, CF(x), n0, cn, col, threads_of(be));
-        gan_cpu_gemm_matrices(&cb->gemm, g->out_c, (int)ld, K, 1.0f, gan_plain(CF(w), K, false),
-                              gan_plain(col, ld, false), 0.0f,
-                              gan_nchw(F(y) + (ptrdiff_t)n0 * g->out_c * P, g->out_c, P));
+    for (int n0 = 0; n0 < g->n; n0 += c.chunk) {
+        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
+        const ptrdiff_t ld = (ptrdiff_t)cn * c.P;
+        im2col(g, c.index, CF(x), n0, cn, c.col, threads_of(be));
+        gan_cpu_gemm_matrices(&cb->gemm, g->out_c, (int)ld, c.K, 1.0f, gan_plain(CF(w), c.K, false),
+                              gan_plain(c.col, ld, false), 0.0f, samples_of(y, n0, g->out_c, c.P));
     }
     return GAN_OK;
 }
@@ -260,19 +271,15 @@ static gan_status cpu_conv2d_backward_data(gan_backend *be, const gan_conv_geom 
                                            const gan_tensor *w, gan_tensor *dx)
 {
     cpu_backend *cb = cpu(be);
-    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    int chunk;
-    const int32_t *index;
-    float *col = conv_columns(cb, g, &chunk, &index);
-    if (!col)
+    conv_pass c;
+    if (conv_begin(cb, g, &c) != GAN_OK)
         return GAN_ERR_OUT_OF_MEMORY;
-    for (int n0 = 0; n0 < g->n; n0 += chunk) {
-        const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
-        const ptrdiff_t ld = (ptrdiff_t)cn * P;
-        gan_cpu_gemm_matrices(&cb->gemm, K, (int)ld, g->out_c, 1.0f, gan_plain(CF(w), K, true),
-                              gan_nchw(CF(dy) + (ptrdiff_t)n0 * g->out_c * P, g->out_c, P), 0.0f,
-                              gan_plain(col, ld, false));
-        col2im(g, index, col, n0, cn, F(dx), threads_of(be));
+    for (int n0 = 0; n0 < g->n; n0 += c.chunk) {
+        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
+        const ptrdiff_t ld = (ptrdiff_t)cn * c.P;
+        gan_cpu_gemm_matrices(&cb->gemm, c.K, (int)ld, g->out_c, 1.0f, gan_plain(CF(w), c.K, true),
+                              samples_of(dy, n0, g->out_c, c.P), 0.0f, gan_plain(c.col, ld, false));
+        col2im(g, c.index, c.col, n0, cn, F(dx), threads_of(be));
     }
     return GAN_OK;
 }
@@ -281,25 +288,22 @@ static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
                                       const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw)
 {
     cpu_backend *cb = cpu(be);
-    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    int chunk;
-    const int32_t *index;
-    float *col = conv_columns(cb, g, &chunk, &index);
-    if (!col)
+    conv_pass c;
+    if (conv_begin(cb, g, &c) != GAN_OK)
         return GAN_ERR_OUT_OF_MEMORY;
-    for (int n0 = 0; n0 < g->n; n0 += chunk) {
-        const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
-        const ptrdiff_t ld = (ptrdiff_t)cn * P;
-        const gan_matrix dyc = gan_nchw(CF(dy) + (ptrdiff_t)n0 * g->out_c * P, g->out_c, P);
+    for (int n0 = 0; n0 < g->n; n0 += c.chunk) {
+        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
+        const ptrdiff_t ld = (ptrdiff_t)cn * c.P;
+        const gan_matrix dy_chunk = samples_of(dy, n0, g->out_c, c.P); /* read by both products */
         if (dw) {
-            im2col(g, index, CF(x), n0, cn, col, threads_of(be));
-            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, K, (int)ld, 1.0f, dyc, gan_plain(col, ld, true), 1.0f,
-                                  gan_plain(F(dw), K, false));
+            im2col(g, c.index, CF(x), n0, cn, c.col, threads_of(be));
+            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, c.K, (int)ld, 1.0f, dy_chunk, gan_plain(c.col, ld, true),
+                                  1.0f, gan_plain(F(dw), c.K, false));
         }
         if (dx) {
-            gan_cpu_gemm_matrices(&cb->gemm, K, (int)ld, g->out_c, 1.0f, gan_plain(CF(w), K, true), dyc, 0.0f,
-                                  gan_plain(col, ld, false));
-            col2im(g, index, col, n0, cn, F(dx), threads_of(be));
+            gan_cpu_gemm_matrices(&cb->gemm, c.K, (int)ld, g->out_c, 1.0f, gan_plain(CF(w), c.K, true), dy_chunk,
+                                  0.0f, gan_plain(c.col, ld, false));
+            col2im(g, c.index, c.col, n0, cn, F(dx), threads_of(be));
         }
     }
     return GAN_OK;
@@ -310,22 +314,19 @@ static gan_status cpu_conv_transpose2d_backward(gan_backend *be, const gan_conv_
                                                 gan_tensor *dw)
 {
     cpu_backend *cb = cpu(be);
-    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    int chunk;
-    const int32_t *index;
-    float *col = conv_columns(cb, g, &chunk, &index);
-    if (!col)
+    conv_pass c;
+    if (conv_begin(cb, g, &c) != GAN_OK)
         return GAN_ERR_OUT_OF_MEMORY;
-    for (int n0 = 0; n0 < g->n; n0 += chunk) {
-        const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
-        const ptrdiff_t ld = (ptrdiff_t)cn * P, sample_offset = (ptrdiff_t)n0 * g->out_c * P;
-        im2col(g, index, CF(dy), n0, cn, col, threads_of(be)); /* shared by both products */
+    for (int n0 = 0; n0 < g->n; n0 += c.chunk) {
+        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
+        const ptrdiff_t ld = (ptrdiff_t)cn * c.P;
+        im2col(g, c.index, CF(dy), n0, cn, c.col, threads_of(be)); /* read by both products */
         if (dx)
-            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, (int)ld, K, 1.0f, gan_plain(CF(w), K, false),
-                                  gan_plain(col, ld, false), 0.0f, gan_nchw(F(dx) + sample_offset, g->out_c, P));
+            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, (int)ld, c.K, 1.0f, gan_plain(CF(w), c.K, false),
+                                  gan_plain(c.col, ld, false), 0.0f, samples_of(dx, n0, g->out_c, c.P));
         if (dw)
-            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, K, (int)ld, 1.0f, gan_nchw(CF(x) + sample_offset, g->out_c, P),
-                                  gan_plain(col, ld, true), 1.0f, gan_plain(F(dw), K, false));
+            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, c.K, (int)ld, 1.0f, samples_of(x, n0, g->out_c, c.P),
+                                  gan_plain(c.col, ld, true), 1.0f, gan_plain(F(dw), c.K, false));
     }
     return GAN_OK;
 }

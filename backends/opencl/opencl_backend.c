@@ -330,15 +330,21 @@ static gan_status ocl_bias_grad(gan_backend *be, const gan_tensor *dy, gan_tenso
 /* ----------------------------------------------------------- convolution */
 
 /* The CPU backend's scheme: chunks of samples, their im2col columns
- * [K, chunk*P] in `cols`, and one GEMM with the weights into `mat`. */
-static gan_status conv_workspaces(gan_backend *be, const gan_conv_geom *g, int *chunk)
+ * [K, chunk*P] in `cols`, and one GEMM with the weights into `mat`. This
+ * sets up the sizes and grows both workspaces. */
+typedef struct conv_pass {
+    int K, P, chunk;
+} conv_pass;
+
+static gan_status conv_begin(gan_backend *be, const gan_conv_geom *g, conv_pass *c)
 {
     ocl_backend *ob = ocl(be);
-    const size_t K = (size_t)g->in_c * g->kernel_h * g->kernel_w, P = (size_t)g->out_h * g->out_w;
-    size_t c = CONV_WORKSPACE_FLOATS / ((K + (size_t)g->out_c) * P);
-    *chunk = c < 1 ? 1 : c > (size_t)g->n ? g->n : (int)c;
-    gan_status st = grow(be, &ob->cols, &ob->cols_floats, K * (size_t)*chunk * P, sizeof(float));
-    return st != GAN_OK ? st : grow(be, &ob->mat, &ob->mat_floats, (size_t)g->out_c * *chunk * P, sizeof(float));
+    c->K = g->in_c * g->kernel_h * g->kernel_w;
+    c->P = g->out_h * g->out_w;
+    const size_t per_sample = ((size_t)c->K + (size_t)g->out_c) * c->P, chunk = CONV_WORKSPACE_FLOATS / per_sample;
+    c->chunk = chunk < 1 ? 1 : chunk > (size_t)g->n ? g->n : (int)chunk;
+    gan_status st = grow(be, &ob->cols, &ob->cols_floats, (size_t)c->K * c->chunk * c->P, sizeof(float));
+    return st != GAN_OK ? st : grow(be, &ob->mat, &ob->mat_floats, (size_t)g->out_c * c->chunk * c->P, sizeof(float));
 }
 
 static gan_status reorder(gan_backend *be, kernel_id k, cl_mem src, cl_mem dst, int n0, int cn, int c, int P)
@@ -358,11 +364,11 @@ static gan_status ocl_conv2d_forward(gan_backend *be, const gan_conv_geom *g, co
                                      const gan_tensor *w, gan_tensor *y)
 {
     ocl_backend *ob = ocl(be);
-    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    int chunk;
-    gan_status st = conv_workspaces(be, g, &chunk);
-    for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += chunk) {
-        const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
+    conv_pass c;
+    gan_status st = conv_begin(be, g, &c);
+    const int K = c.K, P = c.P;
+    for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += c.chunk) {
+        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
         const size_t ld = (size_t)cn * P;
         st = columns(be, K_IM2COL, g, M(x), ob->cols, n0, cn, (size_t)K * ld);
         if (st == GAN_OK)
@@ -378,11 +384,11 @@ static gan_status ocl_conv2d_backward_data(gan_backend *be, const gan_conv_geom 
                                            const gan_tensor *w, gan_tensor *dx)
 {
     ocl_backend *ob = ocl(be);
-    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    int chunk;
-    gan_status st = conv_workspaces(be, g, &chunk);
-    for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += chunk) {
-        const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
+    conv_pass c;
+    gan_status st = conv_begin(be, g, &c);
+    const int K = c.K, P = c.P;
+    for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += c.chunk) {
+        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
         const size_t ld = (size_t)cn * P;
         st = reorder(be, K_NCHW_TO_CHUNK, M(dy), ob->mat, n0, cn, g->out_c, P);
         if (st == GAN_OK)
@@ -398,11 +404,11 @@ static gan_status ocl_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
                                       const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw)
 {
     ocl_backend *ob = ocl(be);
-    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    int chunk;
-    gan_status st = conv_workspaces(be, g, &chunk);
-    for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += chunk) {
-        const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
+    conv_pass c;
+    gan_status st = conv_begin(be, g, &c);
+    const int K = c.K, P = c.P;
+    for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += c.chunk) {
+        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
         const size_t ld = (size_t)cn * P;
         st = reorder(be, K_NCHW_TO_CHUNK, M(dy), ob->mat, n0, cn, g->out_c, P); /* shared by both */
         if (st == GAN_OK && dw) {
@@ -426,11 +432,11 @@ static gan_status ocl_conv_transpose2d_backward(gan_backend *be, const gan_conv_
                                                 gan_tensor *dw)
 {
     ocl_backend *ob = ocl(be);
-    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    int chunk;
-    gan_status st = conv_workspaces(be, g, &chunk);
-    for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += chunk) {
-        const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
+    conv_pass c;
+    gan_status st = conv_begin(be, g, &c);
+    const int K = c.K, P = c.P;
+    for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += c.chunk) {
+        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
         const size_t ld = (size_t)cn * P;
         st = columns(be, K_IM2COL, g, M(dy), ob->cols, n0, cn, (size_t)K * ld); /* shared by both */
         if (st == GAN_OK && dx) {
