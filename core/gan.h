@@ -152,7 +152,8 @@ GAN_API gan_status gan_opencl_devices(gan_device_info *out, int max, int *count,
 /* ---------------------------------------------------------------- random */
 
 /* The context's generator (xoshiro256**) is deterministic: the same seed and
- * the same sequence of calls give bitwise-identical numbers on every machine. */
+ * the same sequence of calls give the same numbers on every run (integers on
+ * every machine; normals go through libm's log, sin and cos). */
 GAN_API void gan_random_seed(gan_context *ctx, uint64_t seed);
 GAN_API uint64_t gan_random_u64(gan_context *ctx);
 /* Uniform integer in [0, bound); bound must be > 0 (0 returns 0). */
