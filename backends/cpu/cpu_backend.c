@@ -584,19 +584,19 @@ static void spread(const gan_batchnorm_args *a, const float *per_channel, float 
             per_position[(ptrdiff_t)ch * a->hw + p] = per_channel[ch];
 }
 
-/* Workspace: two double accumulators and five float coefficients a position,
- * then two doubles a channel. */
+/* Workspace: the doubles first (two accumulators a position, two totals a
+ * channel), so they stay aligned, then five float coefficients a position. */
 static gan_status bn_workspace(gan_backend *be, const gan_batchnorm_args *a, double **acc0, double **acc1,
                                float **coef, double **totals)
 {
     const size_t block = (size_t)a->c * a->hw;
-    float *ws = workspace(cpu(be), 4 * block + 5 * block + 4 * (size_t)a->c);
+    float *ws = workspace(cpu(be), 4 * block + 4 * (size_t)a->c + 5 * block);
     if (!ws)
         return GAN_ERR_OUT_OF_MEMORY;
     *acc0 = (double *)ws;
     *acc1 = *acc0 + block;
-    *coef = (float *)(*acc1 + block);
-    *totals = (double *)(*coef + 5 * block);
+    *totals = *acc1 + block;
+    *coef = (float *)(*totals + 2 * (size_t)a->c);
     return GAN_OK;
 }
 
