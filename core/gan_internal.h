@@ -92,12 +92,13 @@ typedef struct gan_backend_iface {
                                        const gan_tensor *w, gan_tensor *dx);
     /* Gradients of y = conv(x, w): dx = conv^T(dy, w) when dx is not NULL,
      * dw += correlation of x and dy when dw is not NULL; in one pass so the
-     * two share their intermediates. */
+     * two share their intermediates. x is read only for dw (may be NULL). */
     gan_status (*conv2d_backward)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
                                   const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw);
     /* Gradients of the transposed convolution y = conv^T(x, w) (g describes
      * conv; x has its output's shape): dx = conv(dy, w) when dx is not NULL,
-     * dw += correlation of dy and x when dw is not NULL. */
+     * dw += correlation of dy and x when dw is not NULL. x is read only for
+     * dw (may be NULL). */
     gan_status (*conv_transpose2d_backward)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
                                             const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx,
                                             gan_tensor *dw);

@@ -250,40 +250,6 @@ static gan_matrix samples_of(const gan_tensor *t, int n0, int channels, int P)
     return gan_nchw(CF(t) + (ptrdiff_t)n0 * channels * P, channels, P);
 }
 
-static gan_status cpu_conv2d_forward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
-                                     const gan_tensor *w, gan_tensor *y)
-{
-    cpu_backend *cb = cpu(be);
-    conv_pass c;
-    if (conv_begin(cb, g, &c) != GAN_OK)
-        return GAN_ERR_OUT_OF_MEMORY;
-    for (int n0 = 0; n0 < g->n; n0 += c.chunk) {
-        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
-        const ptrdiff_t ld = (ptrdiff_t)cn * c.P;
-        im2col(g, c.index, CF(x), n0, cn, c.col, threads_of(be));
-        gan_cpu_gemm_matrices(&cb->gemm, g->out_c, (int)ld, c.K, 1.0f, gan_plain(CF(w), c.K, false),
-                              gan_plain(c.col, ld, false), 0.0f, samples_of(y, n0, g->out_c, c.P));
-    }
-    return GAN_OK;
-}
-
-static gan_status cpu_conv2d_backward_data(gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
-                                           const gan_tensor *w, gan_tensor *dx)
-{
-    cpu_backend *cb = cpu(be);
-    conv_pass c;
-    if (conv_begin(cb, g, &c) != GAN_OK)
-        return GAN_ERR_OUT_OF_MEMORY;
-    for (int n0 = 0; n0 < g->n; n0 += c.chunk) {
-        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
-        const ptrdiff_t ld = (ptrdiff_t)cn * c.P;
-        gan_cpu_gemm_matrices(&cb->gemm, c.K, (int)ld, g->out_c, 1.0f, gan_plain(CF(w), c.K, true),
-                              samples_of(dy, n0, g->out_c, c.P), 0.0f, gan_plain(c.col, ld, false));
-        col2im(g, c.index, c.col, n0, cn, F(dx), threads_of(be));
-    }
-    return GAN_OK;
-}
-
 static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
                                       const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw)
 {
@@ -329,6 +295,21 @@ static gan_status cpu_conv_transpose2d_backward(gan_backend *be, const gan_conv_
                                   gan_plain(c.col, ld, true), 1.0f, gan_plain(F(dw), c.K, false));
     }
     return GAN_OK;
+}
+
+/* A forward convolution is the input gradient of a transposed one, and
+ * backward-data the input gradient of a convolution: the fused ops with no
+ * weight gradient run exactly those products. */
+static gan_status cpu_conv2d_forward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
+                                     const gan_tensor *w, gan_tensor *y)
+{
+    return cpu_conv_transpose2d_backward(be, g, NULL, x, w, y, NULL);
+}
+
+static gan_status cpu_conv2d_backward_data(gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
+                                           const gan_tensor *w, gan_tensor *dx)
+{
+    return cpu_conv2d_backward(be, g, NULL, dy, w, dx, NULL);
 }
 
 /* ----------------------------------------------------------- activations */

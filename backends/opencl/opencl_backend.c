@@ -360,46 +360,6 @@ static gan_status columns(gan_backend *be, kernel_id k, const gan_conv_geom *g, 
     return elementwise(be, k, total);
 }
 
-static gan_status ocl_conv2d_forward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
-                                     const gan_tensor *w, gan_tensor *y)
-{
-    ocl_backend *ob = ocl(be);
-    conv_pass c;
-    gan_status st = conv_begin(be, g, &c);
-    const int K = c.K, P = c.P;
-    for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += c.chunk) {
-        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
-        const size_t ld = (size_t)cn * P;
-        st = columns(be, K_IM2COL, g, M(x), ob->cols, n0, cn, (size_t)K * ld);
-        if (st == GAN_OK)
-            st = sgemm(be, false, false, g->out_c, (int)ld, K, 1.0f, M(w), 0, (size_t)K, ob->cols, 0, ld, 0.0f,
-                       ob->mat, 0, ld);
-        if (st == GAN_OK)
-            st = reorder(be, K_CHUNK_TO_NCHW, ob->mat, M(y), n0, cn, g->out_c, P);
-    }
-    return st;
-}
-
-static gan_status ocl_conv2d_backward_data(gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
-                                           const gan_tensor *w, gan_tensor *dx)
-{
-    ocl_backend *ob = ocl(be);
-    conv_pass c;
-    gan_status st = conv_begin(be, g, &c);
-    const int K = c.K, P = c.P;
-    for (int n0 = 0; st == GAN_OK && n0 < g->n; n0 += c.chunk) {
-        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
-        const size_t ld = (size_t)cn * P;
-        st = reorder(be, K_NCHW_TO_CHUNK, M(dy), ob->mat, n0, cn, g->out_c, P);
-        if (st == GAN_OK)
-            st = sgemm(be, true, false, K, (int)ld, g->out_c, 1.0f, M(w), 0, (size_t)K, ob->mat, 0, ld, 0.0f,
-                       ob->cols, 0, ld);
-        if (st == GAN_OK)
-            st = columns(be, K_COL2IM, g, ob->cols, M(dx), n0, cn, (size_t)cn * g->in_c * g->in_h * g->in_w);
-    }
-    return st;
-}
-
 static gan_status ocl_conv2d_backward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
                                       const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw)
 {
@@ -453,6 +413,21 @@ static gan_status ocl_conv_transpose2d_backward(gan_backend *be, const gan_conv_
         }
     }
     return st;
+}
+
+/* A forward convolution is the input gradient of a transposed one, and
+ * backward-data the input gradient of a convolution: the fused ops with no
+ * weight gradient run exactly those products. */
+static gan_status ocl_conv2d_forward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
+                                     const gan_tensor *w, gan_tensor *y)
+{
+    return ocl_conv_transpose2d_backward(be, g, NULL, x, w, y, NULL);
+}
+
+static gan_status ocl_conv2d_backward_data(gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
+                                           const gan_tensor *w, gan_tensor *dx)
+{
+    return ocl_conv2d_backward(be, g, NULL, dy, w, dx, NULL);
 }
 
 /* ----------------------------------------------------------- activations */
