@@ -5,6 +5,7 @@
 # usage: test_apps.sh BIN_DIR
 set -uo pipefail
 bin=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -25,12 +26,7 @@ fails_with() { # fails_with "what" "needle" command...: must exit non-zero sayin
         passed=$((passed + 1))
     fi
 }
-be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
-make_data() { # make_data DIR COUNT [LABELS]
-    mkdir -p "$1"
-    { printf '\x00\x00\x08\x03'; be32 "$2"; be32 28; be32 28; head -c $(($2 * 784)) /dev/urandom; } > "$1/train-images-idx3-ubyte"
-    { printf '\x00\x00\x08\x01'; be32 "${3:-$2}"; head -c "${3:-$2}" /dev/urandom; } > "$1/train-labels-idx1-ubyte"
-}
+. "$here/idx_data.sh"
 bytes_close() { # every byte of two equally long files within 1
     paste <(od -An -tu1 -v "$1" | tr -s ' ' '\n' | sed '/^$/d') <(od -An -tu1 -v "$2" | tr -s ' ' '\n' | sed '/^$/d') |
         awk 'NF != 2 {exit 1} {d = $1 - $2; if (d < 0) d = -d; if (d > 1) exit 1}'

@@ -4,21 +4,6 @@
 
 #include <string.h>
 
-/* status equals want, and the context's message contains `needle` */
-#define EXPECT_ERR(ctx, call, want, needle)                                             \
-    do {                                                                                \
-        gan_status got_ = (call);                                                       \
-        if (got_ != (want)) {                                                           \
-            fprintf(stderr, "%s:%d: %s returned %s, expected %s\n", __FILE__, __LINE__, \
-                    #call, gan_strerror(got_), gan_strerror(want));                     \
-            test_failures++;                                                            \
-        } else if ((needle)[0] && !strstr(gan_context_error(ctx), (needle))) {          \
-            fprintf(stderr, "%s:%d: message \"%s\" lacks \"%s\"\n", __FILE__, __LINE__,  \
-                    gan_context_error(ctx), (needle));                                  \
-            test_failures++;                                                            \
-        }                                                                               \
-    } while (0)
-
 static void test_context_errors(void)
 {
     gan_context *ctx = (gan_context *)1;

@@ -7,17 +7,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define EXPECT_ERR(ctx, call, want, needle)                                             \
-    do {                                                                                \
-        gan_status got_ = (call);                                                       \
-        if (got_ != (want) || !strstr(gan_context_error(ctx), (needle))) {              \
-            fprintf(stderr, "%s:%d: %s gave %s \"%s\", expected %s with \"%s\"\n",      \
-                    __FILE__, __LINE__, #call, gan_strerror(got_),                      \
-                    gan_context_error(ctx), gan_strerror(want), (needle));              \
-            test_failures++;                                                            \
-        }                                                                               \
-    } while (0)
-
 static char dir[256];
 
 static const char *path_in_dir(const char *name)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 extern int test_failures;
 
@@ -29,6 +30,21 @@ extern int test_failures;
                     gan_strerror(st_), gan_context_error(ctx));                        \
             exit(1);                                                                   \
         }                                                                              \
+    } while (0)
+
+/* call returns want, and the context's message contains needle ("": not checked) */
+#define EXPECT_ERR(ctx, call, want, needle)                                             \
+    do {                                                                                \
+        gan_status got_ = (call);                                                       \
+        if (got_ != (want)) {                                                           \
+            fprintf(stderr, "%s:%d: %s returned %s, expected %s\n", __FILE__, __LINE__, \
+                    #call, gan_strerror(got_), gan_strerror(want));                     \
+            test_failures++;                                                            \
+        } else if ((needle)[0] && !strstr(gan_context_error(ctx), (needle))) {          \
+            fprintf(stderr, "%s:%d: message \"%s\" lacks \"%s\"\n", __FILE__, __LINE__,  \
+                    gan_context_error(ctx), (needle));                                  \
+            test_failures++;                                                            \
+        }                                                                               \
     } while (0)
 
 /* Prints the summary line and returns the exit code. */
