@@ -86,7 +86,7 @@ static bool file_exists(const char *path) { return access(path, F_OK) == 0; }
 
 /* ------------------------------------------------------------- summary */
 
-static void print_model(run *r, const char *title, gan_model *m, int ndim, const int *in_shape)
+static void print_model(const char *title, gan_model *m, int ndim, const int *in_shape)
 {
     printf("%s\n  %-3s %-72s %-18s %10s\n", title, "#", "layer", "output", "params");
     size_t *params = calloc(gan_model_layer_count(m), sizeof *params);
@@ -109,7 +109,6 @@ static void print_model(run *r, const char *title, gan_model *m, int ndim, const
     }
     printf("  total parameters: %zu\n", gan_model_parameter_count(m));
     free(params);
-    (void)r;
 }
 
 static void print_summary(run *r)
@@ -119,8 +118,8 @@ static void print_summary(run *r)
     const int z4[4] = {c->batch, r->spec->z_dim, 1, 1}, img[4] = {c->batch, 1, s, s};
     printf("libgan %d.%d.%d: training %s (%s) on %s\n", GAN_VERSION_MAJOR, GAN_VERSION_MINOR,
            GAN_VERSION_PATCH, r->spec->name, r->spec->description, r->source->title);
-    print_model(r, "Generator", r->g, r->spec->z_ndim, z4);
-    print_model(r, "Discriminator", r->d, 4, img);
+    print_model("Generator", r->g, r->spec->z_ndim, z4);
+    print_model("Discriminator", r->d, 4, img);
     printf("Configuration\n"
            "  data          %s (%d images of %dx%d%s)\n"
            "  backend       %s, %d thread(s)\n"
