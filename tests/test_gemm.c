@@ -98,6 +98,48 @@ static void check_nchw(const gan_gemm_plan *plan, int samples, int spatial, int 
     free(x), free(xm), free(w), free(want), free(out), free(v), free(g), free(u);
 }
 
+/* im2col B operands, on a random gather table (offsets or -1 for padding):
+ * the same products on the columns written out as a plain matrix. */
+static void check_im2col(const gan_gemm_plan *plan, int samples, int spatial, int rows, int other, unsigned *seed)
+{
+    const int cols = samples * spatial, sample = 2 * rows + 3;
+    float *x = malloc(sizeof(float) * (size_t)samples * sample), *colm = malloc(sizeof(float) * (size_t)rows * cols);
+    int32_t *index = malloc(sizeof(int32_t) * (size_t)rows * spatial);
+    test_fill(x, (size_t)samples * sample, -1, 1, seed);
+    for (size_t i = 0; i < (size_t)rows * spatial; i++) {
+        float u;
+        test_fill(&u, 1, 0.0f, (float)(sample + 1), seed);
+        index[i] = (int32_t)u - 1;
+    }
+    for (int r = 0; r < rows; r++)
+        for (int s = 0; s < samples; s++)
+            for (int p = 0; p < spatial; p++) {
+                const int32_t at = index[(size_t)r * spatial + p];
+                colm[(size_t)r * cols + s * spatial + p] = at >= 0 ? x[(size_t)s * sample + at] : 0.0f;
+            }
+    float *w = malloc(sizeof(float) * (size_t)other * rows), *v = malloc(sizeof(float) * (size_t)other * cols);
+    test_fill(w, (size_t)other * rows, -1, 1, seed);
+    test_fill(v, (size_t)other * cols, -1, 1, seed);
+    float *out = malloc(sizeof(float) * (size_t)other * (cols > rows ? cols : rows));
+    double *want = malloc(sizeof(double) * (size_t)other * (cols > rows ? cols : rows));
+    char what[128];
+
+    /* out[other][cols] = w[other][rows] * columns */
+    gan_cpu_gemm_matrices(plan, other, cols, rows, 1.0f, gan_plain(w, rows, false),
+                          gan_im2col(x, sample, index, spatial, false), 0.0f, gan_plain(out, cols, false));
+    naive_gemm(false, false, other, cols, rows, 1.0f, w, colm, 0.0f, NULL, want);
+    snprintf(what, sizeof what, "%s im2col B, S=%d", plan->kernel->name, spatial);
+    test_expect_close(what, out, want, (size_t)other * cols, 1e-5 * rows, 1e-5);
+
+    /* out[other][rows] = v[other][cols] * columns^T */
+    gan_cpu_gemm_matrices(plan, other, rows, cols, 1.0f, gan_plain(v, cols, false),
+                          gan_im2col(x, sample, index, spatial, true), 0.0f, gan_plain(out, rows, false));
+    naive_gemm(false, true, other, rows, cols, 1.0f, v, colm, 0.0f, NULL, want);
+    snprintf(what, sizeof what, "%s im2col B^T, S=%d", plan->kernel->name, spatial);
+    test_expect_close(what, out, want, (size_t)other * rows, 1e-5 * cols, 1e-5);
+    free(x), free(colm), free(index), free(w), free(v), free(out), free(want);
+}
+
 int main(void)
 {
     const gan_ukernel *kernels[4];
@@ -120,6 +162,10 @@ int main(void)
         const int nchw[][4] = {{3, 1, 5, 7}, {7, 5, 17, 9}, {4, 9, 16, 33}, {5, 33, 3, 40}, {2, 64, 24, 12}, {3, 40, 9, 300}};
         for (size_t s = 0; s < sizeof nchw / sizeof nchw[0]; s++)
             check_nchw(&plan, nchw[s][0], nchw[s][1], nchw[s][2], nchw[s][3], &seed);
+        /* samples, spatial, rows, other: tiny maps, panels across samples, k past KC, n past NC */
+        const int im2col[][4] = {{3, 1, 5, 7}, {7, 9, 40, 9}, {5, 13, 33, 17}, {30, 25, 70, 8}, {5, 900, 12, 3}};
+        for (size_t s = 0; s < sizeof im2col / sizeof im2col[0]; s++)
+            check_im2col(&plan, im2col[s][0], im2col[s][1], im2col[s][2], im2col[s][3], &seed);
 
         /* one thread and two give the same bits, whether the threads split
          * the columns (wide C) or the rows (narrow C) */

@@ -128,9 +128,11 @@ static gan_status cpu_bias_add(gan_backend *be, gan_tensor *y, const gan_tensor 
 
 /* ----------------------------------------------------------- convolution */
 
-/* Convolutions run over chunks of samples: the chunk's im2col columns
- * [K = in_c*kh*kw, chunk*P] (P = out_h*out_w) make one large GEMM with the
- * [out_c, K] weights. The chunk is sized to keep the workspace bounded. */
+/* A convolution multiplies its [out_c, K = in_c*kh*kw] weights by the
+ * im2col columns [K, n*P] (P = out_h*out_w) of its input, gathered while the
+ * product packs them (gan_im2col in cpu_gemm.h), so they are never written
+ * out. Only the input gradient writes columns, which col2im then adds up;
+ * it runs over chunks of samples to keep that workspace bounded. */
 enum { CONV_WORKSPACE_FLOATS = 8 << 20 };
 
 static int conv_chunk(const gan_conv_geom *g, size_t per_sample)
@@ -141,9 +143,9 @@ static int conv_chunk(const gan_conv_geom *g, size_t per_sample)
     return chunk > (size_t)g->n ? g->n : (int)chunk;
 }
 
-/* im2col through an index table: entry r*P + p is the offset in one
- * sample's input [in_c, in_h, in_w] that column element (r, p) reads, or -1
- * for padding. Built once per geometry; the gather and the scatter are then
+/* The im2col index table: entry r*P + p is the offset in one sample's
+ * input [in_c, in_h, in_w] that column element (r, p) reads, or -1 for
+ * padding. Built once per geometry; the gather and the scatter are then
  * flat loops without per-row bookkeeping, which matters for the small
  * feature maps of GAN models (5x5 outputs, 1x1 inputs). */
 static const int32_t *conv_table(cpu_backend *cb, const gan_conv_geom *g)
@@ -181,29 +183,9 @@ static const int32_t *conv_table(cpu_backend *cb, const gan_conv_geom *g)
     return index;
 }
 
-/* col[K][cn*P] of samples n0..n0+cn-1; one thread per sample */
-static void im2col(const gan_conv_geom *g, const int32_t *index, const float *x, int n0, int cn, float *col,
-                   int threads)
-{
-    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    const size_t sample = (size_t)g->in_c * g->in_h * g->in_w;
-    const ptrdiff_t ld = (ptrdiff_t)cn * P;
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int s = 0; s < cn; s++) {
-        const float *xs = x + (size_t)(n0 + s) * sample;
-        for (int r = 0; r < K; r++) {
-            const int32_t *idx = index + (size_t)r * P;
-            float *d = col + r * ld + (ptrdiff_t)s * P;
-#pragma omp simd
-            for (int p = 0; p < P; p++)
-                d[p] = idx[p] >= 0 ? xs[idx[p]] : 0.0f;
-        }
-    }
-}
-
-/* The adjoint: each thread owns whole samples and adds their columns in
- * table order, so every element sums its terms in the same order whatever
- * the thread count. */
+/* col2im, the adjoint of the gather: each thread owns whole samples and
+ * adds their columns in table order, so every element sums its terms in the
+ * same order whatever the thread count. */
 static void col2im(const gan_conv_geom *g, const int32_t *index, const float *col, int n0, int cn, float *x,
                    int threads)
 {
@@ -224,24 +206,16 @@ static void col2im(const gan_conv_geom *g, const int32_t *index, const float *co
     }
 }
 
-/* What every convolution op sets up: sizes, the chunk of samples that one
- * product covers, the im2col table and the columns' workspace. The ops
- * multiply feature maps in place (NCHW matrices, see cpu_gemm.h), so only
- * the columns need one. */
-typedef struct conv_pass {
-    int K, P, chunk;
-    const int32_t *index;
-    float *col;
-} conv_pass;
+/* Sizes every convolution op uses */
+typedef struct conv_sizes {
+    int K, P;
+    ptrdiff_t in_sample; /* floats a sample of the (im2col'ed) input */
+} conv_sizes;
 
-static gan_status conv_begin(cpu_backend *cb, const gan_conv_geom *g, conv_pass *c)
+static conv_sizes conv_sizes_of(const gan_conv_geom *g)
 {
-    c->K = g->in_c * g->kernel_h * g->kernel_w;
-    c->P = g->out_h * g->out_w;
-    c->chunk = conv_chunk(g, (size_t)c->K * c->P);
-    c->index = conv_table(cb, g);
-    c->col = workspace(cb, (size_t)c->K * c->P * (size_t)c->chunk);
-    return c->index && c->col ? GAN_OK : GAN_ERR_OUT_OF_MEMORY;
+    return (conv_sizes){g->in_c * g->kernel_h * g->kernel_w, g->out_h * g->out_w,
+                        (ptrdiff_t)g->in_c * g->in_h * g->in_w};
 }
 
 /* the NCHW matrix of samples n0.. of a [n, channels, P] tensor */
@@ -254,23 +228,26 @@ static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
                                       const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw)
 {
     cpu_backend *cb = cpu(be);
-    conv_pass c;
-    if (conv_begin(cb, g, &c) != GAN_OK)
+    const conv_sizes z = conv_sizes_of(g);
+    const int32_t *index = conv_table(cb, g);
+    if (!index)
         return GAN_ERR_OUT_OF_MEMORY;
-    for (int n0 = 0; n0 < g->n; n0 += c.chunk) {
-        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
-        const ptrdiff_t ld = (ptrdiff_t)cn * c.P;
-        const gan_matrix dy_chunk = samples_of(dy, n0, g->out_c, c.P); /* read by both products */
-        if (dw) {
-            im2col(g, c.index, CF(x), n0, cn, c.col, threads_of(be));
-            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, c.K, (int)ld, 1.0f, dy_chunk, gan_plain(c.col, ld, true),
-                                  1.0f, gan_plain(F(dw), c.K, false));
-        }
-        if (dx) {
-            gan_cpu_gemm_matrices(&cb->gemm, c.K, (int)ld, g->out_c, 1.0f, gan_plain(CF(w), c.K, true), dy_chunk,
-                                  0.0f, gan_plain(c.col, ld, false));
-            col2im(g, c.index, c.col, n0, cn, F(dx), threads_of(be));
-        }
+    if (dw) /* dW += dY * columns(x)^T */
+        gan_cpu_gemm_matrices(&cb->gemm, g->out_c, z.K, g->n * z.P, 1.0f, samples_of(dy, 0, g->out_c, z.P),
+                              gan_im2col(CF(x), z.in_sample, index, z.P, true), 1.0f,
+                              gan_plain(F(dw), z.K, false));
+    if (!dx)
+        return GAN_OK;
+    const int chunk = conv_chunk(g, (size_t)z.K * z.P); /* dX = col2im(W^T * dY) */
+    float *col = workspace(cb, (size_t)z.K * z.P * (size_t)chunk);
+    if (!col)
+        return GAN_ERR_OUT_OF_MEMORY;
+    for (int n0 = 0; n0 < g->n; n0 += chunk) {
+        const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
+        const ptrdiff_t ld = (ptrdiff_t)cn * z.P;
+        gan_cpu_gemm_matrices(&cb->gemm, z.K, (int)ld, g->out_c, 1.0f, gan_plain(CF(w), z.K, true),
+                              samples_of(dy, n0, g->out_c, z.P), 0.0f, gan_plain(col, ld, false));
+        col2im(g, index, col, n0, cn, F(dx), threads_of(be));
     }
     return GAN_OK;
 }
@@ -280,20 +257,18 @@ static gan_status cpu_conv_transpose2d_backward(gan_backend *be, const gan_conv_
                                                 gan_tensor *dw)
 {
     cpu_backend *cb = cpu(be);
-    conv_pass c;
-    if (conv_begin(cb, g, &c) != GAN_OK)
+    const conv_sizes z = conv_sizes_of(g);
+    const int32_t *index = conv_table(cb, g);
+    if (!index)
         return GAN_ERR_OUT_OF_MEMORY;
-    for (int n0 = 0; n0 < g->n; n0 += c.chunk) {
-        const int cn = g->n - n0 < c.chunk ? g->n - n0 : c.chunk;
-        const ptrdiff_t ld = (ptrdiff_t)cn * c.P;
-        im2col(g, c.index, CF(dy), n0, cn, c.col, threads_of(be)); /* read by both products */
-        if (dx)
-            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, (int)ld, c.K, 1.0f, gan_plain(CF(w), c.K, false),
-                                  gan_plain(c.col, ld, false), 0.0f, samples_of(dx, n0, g->out_c, c.P));
-        if (dw)
-            gan_cpu_gemm_matrices(&cb->gemm, g->out_c, c.K, (int)ld, 1.0f, samples_of(x, n0, g->out_c, c.P),
-                                  gan_plain(c.col, ld, true), 1.0f, gan_plain(F(dw), c.K, false));
-    }
+    if (dx) /* dX = W * columns(dy) */
+        gan_cpu_gemm_matrices(&cb->gemm, g->out_c, g->n * z.P, z.K, 1.0f, gan_plain(CF(w), z.K, false),
+                              gan_im2col(CF(dy), z.in_sample, index, z.P, false), 0.0f,
+                              samples_of(dx, 0, g->out_c, z.P));
+    if (dw) /* dW += X * columns(dy)^T */
+        gan_cpu_gemm_matrices(&cb->gemm, g->out_c, z.K, g->n * z.P, 1.0f, samples_of(x, 0, g->out_c, z.P),
+                              gan_im2col(CF(dy), z.in_sample, index, z.P, true), 1.0f,
+                              gan_plain(F(dw), z.K, false));
     return GAN_OK;
 }
 

@@ -5,7 +5,6 @@
 #include "cpu_gemm.h"
 
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -91,37 +90,99 @@ static void pack_a_panel(float *dst, int mr, const gan_matrix *a, int i0, int ro
     }
 }
 
-/* B[k0 .. k0+kc][j0 .. j0+cols] as one NR panel (kc rows of nr), zero past cols */
-static void pack_b_panel(float *dst, int nr, const gan_matrix *b, int j0, int cols, int k0, int kc)
+/* B[k0 .. k0+kc][j0 .. j0+nc] of a transposed im2col B, panel by panel:
+ * lane j of panel row k is column k of im2col row j0 + j. */
+static void pack_b_im2col_trans(float *dst, int nr, const gan_matrix *b, int j0, int nc, int k0, int kc)
 {
-    if (b->trans && !b->spatial) { /* b stored n x k */
-        for (int j = 0; j < nr; j++) {
-            if (j < cols) {
-                const float *src = b->data + (ptrdiff_t)(j0 + j) * b->ld + k0;
-                for (int k = 0; k < kc; k++)
-                    dst[(ptrdiff_t)k * nr + j] = src[k];
-            } else {
-                for (int k = 0; k < kc; k++)
-                    dst[(ptrdiff_t)k * nr + j] = 0.0f;
+    const int S = b->spatial;
+    for (int jp = 0; jp * nr < nc; jp++) {
+        const int cols = nc - jp * nr < nr ? nc - jp * nr : nr;
+        const int32_t *index = b->index + (ptrdiff_t)(j0 + jp * nr) * S;
+        float *d = dst + (ptrdiff_t)jp * nr * kc;
+        int s = k0 / S, p = k0 % S;
+        for (int k = 0; k < kc; k++, d += nr) {
+            const float *xs = b->data + (ptrdiff_t)s * b->sample;
+            for (int j = 0; j < cols; j++) {
+                const int32_t at = index[(ptrdiff_t)j * S + p];
+                d[j] = at >= 0 ? xs[at] : 0.0f;
+            }
+            for (int j = cols; j < nr; j++)
+                d[j] = 0.0f;
+            if (++p == S)
+                p = 0, s++;
+        }
+    }
+}
+
+/* B[k0 .. k0+kc][j0 .. j0+nc] as consecutive NR panels (kc rows of nr each),
+ * zero past column nc. B is read along its stored rows: a transposed B panel
+ * by panel; otherwise row by row, each row a few contiguous runs (one per
+ * sample of an NCHW or im2col matrix), so the reads stream instead of
+ * touching kc distant rows per panel. */
+static void pack_b_block(float *dst, int nr, const gan_matrix *b, int j0, int nc, int k0, int kc)
+{
+    if (b->trans && b->index) {
+        pack_b_im2col_trans(dst, nr, b, j0, nc, k0, kc);
+        return;
+    }
+    if (b->trans) { /* b stored n x k */
+        for (int jp = 0; jp * nr < nc; jp++) {
+            float *panel = dst + (ptrdiff_t)jp * nr * kc;
+            for (int j = 0; j < nr; j++) {
+                const int col = jp * nr + j;
+                const float *src = b->data + (ptrdiff_t)(j0 + col) * b->ld + k0;
+                if (col < nc) {
+                    for (int k = 0; k < kc; k++)
+                        panel[(ptrdiff_t)k * nr + j] = src[k];
+                } else {
+                    for (int k = 0; k < kc; k++)
+                        panel[(ptrdiff_t)k * nr + j] = 0.0f;
+                }
             }
         }
         return;
     }
-    ptrdiff_t off[64];
-    const bool gather = b->spatial && j0 % b->spatial + cols > b->spatial; /* the panel spans samples */
-    if (gather)
-        nchw_column_offsets(b, j0, cols, off);
+    const int S = b->spatial;
+    const int s0 = S ? j0 / S : 0, p0 = S ? j0 % S : 0;
     for (int k = 0; k < kc; k++) {
-        float *d = dst + (ptrdiff_t)k * nr;
-        if (gather) {
-            const float *row = b->data + (ptrdiff_t)(k0 + k) * b->spatial;
-            for (int j = 0; j < cols; j++)
-                d[j] = row[off[j]];
-        } else {
-            memcpy(d, element(b, k0 + k, j0), (size_t)cols * sizeof *d);
+        float *row = dst + (ptrdiff_t)k * nr;
+        int j = 0, s = s0, p = p0, panel = 0, lane = 0;
+        while (j < nc) {
+            const float *src; /* the run: src[t], or src[index[t]] for im2col */
+            const int32_t *index = NULL;
+            int run;
+            if (b->index) {
+                src = b->data + (ptrdiff_t)s * b->sample;
+                index = b->index + (ptrdiff_t)(k0 + k) * S + p;
+            } else if (S) {
+                src = b->data + ((ptrdiff_t)s * b->channels + k0 + k) * S + p;
+            } else {
+                src = b->data + (ptrdiff_t)(k0 + k) * b->ld + j0;
+            }
+            run = S ? S - p : nc;
+            s++, p = 0;
+            if (run > nc - j)
+                run = nc - j;
+            j += run;
+            while (run > 0) {
+                const int len = run < nr - lane ? run : nr - lane;
+                float *d = row + (ptrdiff_t)panel * nr * kc + lane;
+                if (index) {
+                    for (int t = 0; t < len; t++)
+                        d[t] = index[t] >= 0 ? src[index[t]] : 0.0f;
+                    index += len;
+                } else {
+                    for (int t = 0; t < len; t++)
+                        d[t] = src[t];
+                    src += len;
+                }
+                run -= len, lane += len;
+                if (lane == nr)
+                    lane = 0, panel++;
+            }
         }
-        for (int j = cols; j < nr; j++)
-            d[j] = 0.0f;
+        for (; lane > 0 && lane < nr; lane++)
+            row[(ptrdiff_t)panel * nr * kc + lane] = 0.0f;
     }
 }
 
@@ -171,10 +232,7 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, int m0, int m1, int 
         for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
             const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
             const float beta_block = pc == 0 ? beta : 1.0f;
-            for (int jp = 0; jp < n_panels; jp++) {
-                const int cols = nc - jp * nr < nr ? nc - jp * nr : nr;
-                pack_b_panel(pb + (ptrdiff_t)jp * nr * kc, nr, b, jc + jp * nr, cols, pc, kc);
-            }
+            pack_b_block(pb, nr, b, jc, nc, pc, kc);
             for (int ic = m0; ic < m1; ic += GAN_GEMM_MC) {
                 const int mc = m1 - ic < GAN_GEMM_MC ? m1 - ic : GAN_GEMM_MC;
                 const int m_panels = (mc + mr - 1) / mr;

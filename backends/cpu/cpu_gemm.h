@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* C[mr x nr] = alpha * A_panel * B_panel + beta * C, where A_panel is kc x mr
  * (column of mr values per k) and B_panel is kc x nr (row of nr per k).
@@ -41,23 +42,36 @@ void gan_gemm_plan_free(gan_gemm_plan *plan);
 /* A GEMM operand: a plain row-major matrix (or its transpose as stored), or
  * a batch of NCHW samples read as the matrix [channels][samples * spatial]
  * (row r, column s * spatial + p is data[(s * channels + r) * spatial + p]),
- * so convolutions multiply feature maps in place, without reordering them. */
+ * so convolutions multiply feature maps in place, without reordering them;
+ * or, as B only, the im2col columns of a batch of feature maps, gathered
+ * while packing so that they are never written out: row r, column
+ * s * spatial + p is data[s * sample + index[r * spatial + p]], or 0 where
+ * the index is negative (padding). */
 typedef struct gan_matrix {
-    float *data;  /* written only when the matrix is C */
-    ptrdiff_t ld; /* plain: row stride as stored */
-    bool trans;   /* plain: the stored matrix is the transpose */
-    int spatial;  /* 0: plain; else NCHW with this many positions a sample */
-    int channels; /* NCHW: channels a sample (the rows) */
+    float *data;          /* written only when the matrix is C */
+    ptrdiff_t ld;         /* plain: row stride as stored */
+    bool trans;           /* plain, im2col: the matrix is the transpose of the one described */
+    int spatial;          /* 0: plain; else positions a sample (NCHW, im2col) */
+    int channels;         /* NCHW: channels a sample (the rows) */
+    const int32_t *index; /* im2col: the gather table, [rows][spatial]; NULL otherwise */
+    ptrdiff_t sample;     /* im2col: floats a sample of data */
 } gan_matrix;
 
 static inline gan_matrix gan_plain(const float *data, ptrdiff_t ld, bool trans)
 {
-    return (gan_matrix){(float *)data, ld, trans, 0, 0};
+    return (gan_matrix){.data = (float *)data, .ld = ld, .trans = trans};
 }
 
 static inline gan_matrix gan_nchw(const float *data, int channels, int spatial)
 {
-    return (gan_matrix){(float *)data, 0, false, spatial, channels};
+    return (gan_matrix){.data = (float *)data, .spatial = spatial, .channels = channels};
+}
+
+static inline gan_matrix gan_im2col(const float *data, ptrdiff_t sample, const int32_t *index, int spatial,
+                                    bool trans)
+{
+    return (gan_matrix){
+        .data = (float *)data, .trans = trans, .spatial = spatial, .index = index, .sample = sample};
 }
 
 /* C[m,n] = alpha * A[m,k] * B[k,n] + beta * C. Each thread computes its own
