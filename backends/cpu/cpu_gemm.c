@@ -188,32 +188,46 @@ static void pack_b_block(float *dst, int nr, const gan_matrix *b, int j0, int nc
 
 /* Stores one tile of C at (i0, j0). A full tile whose rows are contiguous
  * (a plain C, or an NCHW C whose tile stays within one sample) goes straight
- * from the kernel; any other through a local tile, element by element. */
+ * from the kernel; any other through a local tile, copied out in runs that
+ * are contiguous in C (one per sample an NCHW tile touches). */
 static void store_tile(const gan_ukernel *uk, int kc, const float *ap, const float *bp, const gan_matrix *c,
                        int i0, int j0, int rows, int cols, float alpha, float beta)
 {
+    const int S = c->spatial;
     if (rows == uk->mr && cols == uk->nr) {
-        if (!c->spatial) {
+        if (!S) {
             uk->run(kc, ap, bp, c->data + (ptrdiff_t)i0 * c->ld + j0, c->ld, alpha, beta);
             return;
         }
-        if (j0 % c->spatial + cols <= c->spatial) {
-            uk->run(kc, ap, bp, element(c, i0, j0), c->spatial, alpha, beta);
+        if (j0 % S + cols <= S) {
+            uk->run(kc, ap, bp, element(c, i0, j0), S, alpha, beta);
             return;
         }
     }
     float tile[16 * 64];
-    ptrdiff_t off[64];
     uk->run(kc, ap, bp, tile, uk->nr, alpha, 0.0f);
-    for (int j = 0; j < cols; j++) /* where each column lands in row 0 */
-        off[j] = c->spatial ? 0 : j0 + j;
-    if (c->spatial)
-        nchw_column_offsets(c, j0, cols, off);
+    ptrdiff_t run_at[64]; /* where run r starts in row 0 of C */
+    int run_col[64], run_len[64], runs = 0;
+    for (int j = 0; j < cols; runs++) {
+        const int s = S ? (j0 + j) / S : 0, p = S ? (j0 + j) % S : j0 + j;
+        run_len[runs] = S && S - p < cols - j ? S - p : cols - j;
+        run_at[runs] = (ptrdiff_t)s * c->channels * S + p;
+        run_col[runs] = j;
+        j += run_len[runs];
+    }
     for (int i = 0; i < rows; i++) {
-        float *row = c->data + (ptrdiff_t)(i0 + i) * (c->spatial ? c->spatial : c->ld);
-        const float *t = tile + i * uk->nr;
-        for (int j = 0; j < cols; j++)
-            row[off[j]] = beta == 0.0f ? t[j] : t[j] + beta * row[off[j]];
+        float *row = c->data + (ptrdiff_t)(i0 + i) * (S ? S : c->ld);
+        for (int r = 0; r < runs; r++) {
+            float *d = row + run_at[r];
+            const float *t = tile + i * uk->nr + run_col[r];
+            if (beta == 0.0f) {
+                for (int q = 0; q < run_len[r]; q++)
+                    d[q] = t[q];
+            } else {
+                for (int q = 0; q < run_len[r]; q++)
+                    d[q] = t[q] + beta * d[q];
+            }
+        }
     }
 }
 
