@@ -36,6 +36,10 @@ typedef struct cpu_backend {
 static cpu_backend *cpu(gan_backend *be) { return (cpu_backend *)be; }
 static int threads_of(gan_backend *be) { return be->ctx->num_threads; }
 
+/* Elementwise ops on fewer elements than this run on one thread: waking
+ * the others would cost more than it saves. */
+enum { PARALLEL_MIN_ELEMENTS = 16384 };
+
 static void *alloc_aligned(size_t n_floats)
 {
     size_t bytes = (n_floats * sizeof(float) + 63) & ~(size_t)63;
@@ -75,7 +79,7 @@ static gan_status cpu_fill(gan_backend *be, gan_tensor *t, float value)
 {
     float *p = F(t);
     const ptrdiff_t n = (ptrdiff_t)t->numel;
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n > 65536)
+#pragma omp parallel for simd num_threads(threads_of(be)) if (n >= PARALLEL_MIN_ELEMENTS)
     for (ptrdiff_t i = 0; i < n; i++)
         p[i] = value;
     return GAN_OK;
@@ -107,7 +111,7 @@ static gan_status cpu_bias_add(gan_backend *be, gan_tensor *y, const gan_tensor 
 {
     float *py = F(y);
     const float *restrict pb = CF(bias);
-    const int threads = (size_t)n * c * hw < 65536 ? 1 : threads_of(be);
+    const int threads = (size_t)n * c * hw < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
 #pragma omp parallel for num_threads(threads)
     for (int i = 0; i < n; i++) {
         float *restrict sample = py + (ptrdiff_t)i * c * hw;
@@ -302,7 +306,7 @@ typedef void (*range_kernel)(const range_args *a, ptrdiff_t begin, ptrdiff_t end
 
 static void run_ranges(gan_backend *be, ptrdiff_t n, range_kernel kernel, const range_args *a)
 {
-    const int threads = n < 65536 ? 1 : threads_of(be);
+    const int threads = n < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
 #pragma omp parallel num_threads(threads)
     {
         int t = 0, nt = 1;
@@ -453,7 +457,7 @@ static void position_range(ptrdiff_t block, ptrdiff_t *begin, ptrdiff_t *end)
 
 static int bn_threads(gan_backend *be, const gan_batchnorm_args *a)
 {
-    return (size_t)a->n * a->c * a->hw < 32768 ? 1 : threads_of(be);
+    return (size_t)a->n * a->c * a->hw < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
 }
 
 typedef enum sums_kind {
@@ -735,7 +739,7 @@ static gan_status cpu_adam_step(gan_backend *be, const gan_adam_step_args *a, ga
     const float b1c = 1.0f - a->beta1, b2 = a->beta2, b2c = 1.0f - a->beta2;
     const float eps = a->eps, wd = a->weight_decay;
     const ptrdiff_t n = (ptrdiff_t)param->numel;
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n > 65536)
+#pragma omp parallel for simd num_threads(threads_of(be)) if (n >= PARALLEL_MIN_ELEMENTS)
     for (ptrdiff_t i = 0; i < n; i++) {
         const float gi = g[i] + wd * p[i];
         m[i] += b1c * (gi - m[i]); /* PyTorch's lerp form */
@@ -751,7 +755,7 @@ static gan_status cpu_sgd_step(gan_backend *be, const gan_sgd_step_args *a, gan_
     float *p = F(param), *buf = momentum_buf ? F(momentum_buf) : NULL;
     const float *g = CF(grad);
     const ptrdiff_t n = (ptrdiff_t)param->numel;
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n > 65536)
+#pragma omp parallel for simd num_threads(threads_of(be)) if (n >= PARALLEL_MIN_ELEMENTS)
     for (ptrdiff_t i = 0; i < n; i++) {
         float d = g[i] + a->weight_decay * p[i];
         if (buf) {
