@@ -168,9 +168,10 @@ int main(void)
             check_im2col(&plan, im2col[s][0], im2col[s][1], im2col[s][2], im2col[s][3], &seed);
 
         /* one thread and two give the same bits, whether the threads split
-         * the columns (wide C) or the rows (narrow C) */
-        const int shapes[2][3] = {{70, 300, 500}, {300, 20, 100}};
-        for (int sh = 0; sh < 2; sh++) {
+         * the columns (wide C; A packed once for both, or by each when it
+         * is too large to share) or the rows (narrow C) */
+        const int shapes[3][3] = {{70, 300, 500}, {520, 130, 2100}, {300, 20, 100}};
+        for (int sh = 0; sh < 3; sh++) {
             const int m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
             float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
             float *c1 = calloc((size_t)m * n, sizeof(float)), *c2 = calloc((size_t)m * n, sizeof(float));

@@ -819,7 +819,7 @@ gan_status gan_cpu_backend_create(gan_context *ctx, gan_backend **out)
         cpu_destroy(&cb->base);
         return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "cpu backend: cannot allocate GEMM buffers");
     }
-    gan_track_memory(ctx, (ptrdiff_t)(GAN_GEMM_PACK_FLOATS * sizeof(float) * (size_t)cb->gemm.num_threads));
+    gan_track_memory(ctx, (ptrdiff_t)GAN_GEMM_PLAN_BYTES(cb->gemm.num_threads));
     *out = &cb->base;
     return GAN_OK;
 }

@@ -231,12 +231,34 @@ static void store_tile(const gan_ukernel *uk, int kc, const float *ap, const flo
     }
 }
 
+/* Where the panels of rows ic.. of the KC block at column pc lie in a
+ * shared packed A of m rows: the blocks one after another, each block's MR
+ * panels in row order. */
+static ptrdiff_t shared_a_offset(const gan_ukernel *uk, int m, int pc, int ic, int kc)
+{
+    const int m_padded = (m + uk->mr - 1) / uk->mr * uk->mr;
+    return (ptrdiff_t)pc * m_padded + (ptrdiff_t)ic * kc;
+}
+
+/* This thread's share of packing the whole of A into dst */
+static void pack_a_shared(const gan_ukernel *uk, float *dst, const gan_matrix *a, int m, int k)
+{
+    const int mr = uk->mr, m_panels = (m + mr - 1) / mr, k_blocks = (k + GAN_GEMM_KC - 1) / GAN_GEMM_KC;
+#pragma omp for schedule(static)
+    for (int t = 0; t < k_blocks * m_panels; t++) {
+        const int pc = t / m_panels * GAN_GEMM_KC, i0 = t % m_panels * mr;
+        const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC, rows = m - i0 < mr ? m - i0 : mr;
+        pack_a_panel(dst + shared_a_offset(uk, m, pc, i0, kc), mr, a, i0, rows, pc, kc);
+    }
+}
+
 /* The BLIS loop nest on one thread, over rows [m0, m1) and columns [n0, n1)
  * of C: NC columns of B, KC deep, packed once; MC rows of A packed per
  * block; MR x NR tiles, jr outer so a B micro-panel stays in L1 across the
  * A micro-panels. */
-static void gemm_serial(const gan_ukernel *uk, float *pack, int m0, int m1, int n0, int n1, int k, float alpha,
-                        const gan_matrix *a, const gan_matrix *b, float beta, const gan_matrix *c)
+static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_a, int m0, int m1, int n0,
+                        int n1, int k, float alpha, const gan_matrix *a, const gan_matrix *b, float beta,
+                        const gan_matrix *c)
 {
     const int mr = uk->mr, nr = uk->nr;
     float *pa = pack, *pb = pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC;
@@ -250,9 +272,13 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, int m0, int m1, int 
             for (int ic = m0; ic < m1; ic += GAN_GEMM_MC) {
                 const int mc = m1 - ic < GAN_GEMM_MC ? m1 - ic : GAN_GEMM_MC;
                 const int m_panels = (mc + mr - 1) / mr;
-                for (int ip = 0; ip < m_panels; ip++) {
-                    const int rows = mc - ip * mr < mr ? mc - ip * mr : mr;
-                    pack_a_panel(pa + (ptrdiff_t)ip * mr * kc, mr, a, ic + ip * mr, rows, pc, kc);
+                if (packed_a) {
+                    pa = (float *)packed_a + shared_a_offset(uk, m1, pc, ic, kc);
+                } else {
+                    for (int ip = 0; ip < m_panels; ip++) {
+                        const int rows = mc - ip * mr < mr ? mc - ip * mr : mr;
+                        pack_a_panel(pa + (ptrdiff_t)ip * mr * kc, mr, a, ic + ip * mr, rows, pc, kc);
+                    }
                 }
                 for (int jr = 0; jr < n_panels; jr++) {
                     const int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
@@ -291,9 +317,10 @@ void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float
     if (threads > tiles)
         threads = tiles;
     if (threads <= 1) {
-        gemm_serial(uk, plan->pack, 0, m, 0, n, k, alpha, &a, &b, beta, &c);
+        gemm_serial(uk, plan->pack, NULL, 0, m, 0, n, k, alpha, &a, &b, beta, &c);
         return;
     }
+    const bool share_a = by_columns && (size_t)tiles_m * uk->mr * k <= GAN_GEMM_SHARED_A_FLOATS;
 #pragma omp parallel num_threads(threads)
     {
         int t = 0;
@@ -302,12 +329,15 @@ void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float
 #endif
         const int first = tiles * t / threads, last = tiles * (t + 1) / threads;
         float *pack = plan->pack + (size_t)t * GAN_GEMM_PACK_FLOATS;
+        if (share_a)
+            pack_a_shared(uk, plan->shared_a, &a, m, k); /* ends with a barrier */
         if (by_columns) {
             const int j1 = last * uk->nr < n ? last * uk->nr : n;
-            gemm_serial(uk, pack, 0, m, first * uk->nr, j1, k, alpha, &a, &b, beta, &c);
+            gemm_serial(uk, pack, share_a ? plan->shared_a : NULL, 0, m, first * uk->nr, j1, k, alpha, &a, &b,
+                        beta, &c);
         } else {
             const int i1 = last * uk->mr < m ? last * uk->mr : m;
-            gemm_serial(uk, pack, first * uk->mr, i1, 0, n, k, alpha, &a, &b, beta, &c);
+            gemm_serial(uk, pack, NULL, first * uk->mr, i1, 0, n, k, alpha, &a, &b, beta, &c);
         }
     }
 }
@@ -325,13 +355,19 @@ bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int thre
     plan->kernel = kernel;
     plan->num_threads = threads < 1 ? 1 : threads;
     plan->pack = aligned_alloc(64, GAN_GEMM_PACK_FLOATS * sizeof(float) * (size_t)plan->num_threads);
-    return plan->pack != NULL;
+    plan->shared_a = aligned_alloc(64, GAN_GEMM_SHARED_A_FLOATS * sizeof(float));
+    if (!plan->pack || !plan->shared_a) {
+        gan_gemm_plan_free(plan);
+        return false;
+    }
+    return true;
 }
 
 void gan_gemm_plan_free(gan_gemm_plan *plan)
 {
     free(plan->pack);
-    plan->pack = NULL;
+    free(plan->shared_a);
+    plan->pack = plan->shared_a = NULL;
 }
 
 static double seconds_now(void)

@@ -28,11 +28,19 @@ enum { GAN_GEMM_KC = 256, GAN_GEMM_MC = 192, GAN_GEMM_NC = 4096 };
 typedef struct gan_gemm_plan {
     const gan_ukernel *kernel;
     int num_threads;
-    float *pack;   /* per thread: GAN_GEMM_PACK_FLOATS floats, 64-byte aligned */
+    float *pack;     /* per thread: GAN_GEMM_PACK_FLOATS floats, 64-byte aligned */
+    float *shared_a; /* GAN_GEMM_SHARED_A_FLOATS floats, 64-byte aligned */
 } gan_gemm_plan;
 
 /* A thread's packing space: an MC x KC block of A, then a KC x NC one of B. */
 #define GAN_GEMM_PACK_FLOATS ((size_t)(GAN_GEMM_MC + GAN_GEMM_NC) * GAN_GEMM_KC)
+/* Threads that split the columns of C all read the whole of A: an A up to
+ * this size is packed once, by all of them together, into the plan's
+ * shared space; a larger one by each thread, block by block. */
+#define GAN_GEMM_SHARED_A_FLOATS ((size_t)1 << 20)
+/* All the memory a plan holds, in bytes */
+#define GAN_GEMM_PLAN_BYTES(threads) \
+    (sizeof(float) * (GAN_GEMM_PACK_FLOATS * (size_t)(threads) + GAN_GEMM_SHARED_A_FLOATS))
 
 /* Makes a plan for `threads` threads with the given kernel; false when out
  * of memory. gan_gemm_plan_free releases its buffers. */
