@@ -50,6 +50,13 @@ typedef struct gan_sgd_step_args {
 typedef struct gan_batchnorm_args {
     int n, c, hw;
     float eps, momentum;
+    /* An activation folded into the batch norm (see gan_model_add): when
+     * set, ReLU or LeakyReLU (slope >= 0) applies to the output, and
+     * backward first takes dy through it, reading the output (y > 0 exactly
+     * where the activation's input was). */
+    bool activate;
+    gan_activation act;
+    float slope;
 } gan_batchnorm_args;
 
 /* One entry per op. Arguments are validated by the core before dispatch;
@@ -122,10 +129,11 @@ typedef struct gan_backend_iface {
                                          const gan_tensor *beta, const gan_tensor *running_mean,
                                          const gan_tensor *running_var, gan_tensor *y);
     /* mean/invstd are the saved batch statistics (training) or those of the
-     * running statistics (eval, where batch_stats is false). dx may be NULL;
+     * running statistics (eval, where batch_stats is false). y is the
+     * forward's output, read only when a->activate. dx may be NULL;
      * dgamma/dbeta accumulate and may be NULL. */
     gan_status (*batchnorm_backward)(gan_backend *be, const gan_batchnorm_args *a, bool batch_stats,
-                                     const gan_tensor *x, const gan_tensor *dy,
+                                     const gan_tensor *x, const gan_tensor *y, const gan_tensor *dy,
                                      const gan_tensor *gamma, const gan_tensor *mean,
                                      const gan_tensor *invstd, gan_tensor *dx,
                                      gan_tensor *dgamma, gan_tensor *dbeta);

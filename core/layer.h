@@ -34,6 +34,7 @@ enum { GAN_LAYER_MAX_ENTRIES = 5 };
 struct gan_layer {
     const gan_layer_iface *iface;
     gan_context *ctx;
+    bool folded;             /* an activation the batch norm before it applies: runs as a view */
     const gan_tensor *input; /* borrowed: the last forward's input */
     gan_tensor *output;      /* owned (a view for view layers) */
     gan_tensor *grad_input;  /* owned (a view for view layers) */
@@ -61,6 +62,13 @@ int gan_describe(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Folding an activation into the batch norm before it (gan_model_add):
+ * gan_activation_params gives a ReLU or LeakyReLU layer's activation and
+ * slope (false for any other layer); gan_batchnorm_fold makes a batch-norm
+ * layer apply that activation itself. */
+bool gan_activation_params(const gan_layer *l, gan_activation *act, float *slope);
+void gan_batchnorm_fold(gan_layer *bn, gan_activation act, float slope);
 
 /* The context a model was made in. */
 gan_context *gan_model_context(const gan_model *model);

@@ -11,6 +11,9 @@ typedef struct batchnorm_layer {
     float eps, momentum;
     int64_t num_batches_tracked;
     bool trained_last; /* the last forward used batch statistics */
+    bool activate;     /* applies the activation of the layer after it, folded in */
+    gan_activation act;
+    float slope;
     gan_tensor *gamma, *beta, *running_mean, *running_var;
     gan_tensor *save_mean, *save_invstd; /* batch statistics of the last forward */
     gan_tensor *eval_invstd;             /* 1/std of the running variance */
@@ -53,7 +56,18 @@ static gan_batchnorm_args bn_args(const batchnorm_layer *b)
     a.hw = (int)(x->numel / ((size_t)a.n * a.c));
     a.eps = b->eps;
     a.momentum = b->momentum;
+    a.activate = b->activate;
+    a.act = b->act;
+    a.slope = b->slope;
     return a;
+}
+
+void gan_batchnorm_fold(gan_layer *bn, gan_activation act, float slope)
+{
+    batchnorm_layer *b = as_bn(bn);
+    b->activate = true;
+    b->act = act;
+    b->slope = slope;
 }
 
 static gan_status bn_forward(gan_layer *l, bool training)
@@ -90,7 +104,7 @@ static gan_status bn_backward(gan_layer *l, const gan_tensor *dy, bool need_dx, 
         mean = b->running_mean;
         invstd = b->eval_invstd;
     }
-    return be->iface->batchnorm_backward(be, &a, b->trained_last, l->input, dy, b->gamma, mean,
+    return be->iface->batchnorm_backward(be, &a, b->trained_last, l->input, l->output, dy, b->gamma, mean,
                                          invstd, need_dx ? l->grad_input : NULL,
                                          param_grads ? gan_layer_grad(l, "weight") : NULL,
                                          param_grads ? gan_layer_grad(l, "bias") : NULL);

@@ -85,6 +85,16 @@ static gan_status activation_create(gan_context *ctx, const gan_layer_iface *ifa
     return GAN_OK;
 }
 
+bool gan_activation_params(const gan_layer *l, gan_activation *act, float *slope)
+{
+    if (l->iface != &relu_iface && l->iface != &leaky_relu_iface)
+        return false;
+    const activation_layer *a = (const activation_layer *)l;
+    *act = a->act;
+    *slope = a->slope;
+    return true;
+}
+
 gan_status gan_relu_create(gan_context *ctx, gan_layer **out)
 {
     return activation_create(ctx, &relu_iface, GAN_ACT_RELU, 0.0f, out);

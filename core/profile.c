@@ -69,10 +69,10 @@ PROFILED(batchnorm_forward_eval, (gan_backend *be, const gan_batchnorm_args *a, 
                                   const gan_tensor *gamma, const gan_tensor *beta, const gan_tensor *rm,
                                   const gan_tensor *rv, gan_tensor *y), (be, a, x, gamma, beta, rm, rv, y))
 PROFILED(batchnorm_backward, (gan_backend *be, const gan_batchnorm_args *a, bool batch_stats,
-                              const gan_tensor *x, const gan_tensor *dy, const gan_tensor *gamma,
-                              const gan_tensor *mean, const gan_tensor *invstd, gan_tensor *dx,
-                              gan_tensor *dgamma, gan_tensor *dbeta),
-         (be, a, batch_stats, x, dy, gamma, mean, invstd, dx, dgamma, dbeta))
+                              const gan_tensor *x, const gan_tensor *y, const gan_tensor *dy,
+                              const gan_tensor *gamma, const gan_tensor *mean, const gan_tensor *invstd,
+                              gan_tensor *dx, gan_tensor *dgamma, gan_tensor *dbeta),
+         (be, a, batch_stats, x, y, dy, gamma, mean, invstd, dx, dgamma, dbeta))
 PROFILED(inverse_std, (gan_backend *be, const gan_tensor *var, float eps, gan_tensor *invstd), (be, var, eps, invstd))
 PROFILED(bce_logits, (gan_backend *be, const gan_tensor *z, const gan_tensor *t, gan_tensor *grad, float *loss,
                       float *mean_prob), (be, z, t, grad, loss, mean_prob))

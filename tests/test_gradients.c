@@ -173,6 +173,78 @@ static void check_losses(gan_context *ctx)
     gan_tensor_free(zt), gan_tensor_free(pt), gan_tensor_free(tt), gan_tensor_free(g);
 }
 
+/* [BatchNorm2d, activation], or with a view layer between them */
+static gan_model *bn_then(gan_context *ctx, gan_layer *act, bool apart)
+{
+    gan_model *m;
+    gan_layer *l;
+    REQUIRE_OK(ctx, gan_model_create(ctx, &m));
+    REQUIRE_OK(ctx, gan_batchnorm2d_create(ctx, 3, 1e-5f, 0.1f, &l));
+    REQUIRE_OK(ctx, gan_model_add(m, l));
+    if (apart) {
+        REQUIRE_OK(ctx, gan_reshape_create(ctx, 3, (int[]){3, 4, 5}, &l));
+        REQUIRE_OK(ctx, gan_model_add(m, l));
+    }
+    REQUIRE_OK(ctx, gan_model_add(m, act));
+    REQUIRE_OK(ctx, gan_model_init_dcgan(m, 0.5f)); /* gamma N(1, 0.5): some channels flip sign */
+    return m;
+}
+
+/* A ReLU or LeakyReLU (slope >= 0) right after a batch norm is folded into
+ * it: the output, the input gradient and gamma's and beta's are the same
+ * bits as with the two layers kept apart by a view layer, in training and
+ * in eval. A negative slope is never folded (its output's sign no longer
+ * tells the input's) and must match too. */
+static void check_folded_activation(gan_context *ctx)
+{
+    const float slopes[] = {0.0f, 0.2f, -0.5f}; /* 0: ReLU */
+    const int shape[4] = {6, 3, 4, 5};
+    float xh[6 * 3 * 4 * 5], rh[6 * 3 * 4 * 5];
+    for (int si = 0; si < 3; si++)
+        for (int training = 1; training >= 0; training--) {
+            gan_model *m[2];
+            float *out[2][4];
+            for (int apart = 0; apart < 2; apart++) {
+                gan_layer *act;
+                REQUIRE_OK(ctx, slopes[si] == 0.0f ? gan_relu_create(ctx, &act)
+                                                   : gan_leaky_relu_create(ctx, slopes[si], &act));
+                gan_random_seed(ctx, 9);
+                m[apart] = bn_then(ctx, act, apart);
+                gan_entry rv;
+                REQUIRE_OK(ctx, gan_model_entry(m[apart], 3, &rv));
+                REQUIRE_OK(ctx, gan_tensor_write(rv.value, (float[]){0.5f, 2.0f, 1.5f}, 3));
+                gan_model_set_training(m[apart], training);
+                unsigned local = 4242;
+                test_fill(xh, sizeof xh / sizeof xh[0], -2.0f, 2.0f, &local);
+                test_fill(rh, sizeof rh / sizeof rh[0], -1.0f, 1.0f, &local);
+                gan_tensor *x = test_tensor(ctx, 4, shape, xh), *dy = test_tensor(ctx, 4, shape, rh);
+                const gan_tensor *y, *dx;
+                REQUIRE_OK(ctx, gan_model_forward(m[apart], x, &y));
+                REQUIRE_OK(ctx, gan_model_zero_grad(m[apart]));
+                REQUIRE_OK(ctx, gan_model_backward(m[apart], dy, &dx));
+                gan_entry gamma, beta;
+                REQUIRE_OK(ctx, gan_model_entry(m[apart], 0, &gamma));
+                REQUIRE_OK(ctx, gan_model_entry(m[apart], 1, &beta));
+                out[apart][0] = test_read(y);
+                out[apart][1] = test_read(dx);
+                out[apart][2] = test_read(gamma.grad);
+                out[apart][3] = test_read(beta.grad);
+                gan_tensor_free(x), gan_tensor_free(dy);
+            }
+            const size_t sizes[4] = {sizeof xh / sizeof xh[0], sizeof xh / sizeof xh[0], 3, 3};
+            const char *names[4] = {"output", "input gradient", "gamma gradient", "beta gradient"};
+            for (int k = 0; k < 4; k++) {
+                if (memcmp(out[0][k], out[1][k], sizes[k] * sizeof(float)) != 0) {
+                    fprintf(stderr, "  batch norm + activation (slope %g, %s): %s differs when folded\n",
+                            slopes[si], training ? "training" : "eval", names[k]);
+                    test_failures++;
+                }
+                free(out[0][k]), free(out[1][k]);
+            }
+            gan_model_free(m[0]), gan_model_free(m[1]);
+        }
+}
+
 int main(void)
 {
     gan_context *ctx = test_context(2, 5);
@@ -247,6 +319,7 @@ int main(void)
         check_model(ctx, "generator stack", g, 2, (int[]){3, 6}, false);
         gan_model_free(g);
     }
+    check_folded_activation(ctx);
     check_losses(ctx);
     gan_context_free(ctx);
     return test_finish("test_gradients");

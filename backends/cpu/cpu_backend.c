@@ -466,11 +466,20 @@ typedef enum sums_kind {
     SUM_DY_DY_XHAT  /* acc0 = sum dy, acc1 = sum dy * xhat */
 } sums_kind;
 
-/* Per position q of a sample's block, sums over the samples in order. */
-static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind kind, const float *x,
-                       const float *dy, const float *pos_mean, const float *pos_invstd, double *acc0,
-                       double *acc1)
+/* The slope a folded activation's backward gives dy where the output is
+ * not positive: what activation_backward multiplies by (0 for ReLU). */
+static float folded_slope(const gan_batchnorm_args *a)
 {
+    return a->act == GAN_ACT_RELU ? 0.0f : a->slope;
+}
+
+/* Per position q of a sample's block, sums over the samples in order.
+ * SUM_DY_DY_XHAT with y: dy is first taken through the folded activation. */
+static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind kind, const float *x,
+                       const float *dy, const float *y, const float *pos_mean, const float *pos_invstd,
+                       double *acc0, double *acc1)
+{
+    const float slope = folded_slope(a);
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
 #pragma omp parallel num_threads(bn_threads(be, a))
     {
@@ -493,12 +502,20 @@ static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind k
                     s0[q] += xi[q];
                     s1[q] += (double)xi[q] * xi[q];
                 }
-            } else {
+            } else if (!y) {
                 const float *restrict di = dy + (ptrdiff_t)i * block;
 #pragma omp simd
                 for (ptrdiff_t q = q0; q < q1; q++) {
                     s0[q] += di[q];
                     s1[q] += (double)(di[q] * ((xi[q] - pos_mean[q]) * pos_invstd[q]));
+                }
+            } else {
+                const float *restrict di = dy + (ptrdiff_t)i * block, *restrict yi = y + (ptrdiff_t)i * block;
+#pragma omp simd
+                for (ptrdiff_t q = q0; q < q1; q++) {
+                    const float g = yi[q] > 0.0f ? di[q] : slope * di[q];
+                    s0[q] += g;
+                    s1[q] += (double)(g * ((xi[q] - pos_mean[q]) * pos_invstd[q]));
                 }
             }
         }
@@ -516,19 +533,38 @@ static void channel_totals(const gan_batchnorm_args *a, const double *acc, doubl
     }
 }
 
-/* out[i][q] = x[i][q] * k[q] + b[q] (+ dy[i][q] * d[q] when dy) */
-static void apply(gan_backend *be, const gan_batchnorm_args *a, const float *x, const float *dy, const float *k,
-                  const float *b, const float *d, float *out)
+/* Forward (no dy): out[i][q] = x[i][q] * k[q] + b[q], then the folded
+ * activation when a->activate. Backward: out[i][q] = g * d[q] + x[i][q] *
+ * k[q] + b[q], g being dy[i][q], or with y dy taken through the folded
+ * activation. */
+static void apply(gan_backend *be, const gan_batchnorm_args *a, const float *x, const float *dy, const float *y,
+                  const float *k, const float *b, const float *d, float *out)
 {
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
+    const float slope = folded_slope(a);
+    const bool relu = a->activate && a->act == GAN_ACT_RELU, leaky = a->activate && !relu;
 #pragma omp parallel for num_threads(bn_threads(be, a))
     for (int i = 0; i < a->n; i++) {
         const float *restrict xi = x + (ptrdiff_t)i * block;
         float *restrict oi = out + (ptrdiff_t)i * block;
-        if (dy) {
-            const float *restrict di = dy + (ptrdiff_t)i * block;
+        const float *restrict di = dy ? dy + (ptrdiff_t)i * block : NULL;
+        const float *restrict yi = y ? y + (ptrdiff_t)i * block : NULL;
+        if (yi) {
+            for (ptrdiff_t q = 0; q < block; q++)
+                oi[q] = (yi[q] > 0.0f ? di[q] : slope * di[q]) * d[q] + xi[q] * k[q] + b[q];
+        } else if (di) {
             for (ptrdiff_t q = 0; q < block; q++)
                 oi[q] = di[q] * d[q] + xi[q] * k[q] + b[q];
+        } else if (relu) { /* as relu_forward and leaky_relu_forward */
+            for (ptrdiff_t q = 0; q < block; q++) {
+                const float v = xi[q] * k[q] + b[q];
+                oi[q] = v > 0.0f ? v : 0.0f;
+            }
+        } else if (leaky) {
+            for (ptrdiff_t q = 0; q < block; q++) {
+                const float v = xi[q] * k[q] + b[q];
+                oi[q] = v > 0.0f ? v : slope * v;
+            }
         } else {
             for (ptrdiff_t q = 0; q < block; q++)
                 oi[q] = xi[q] * k[q] + b[q];
@@ -573,7 +609,7 @@ static gan_status cpu_batchnorm_forward_train(gan_backend *be, const gan_batchno
     const size_t block = (size_t)a->c * a->hw;
     float *scale = coef, *shift = coef + block, *sm = F(save_mean), *si = F(save_invstd);
     float *rm = F(running_mean), *rv = F(running_var);
-    accumulate(be, a, SUM_X_X2, CF(x), NULL, NULL, NULL, acc0, acc1);
+    accumulate(be, a, SUM_X_X2, CF(x), NULL, NULL, NULL, NULL, acc0, acc1);
     channel_totals(a, acc0, totals);
     channel_totals(a, acc1, totals + a->c);
     const double count = (double)a->n * a->hw;
@@ -591,7 +627,7 @@ static gan_status cpu_batchnorm_forward_train(gan_backend *be, const gan_batchno
             shift[(ptrdiff_t)ch * a->hw + p] = CF(beta)[ch] - (float)mean * k;
         }
     }
-    apply(be, a, CF(x), NULL, scale, shift, NULL, F(y));
+    apply(be, a, CF(x), NULL, NULL, scale, shift, NULL, F(y));
     return GAN_OK;
 }
 
@@ -613,16 +649,17 @@ static gan_status cpu_batchnorm_forward_eval(gan_backend *be, const gan_batchnor
             shift[(ptrdiff_t)ch * a->hw + p] = CF(beta)[ch] - CF(running_mean)[ch] * k;
         }
     }
-    apply(be, a, CF(x), NULL, scale, shift, NULL, F(y));
+    apply(be, a, CF(x), NULL, NULL, scale, shift, NULL, F(y));
     return GAN_OK;
 }
 
 static gan_status cpu_batchnorm_backward(gan_backend *be, const gan_batchnorm_args *a,
-                                         bool batch_stats, const gan_tensor *x,
+                                         bool batch_stats, const gan_tensor *x, const gan_tensor *y,
                                          const gan_tensor *dy, const gan_tensor *gamma,
                                          const gan_tensor *mean, const gan_tensor *invstd,
                                          gan_tensor *dx, gan_tensor *dgamma, gan_tensor *dbeta)
 {
+    const float *y_or_null = a->activate ? CF(y) : NULL;
     double *acc0, *acc1, *totals;
     float *coef;
     if (bn_workspace(be, a, &acc0, &acc1, &coef, &totals) != GAN_OK)
@@ -631,7 +668,7 @@ static gan_status cpu_batchnorm_backward(gan_backend *be, const gan_batchnorm_ar
     float *pos_mean = coef, *pos_invstd = coef + block;
     spread(a, CF(mean), pos_mean);
     spread(a, CF(invstd), pos_invstd);
-    accumulate(be, a, SUM_DY_DY_XHAT, CF(x), CF(dy), pos_mean, pos_invstd, acc0, acc1);
+    accumulate(be, a, SUM_DY_DY_XHAT, CF(x), CF(dy), y_or_null, pos_mean, pos_invstd, acc0, acc1);
     channel_totals(a, acc0, totals);           /* sum of dy */
     channel_totals(a, acc1, totals + a->c);    /* sum of dy * xhat */
     for (int ch = 0; ch < a->c; ch++) {
@@ -655,19 +692,19 @@ static gan_status cpu_batchnorm_backward(gan_backend *be, const gan_batchnorm_ar
             k[q] = kc, u[q] = uc, v[q] = vc;
         }
     }
-    apply(be, a, CF(x), CF(dy), u, v, k, F(dx));
+    apply(be, a, CF(x), CF(dy), y_or_null, u, v, k, F(dx));
     return GAN_OK;
 }
 
 /* dbias[c] += sum over samples and positions of dy: batch norm's streaming sums */
 static gan_status cpu_bias_grad(gan_backend *be, const gan_tensor *dy, gan_tensor *dbias, int n, int c, int hw)
 {
-    const gan_batchnorm_args a = {n, c, hw, 0.0f, 0.0f};
+    const gan_batchnorm_args a = {.n = n, .c = c, .hw = hw};
     double *acc, *unused, *totals;
     float *coef;
     if (bn_workspace(be, &a, &acc, &unused, &coef, &totals) != GAN_OK)
         return GAN_ERR_OUT_OF_MEMORY;
-    accumulate(be, &a, SUM_X, CF(dy), NULL, NULL, NULL, acc, NULL);
+    accumulate(be, &a, SUM_X, CF(dy), NULL, NULL, NULL, NULL, acc, NULL);
     channel_totals(&a, acc, totals);
     for (int ch = 0; ch < c; ch++)
         F(dbias)[ch] += (float)totals[ch];

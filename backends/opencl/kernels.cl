@@ -168,12 +168,25 @@ __kernel void batchnorm_stats(__global const float *x, __global float *save_mean
     }
 }
 
-/* y = (x - mean) * invstd * gamma + beta; eval passes invstd = NULL-like
- * flag and computes it from the running variance */
+/* A folded activation (act: -1 none, 0 ReLU, 1 LeakyReLU, as
+ * activation_forward) on a batch norm's output, and its backward on dy
+ * through that output y, as activation_backward does through its input. */
+float folded_forward(int act, float slope, float v)
+{
+    return act < 0 || v > 0.0f ? v : act == 0 ? 0.0f : slope * v;
+}
+
+float folded_backward(int act, float slope, float y, float dy)
+{
+    return act < 0 || y > 0.0f ? dy : act == 0 ? 0.0f : slope * dy;
+}
+
+/* y = (x - mean) * invstd * gamma + beta, then the folded activation; eval
+ * passes from_var and computes invstd from the running variance */
 __kernel void batchnorm_apply(__global const float *x, __global float *y, __global const float *gamma,
                               __global const float *beta, __global const float *mean,
                               __global const float *std_or_var, int from_var, float eps, int c, int hw,
-                              int total)
+                              int total, int act, float slope)
 {
     const int i = get_global_id(0);
     if (i >= total)
@@ -181,15 +194,16 @@ __kernel void batchnorm_apply(__global const float *x, __global float *y, __glob
     const int ch = (i / hw) % c;
     const float invstd = from_var ? 1.0f / sqrt(std_or_var[ch] + eps) : std_or_var[ch];
     const float scale = gamma[ch] * invstd;
-    y[i] = x[i] * scale + (beta[ch] - mean[ch] * scale);
+    y[i] = folded_forward(act, slope, x[i] * scale + (beta[ch] - mean[ch] * scale));
 }
 
-/* one group per channel: sums[ch] = sum dy, sums[c + ch] = sum dy * xhat;
+/* one group per channel: sums[ch] = sum dy, sums[c + ch] = sum dy * xhat,
+ * dy taken through the folded activation first (y: the forward's output);
  * also accumulated into dgamma/dbeta when accumulate is set */
-__kernel void batchnorm_backward_reduce(__global const float *x, __global const float *dy,
+__kernel void batchnorm_backward_reduce(__global const float *x, __global const float *y, __global const float *dy,
                                         __global const float *mean, __global const float *invstd,
                                         __global float *sums, __global float *dgamma, __global float *dbeta,
-                                        int accumulate, int n, int c, int hw)
+                                        int accumulate, int n, int c, int hw, int act, float slope)
 {
     __local float scratch[REDUCE_SIZE];
     const int ch = get_group_id(0), lid = get_local_id(0), count = n * hw;
@@ -197,8 +211,9 @@ __kernel void batchnorm_backward_reduce(__global const float *x, __global const 
     float s1 = 0.0f, s2 = 0.0f;
     for (int i = lid; i < count; i += REDUCE_SIZE) {
         const int at = ((i / hw) * c + ch) * hw + i % hw;
-        s1 += dy[at];
-        s2 += dy[at] * ((x[at] - m) * is);
+        const float g = folded_backward(act, slope, y[at], dy[at]);
+        s1 += g;
+        s2 += g * ((x[at] - m) * is);
     }
     s1 = group_sum(s1, scratch);
     s2 = group_sum(s2, scratch);
@@ -212,10 +227,10 @@ __kernel void batchnorm_backward_reduce(__global const float *x, __global const 
     }
 }
 
-__kernel void batchnorm_backward_dx(__global const float *x, __global const float *dy, __global const float *gamma,
-                                    __global const float *mean, __global const float *invstd,
-                                    __global const float *sums, __global float *dx, int batch_stats, int n,
-                                    int c, int hw)
+__kernel void batchnorm_backward_dx(__global const float *x, __global const float *y, __global const float *dy,
+                                    __global const float *gamma, __global const float *mean,
+                                    __global const float *invstd, __global const float *sums, __global float *dx,
+                                    int batch_stats, int n, int c, int hw, int act, float slope)
 {
     const int i = get_global_id(0), total = n * c * hw;
     if (i >= total)
@@ -225,7 +240,7 @@ __kernel void batchnorm_backward_dx(__global const float *x, __global const floa
     const float mean_dy = batch_stats ? sums[ch] / count : 0.0f;
     const float mean_dy_xhat = batch_stats ? sums[c + ch] / count : 0.0f;
     const float xhat = (x[i] - mean[ch]) * is;
-    dx[i] = gamma[ch] * is * (dy[i] - mean_dy - xhat * mean_dy_xhat);
+    dx[i] = gamma[ch] * is * (folded_backward(act, slope, y[i], dy[i]) - mean_dy - xhat * mean_dy_xhat);
 }
 
 __kernel void inverse_std(__global const float *var, __global float *invstd, float eps, int n)

@@ -450,6 +450,9 @@ static gan_status ocl_activation_backward(gan_backend *be, gan_activation act, f
 
 /* ------------------------------------------------------------- batchnorm */
 
+/* the kernels' code for a folded activation: -1 none, else gan_activation */
+static int folded_act(const gan_batchnorm_args *a) { return a->activate ? (int)a->act : -1; }
+
 static gan_status ocl_batchnorm_forward_train(gan_backend *be, const gan_batchnorm_args *a, const gan_tensor *x,
                                               const gan_tensor *gamma, const gan_tensor *beta, gan_tensor *y,
                                               gan_tensor *save_mean, gan_tensor *save_invstd,
@@ -461,8 +464,9 @@ static gan_status ocl_batchnorm_forward_train(gan_backend *be, const gan_batchno
     if (st != GAN_OK)
         return st;
     const int from_var = 0, total = a->n * a->c * a->hw;
+    const int act = folded_act(a);
     SET_ARGS(be, K_BN_APPLY, BUF(x), BUF(y), BUF(gamma), BUF(beta), BUF(save_mean), BUF(save_invstd), A(from_var),
-             A(a->eps), A(a->c), A(a->hw), A(total));
+             A(a->eps), A(a->c), A(a->hw), A(total), A(act), A(a->slope));
     return elementwise(be, K_BN_APPLY, (size_t)total);
 }
 
@@ -471,14 +475,15 @@ static gan_status ocl_batchnorm_forward_eval(gan_backend *be, const gan_batchnor
                                              const gan_tensor *running_mean, const gan_tensor *running_var,
                                              gan_tensor *y)
 {
-    const int from_var = 1, total = a->n * a->c * a->hw;
+    const int from_var = 1, total = a->n * a->c * a->hw, act = folded_act(a);
     SET_ARGS(be, K_BN_APPLY, BUF(x), BUF(y), BUF(gamma), BUF(beta), BUF(running_mean), BUF(running_var),
-             A(from_var), A(a->eps), A(a->c), A(a->hw), A(total));
+             A(from_var), A(a->eps), A(a->c), A(a->hw), A(total), A(act), A(a->slope));
     return elementwise(be, K_BN_APPLY, (size_t)total);
 }
 
 static gan_status ocl_batchnorm_backward(gan_backend *be, const gan_batchnorm_args *a, bool batch_stats,
-                                         const gan_tensor *x, const gan_tensor *dy, const gan_tensor *gamma,
+                                         const gan_tensor *x, const gan_tensor *y, const gan_tensor *dy,
+                                         const gan_tensor *gamma,
                                          const gan_tensor *mean, const gan_tensor *invstd, gan_tensor *dx,
                                          gan_tensor *dgamma, gan_tensor *dbeta)
 {
@@ -489,14 +494,16 @@ static gan_status ocl_batchnorm_backward(gan_backend *be, const gan_batchnorm_ar
     /* dgamma and dbeta go together; without them the sums still feed dx */
     const int accumulate = dgamma && dbeta;
     cl_mem dg = accumulate ? M(dgamma) : ob->small, db = accumulate ? M(dbeta) : ob->small;
-    SET_ARGS(be, K_BN_BACKWARD_REDUCE, BUF(x), BUF(dy), BUF(mean), BUF(invstd), A(ob->small), A(dg), A(db),
-             A(accumulate), A(a->n), A(a->c), A(a->hw));
+    const int act = folded_act(a);
+    const gan_tensor *y_or_dy = a->activate ? y : dy; /* not read without an activation */
+    SET_ARGS(be, K_BN_BACKWARD_REDUCE, BUF(x), BUF(y_or_dy), BUF(dy), BUF(mean), BUF(invstd), A(ob->small), A(dg),
+             A(db), A(accumulate), A(a->n), A(a->c), A(a->hw), A(act), A(a->slope));
     st = per_group(be, K_BN_BACKWARD_REDUCE, (size_t)a->c);
     if (st != GAN_OK || !dx)
         return st;
     const int bs = batch_stats;
-    SET_ARGS(be, K_BN_BACKWARD_DX, BUF(x), BUF(dy), BUF(gamma), BUF(mean), BUF(invstd), A(ob->small), BUF(dx),
-             A(bs), A(a->n), A(a->c), A(a->hw));
+    SET_ARGS(be, K_BN_BACKWARD_DX, BUF(x), BUF(y_or_dy), BUF(dy), BUF(gamma), BUF(mean), BUF(invstd), A(ob->small),
+             BUF(dx), A(bs), A(a->n), A(a->c), A(a->hw), A(act), A(a->slope));
     return elementwise(be, K_BN_BACKWARD_DX, x->numel);
 }
 
