@@ -254,8 +254,9 @@ static void pack_a_shared(const gan_ukernel *uk, float *dst, const gan_matrix *a
 
 /* The BLIS loop nest on one thread, over rows [m0, m1) and columns [n0, n1)
  * of C: NC columns of B, KC deep, packed once; MC rows of A packed per
- * block; MR x NR tiles, jr outer so a B micro-panel stays in L1 across the
- * A micro-panels. */
+ * block, or read from packed_a (all of A, packed by pack_a_shared; m0 is
+ * then 0); MR x NR tiles, jr outer so a B micro-panel stays in L1 across
+ * the A micro-panels. */
 static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_a, int m0, int m1, int n0,
                         int n1, int k, float alpha, const gan_matrix *a, const gan_matrix *b, float beta,
                         const gan_matrix *c)
@@ -272,20 +273,17 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_
             for (int ic = m0; ic < m1; ic += GAN_GEMM_MC) {
                 const int mc = m1 - ic < GAN_GEMM_MC ? m1 - ic : GAN_GEMM_MC;
                 const int m_panels = (mc + mr - 1) / mr;
-                if (packed_a) {
-                    pa = (float *)packed_a + shared_a_offset(uk, m1, pc, ic, kc);
-                } else {
-                    for (int ip = 0; ip < m_panels; ip++) {
-                        const int rows = mc - ip * mr < mr ? mc - ip * mr : mr;
-                        pack_a_panel(pa + (ptrdiff_t)ip * mr * kc, mr, a, ic + ip * mr, rows, pc, kc);
-                    }
+                const float *a_block = packed_a ? packed_a + shared_a_offset(uk, m1, pc, ic, kc) : pa;
+                for (int ip = 0; ip < m_panels && !packed_a; ip++) {
+                    const int rows = mc - ip * mr < mr ? mc - ip * mr : mr;
+                    pack_a_panel(pa + (ptrdiff_t)ip * mr * kc, mr, a, ic + ip * mr, rows, pc, kc);
                 }
                 for (int jr = 0; jr < n_panels; jr++) {
                     const int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
                     const float *bp = pb + (ptrdiff_t)jr * nr * kc;
                     for (int ir = 0; ir < m_panels; ir++) {
                         const int rows = mc - ir * mr < mr ? mc - ir * mr : mr;
-                        store_tile(uk, kc, pa + (ptrdiff_t)ir * mr * kc, bp, c, ic + ir * mr, jc + jr * nr,
+                        store_tile(uk, kc, a_block + (ptrdiff_t)ir * mr * kc, bp, c, ic + ir * mr, jc + jr * nr,
                                    rows, cols, alpha, beta_block);
                     }
                 }
