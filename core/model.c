@@ -53,7 +53,7 @@ static void fold_into_batchnorm(gan_model *m, gan_layer *layer)
         return;
     gan_layer *prev = m->layers[m->n_layers - 1];
     const gan_layer_type t = prev->iface->type;
-    if ((t == GAN_LAYER_BATCHNORM1D || t == GAN_LAYER_BATCHNORM2D) && !prev->folded) {
+    if (t == GAN_LAYER_BATCHNORM1D || t == GAN_LAYER_BATCHNORM2D) {
         gan_batchnorm_fold(prev, act, slope);
         layer->folded = true;
     }
