@@ -59,6 +59,10 @@ static void fold_into_batchnorm(gan_model *m, gan_layer *layer)
     }
 }
 
+/* Layers whose output and input gradient are views of their input and of
+ * the output gradient: Flatten, Reshape and folded activations */
+static bool runs_as_view(const gan_layer *l) { return l->iface->is_view || l->folded; }
+
 gan_status gan_model_add(gan_model *m, gan_layer *layer)
 {
     if (!m) {
@@ -138,9 +142,8 @@ gan_status gan_model_forward(gan_model *m, const gan_tensor *x, const gan_tensor
         gan_status st = l->iface->output_shape(l, cur->ndim, cur->shape, &ndim, shape);
         if (st != GAN_OK)
             return st;
-        const bool view = l->iface->is_view || l->folded;
-        st = view ? gan_tensor_view(m->ctx, &l->output, cur, ndim, shape)
-                  : gan_tensor_ensure(m->ctx, &l->output, ndim, shape);
+        st = runs_as_view(l) ? gan_tensor_view(m->ctx, &l->output, cur, ndim, shape)
+                             : gan_tensor_ensure(m->ctx, &l->output, ndim, shape);
         if (st != GAN_OK)
             return st;
         l->input = cur;
@@ -176,7 +179,7 @@ gan_status gan_model_backward(gan_model *m, const gan_tensor *dy, const gan_tens
         const bool need_dx = i > 0 || dx;
         gan_status st = GAN_OK;
         if (need_dx)
-            st = l->iface->is_view || l->folded
+            st = runs_as_view(l)
                      ? gan_tensor_view(m->ctx, &l->grad_input, cur, l->input->ndim, l->input->shape)
                      : gan_tensor_ensure(m->ctx, &l->grad_input, l->input->ndim, l->input->shape);
         if (st == GAN_OK && !l->folded)

@@ -384,7 +384,10 @@ static void sigmoid_forward(const range_args *a, ptrdiff_t begin, ptrdiff_t end)
         y[i] = x[i] == x[i] ? 1.0f / (1.0f + vector_expf(-x[i])) : x[i];
 }
 
-/* ReLU is LeakyReLU with slope 0 */
+/* ReLU is LeakyReLU with slope 0: the slope the backward of act gives dy
+ * where the input is not positive */
+static float backward_slope(gan_activation act, float slope) { return act == GAN_ACT_RELU ? 0.0f : slope; }
+
 static void leaky_relu_backward(const range_args *a, ptrdiff_t begin, ptrdiff_t end)
 {
     const float *restrict x = a->x, *restrict dy = a->dy;
@@ -428,7 +431,7 @@ static gan_status cpu_activation_backward(gan_backend *be, gan_activation act, f
     static const range_kernel kernels[] = {
         [GAN_ACT_RELU] = leaky_relu_backward, [GAN_ACT_LEAKY_RELU] = leaky_relu_backward,
         [GAN_ACT_TANH] = tanh_backward, [GAN_ACT_SIGMOID] = sigmoid_backward};
-    const range_args a = {CF(x), CF(y), CF(dy), F(dx), act == GAN_ACT_RELU ? 0.0f : slope};
+    const range_args a = {CF(x), CF(y), CF(dy), F(dx), backward_slope(act, slope)};
     run_ranges(be, (ptrdiff_t)x->numel, kernels[act], &a);
     return GAN_OK;
 }
@@ -466,20 +469,13 @@ typedef enum sums_kind {
     SUM_DY_DY_XHAT  /* acc0 = sum dy, acc1 = sum dy * xhat */
 } sums_kind;
 
-/* The slope a folded activation's backward gives dy where the output is
- * not positive: what activation_backward multiplies by (0 for ReLU). */
-static float folded_slope(const gan_batchnorm_args *a)
-{
-    return a->act == GAN_ACT_RELU ? 0.0f : a->slope;
-}
-
 /* Per position q of a sample's block, sums over the samples in order.
  * SUM_DY_DY_XHAT with y: dy is first taken through the folded activation. */
 static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind kind, const float *x,
                        const float *dy, const float *y, const float *pos_mean, const float *pos_invstd,
                        double *acc0, double *acc1)
 {
-    const float slope = folded_slope(a);
+    const float slope = backward_slope(a->act, a->slope);
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
 #pragma omp parallel num_threads(bn_threads(be, a))
     {
@@ -541,7 +537,7 @@ static void apply(gan_backend *be, const gan_batchnorm_args *a, const float *x, 
                   const float *k, const float *b, const float *d, float *out)
 {
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
-    const float slope = folded_slope(a);
+    const float slope = backward_slope(a->act, a->slope);
     const bool relu = a->activate && a->act == GAN_ACT_RELU, leaky = a->activate && !relu;
 #pragma omp parallel for num_threads(bn_threads(be, a))
     for (int i = 0; i < a->n; i++) {
