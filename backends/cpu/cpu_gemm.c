@@ -353,8 +353,8 @@ bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int thre
     plan->kernel = kernel;
     plan->num_threads = threads < 1 ? 1 : threads;
     plan->pack = aligned_alloc(64, GAN_GEMM_PACK_FLOATS * sizeof(float) * (size_t)plan->num_threads);
-    plan->shared_a = aligned_alloc(64, GAN_GEMM_SHARED_A_FLOATS * sizeof(float));
-    if (!plan->pack || !plan->shared_a) {
+    plan->shared_a = plan->num_threads > 1 ? aligned_alloc(64, GAN_GEMM_SHARED_A_FLOATS * sizeof(float)) : NULL;
+    if (!plan->pack || (plan->num_threads > 1 && !plan->shared_a)) {
         gan_gemm_plan_free(plan);
         return false;
     }

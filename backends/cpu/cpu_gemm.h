@@ -29,7 +29,7 @@ typedef struct gan_gemm_plan {
     const gan_ukernel *kernel;
     int num_threads;
     float *pack;     /* per thread: GAN_GEMM_PACK_FLOATS floats, 64-byte aligned */
-    float *shared_a; /* GAN_GEMM_SHARED_A_FLOATS floats, 64-byte aligned */
+    float *shared_a; /* GAN_GEMM_SHARED_A_FLOATS floats, 64-byte aligned; NULL for one thread */
 } gan_gemm_plan;
 
 /* A thread's packing space: an MC x KC block of A, then a KC x NC one of B. */
@@ -40,7 +40,7 @@ typedef struct gan_gemm_plan {
 #define GAN_GEMM_SHARED_A_FLOATS ((size_t)1 << 20)
 /* All the memory a plan holds, in bytes */
 #define GAN_GEMM_PLAN_BYTES(threads) \
-    (sizeof(float) * (GAN_GEMM_PACK_FLOATS * (size_t)(threads) + GAN_GEMM_SHARED_A_FLOATS))
+    (sizeof(float) * (GAN_GEMM_PACK_FLOATS * (size_t)(threads) + ((threads) > 1 ? GAN_GEMM_SHARED_A_FLOATS : 0)))
 
 /* Makes a plan for `threads` threads with the given kernel; false when out
  * of memory. gan_gemm_plan_free releases its buffers. */
