@@ -214,6 +214,10 @@ typedef enum gan_layer_type {
  * as PyTorch's default, uniform(-1/sqrt(in), 1/sqrt(in)). */
 GAN_API gan_status gan_linear_create(gan_context *ctx, int in_features, int out_features,
                                      int bias, gan_layer **out);
+/* A Linear layer's sizes and whether it has a bias (any pointer may be NULL);
+ * GAN_ERR_INVALID_ARGUMENT for any other layer. */
+GAN_API gan_status gan_linear_get_features(const gan_layer *layer, int *in_features, int *out_features,
+                                           int *bias);
 
 typedef struct gan_conv2d_params {
     int in_channels, out_channels;
@@ -233,6 +237,9 @@ GAN_API gan_status gan_conv2d_create(gan_context *ctx, const gan_conv2d_params *
  * (H - 1) * s - 2p + k + output_pad. */
 GAN_API gan_status gan_conv_transpose2d_create(gan_context *ctx, const gan_conv2d_params *params,
                                                gan_layer **out);
+/* The parameters a Conv2d or ConvTranspose2d layer was made with;
+ * GAN_ERR_INVALID_ARGUMENT for any other layer. */
+GAN_API gan_status gan_conv2d_get_params(const gan_layer *layer, gan_conv2d_params *params);
 
 /* BatchNorm over [N, C] or [N, C, L] (1d) or [N, C, H, W] (2d). gamma = 1,
  * beta = 0, running mean 0, running var 1; momentum as PyTorch (0.1). */

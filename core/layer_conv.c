@@ -219,3 +219,16 @@ gan_status gan_conv_transpose2d_create(gan_context *ctx, const gan_conv2d_params
 {
     return conv_create(ctx, params, true, out);
 }
+
+gan_status gan_conv2d_get_params(const gan_layer *layer, gan_conv2d_params *params)
+{
+    if (!layer)
+        return GAN_ERR_INVALID_ARGUMENT;
+    const gan_layer_type t = gan_layer_get_type(layer);
+    if (!params || (t != GAN_LAYER_CONV2D && t != GAN_LAYER_CONV_TRANSPOSE2D))
+        return gan_fail(layer->ctx, GAN_ERR_INVALID_ARGUMENT,
+                        "gan_conv2d_get_params: %s", params ? "not a Conv2d or ConvTranspose2d layer"
+                                                            : "params is NULL");
+    *params = ((const conv_layer *)layer)->p;
+    return GAN_OK;
+}

@@ -109,3 +109,19 @@ gan_status gan_linear_create(gan_context *ctx, int in_features, int out_features
     *out = l;
     return GAN_OK;
 }
+
+gan_status gan_linear_get_features(const gan_layer *layer, int *in_features, int *out_features, int *bias)
+{
+    if (!layer)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (gan_layer_get_type(layer) != GAN_LAYER_LINEAR)
+        return gan_fail(layer->ctx, GAN_ERR_INVALID_ARGUMENT, "gan_linear_get_features: not a Linear layer");
+    const linear_layer *ll = (const linear_layer *)layer;
+    if (in_features)
+        *in_features = ll->in_features;
+    if (out_features)
+        *out_features = ll->out_features;
+    if (bias)
+        *bias = ll->bias != NULL;
+    return GAN_OK;
+}

@@ -43,6 +43,9 @@ static void test_linear(gan_context *ctx, int n, int in, int out, int bias)
 {
     gan_layer *l;
     REQUIRE_OK(ctx, gan_linear_create(ctx, in, out, bias, &l));
+    int got_in = 0, got_out = 0, got_bias = -1;
+    REQUIRE_OK(ctx, gan_linear_get_features(l, &got_in, &got_out, &got_bias));
+    CHECK(got_in == in && got_out == out && got_bias == (bias != 0));
     gan_model *m = test_single_layer_model(ctx, l);
     float *p[2] = {0}, *x;
     gan_tensor *xt;
@@ -78,6 +81,9 @@ static void test_conv(gan_context *ctx, conv_case c, bool transposed)
     gan_layer *l;
     REQUIRE_OK(ctx, transposed ? gan_conv_transpose2d_create(ctx, &prm, &l)
                                : gan_conv2d_create(ctx, &prm, &l));
+    gan_conv2d_params got;
+    REQUIRE_OK(ctx, gan_conv2d_get_params(l, &got));
+    CHECK(memcmp(&got, &prm, sizeof got) == 0);
     gan_model *m = test_single_layer_model(ctx, l);
     float *p[2] = {0}, *x;
     gan_tensor *xt;
@@ -232,6 +238,9 @@ static void test_activations(gan_context *ctx)
         default: REQUIRE_OK(ctx, gan_sigmoid_create(ctx, &l)); break;
         }
         CHECK(gan_layer_get_type(l) == types[t]);
+        gan_conv2d_params prm;
+        EXPECT_ERR(ctx, gan_conv2d_get_params(l, &prm), GAN_ERR_INVALID_ARGUMENT, "not a Conv2d");
+        EXPECT_ERR(ctx, gan_linear_get_features(l, NULL, NULL, NULL), GAN_ERR_INVALID_ARGUMENT, "not a Linear");
         gan_model *m = test_single_layer_model(ctx, l);
         float *x;
         gan_tensor *xt;
