@@ -18,29 +18,77 @@
 #include <string.h>
 #include <time.h>
 
+/* A parametric layer of one of the apps' models (apps/models.c), with its
+ * input and output shapes at the benchmark's batch: their GEMMs are what
+ * training time is made of. */
 typedef struct layer_shape {
     const char *model;
-    char kind; /* 'L' linear, 'C' conv, 'T' transposed conv */
-    int in_c, out_c, in_h, in_w, k, s, p;
+    gan_layer_type type;   /* linear, conv or transposed conv */
+    gan_conv2d_params conv; /* conv layers */
+    int in_features, out_features, bias; /* linear layers */
+    int ndim, in[4], out[4];
 } layer_shape;
 
-/* The parametric layers of the three models the apps train (apps/models.c;
- * 28x28 images, DCGAN-64 at 64x64): their GEMMs are what training time is
- * made of. */
-static const layer_shape shapes[] = {
-    {"gan", 'L', 64, 256, 1, 1, 0, 0, 0},     {"gan", 'L', 256, 256, 1, 1, 0, 0, 0},
-    {"gan", 'L', 256, 784, 1, 1, 0, 0, 0},    {"gan", 'L', 784, 256, 1, 1, 0, 0, 0},
-    {"gan", 'L', 256, 1, 1, 1, 0, 0, 0},
-    {"dcgan", 'C', 1, 16, 28, 28, 3, 2, 0},   {"dcgan", 'C', 16, 32, 13, 13, 5, 2, 0},
-    {"dcgan", 'C', 32, 64, 5, 5, 5, 2, 0},    {"dcgan", 'T', 64, 256, 1, 1, 3, 2, 0},
-    {"dcgan", 'T', 256, 128, 3, 3, 4, 1, 0},  {"dcgan", 'T', 128, 64, 6, 6, 3, 2, 0},
-    {"dcgan", 'T', 64, 1, 13, 13, 4, 2, 0},
-    {"dcgan64", 'C', 1, 64, 64, 64, 4, 2, 1}, {"dcgan64", 'C', 64, 128, 32, 32, 4, 2, 1},
-    {"dcgan64", 'C', 128, 256, 16, 16, 4, 2, 1}, {"dcgan64", 'C', 256, 512, 8, 8, 4, 2, 1},
-    {"dcgan64", 'T', 100, 512, 1, 1, 4, 1, 0}, {"dcgan64", 'T', 512, 256, 4, 4, 4, 2, 1},
-    {"dcgan64", 'T', 256, 128, 8, 8, 4, 2, 1}, {"dcgan64", 'T', 128, 64, 16, 16, 4, 2, 1},
-    {"dcgan64", 'T', 64, 1, 32, 32, 4, 2, 1},
-};
+enum { MAX_LAYERS = 64 };
+
+/* Appends model m's parametric layers for a model input of shape in */
+static int add_layers(gan_context *ctx, gan_model *m, const char *name, int ndim, const int *in, layer_shape *list, int count)
+{
+    int layer_ndim = ndim, layer_in[GAN_MAX_DIMS] = {0}; /* layer i's input: layer i-1's output */
+    memcpy(layer_in, in, sizeof(int) * (size_t)ndim);
+    for (size_t i = 0; i < gan_model_layer_count(m); i++) {
+        const gan_layer *layer = gan_model_layer(m, i);
+        layer_shape l = {.model = name, .type = gan_layer_get_type(layer), .ndim = layer_ndim};
+        int out_ndim, out[GAN_MAX_DIMS];
+        if (gan_model_layer_output_shape(m, i, ndim, in, &out_ndim, out) != GAN_OK || count == MAX_LAYERS) {
+            fprintf(stderr, "gan_bench: %s layer %zu: %s\n", name, i,
+                    count == MAX_LAYERS ? "too many layers" : gan_context_error(ctx));
+            exit(1);
+        }
+        memcpy(l.in, layer_in, sizeof l.in);
+        memcpy(l.out, out, sizeof l.out);
+        layer_ndim = out_ndim;
+        memcpy(layer_in, out, sizeof layer_in);
+        if (l.type == GAN_LAYER_LINEAR)
+            gan_linear_get_features(layer, &l.in_features, &l.out_features, &l.bias);
+        else if (l.type == GAN_LAYER_CONV2D || l.type == GAN_LAYER_CONV_TRANSPOSE2D)
+            gan_conv2d_get_params(layer, &l.conv);
+        else
+            continue;
+        list[count++] = l;
+    }
+    return count;
+}
+
+static const char *model_filter = "all";
+static const char *const model_list[3] = {"gan", "dcgan", "dcgan64"};
+
+static bool selected(const char *model) { return !strcmp(model_filter, "all") || !strcmp(model_filter, model); }
+
+/* The parametric layers of the selected models, G's then D's */
+static int model_layers(int batch, layer_shape *list)
+{
+    gan_context *ctx = backend_context("gan_bench", "cpu", 0, 1, 0);
+    if (!ctx)
+        exit(1);
+    int count = 0;
+    for (int i = 0; i < 3; i++) {
+        const model_spec *spec = model_find(model_list[i]);
+        if (!selected(spec->name))
+            continue;
+        gan_model *g, *d;
+        if (model_build(ctx, spec, &g, &d) != GAN_OK) {
+            fprintf(stderr, "gan_bench: %s\n", gan_context_error(ctx));
+            exit(1);
+        }
+        const int z[4] = {batch, spec->z_dim, 1, 1}, img[4] = {batch, 1, spec->image_size, spec->image_size};
+        count = add_layers(ctx, g, spec->name, spec->z_ndim, z, list, count);
+        count = add_layers(ctx, d, spec->name, 4, img, list, count);
+        gan_model_free(g), gan_model_free(d);
+    }
+    gan_context_free(ctx);
+    return count;
+}
 
 static double now_seconds(void)
 {
@@ -49,29 +97,24 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int out_size(const layer_shape *l, int in)
-{
-    return l->kind == 'T' ? (in - 1) * l->s - 2 * l->p + l->k : (in + 2 * l->p - l->k) / l->s + 1;
-}
-
 /* The forward GEMM of a layer: M x N x K of the product the CPU backend runs. */
-static void forward_gemm(const layer_shape *l, int batch, int *m, int *n, int *k)
+static void forward_gemm(const layer_shape *l, int *m, int *n, int *k)
 {
-    const int oh = out_size(l, l->in_h), ow = out_size(l, l->in_w);
-    switch (l->kind) {
-    case 'L': *m = batch, *n = l->out_c, *k = l->in_c; break;
-    case 'C': *m = l->out_c, *n = batch * oh * ow, *k = l->in_c * l->k * l->k; break;
+    const gan_conv2d_params *c = &l->conv;
+    switch (l->type) {
+    case GAN_LAYER_LINEAR: *m = l->in[0], *n = l->out_features, *k = l->in_features; break;
+    case GAN_LAYER_CONV2D:
+        *m = c->out_channels, *n = l->out[0] * l->out[2] * l->out[3], *k = c->in_channels * c->kernel_h * c->kernel_w;
+        break;
     default: /* transposed: W^T [out_c*k*k, in_c] times the input columns */
-        *m = l->out_c * l->k * l->k, *n = batch * l->in_h * l->in_w, *k = l->in_c;
+        *m = c->out_channels * c->kernel_h * c->kernel_w, *n = l->in[0] * l->in[2] * l->in[3], *k = c->in_channels;
         break;
     }
 }
 
-static const char *model_filter = "all";
-
-static bool selected(const layer_shape *l)
+static char kind_of(const layer_shape *l)
 {
-    return strcmp(model_filter, "all") == 0 || strcmp(model_filter, l->model) == 0;
+    return l->type == GAN_LAYER_LINEAR ? 'L' : l->type == GAN_LAYER_CONV2D ? 'C' : 'T';
 }
 
 static void bench_gemm(int threads, int batch, int repeat)
@@ -83,11 +126,11 @@ static void bench_gemm(int threads, int batch, int repeat)
     for (int i = 0; i < n_kernels; i++)
         printf(" %13s", kernels[i]->name);
     printf("\n");
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        if (!selected(&shapes[s]))
-            continue;
+    layer_shape layers[MAX_LAYERS];
+    const int count = model_layers(batch, layers);
+    for (int s = 0; s < count; s++) {
         int m, n, k;
-        forward_gemm(&shapes[s], batch, &m, &n, &k);
+        forward_gemm(&layers[s], &m, &n, &k);
         float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
         float *c = malloc(sizeof(float) * (size_t)m * n);
         if (!a || !b || !c) {
@@ -98,7 +141,7 @@ static void bench_gemm(int threads, int batch, int repeat)
             a[i] = (float)(i % 7) * 0.1f;
         for (size_t i = 0; i < (size_t)k * n; i++)
             b[i] = (float)(i % 5) * 0.1f;
-        printf("%-8s %-4c %6d %7d %6d", shapes[s].model, shapes[s].kind, m, n, k);
+        printf("%-8s %-4c %6d %7d %6d", layers[s].model, kind_of(&layers[s]), m, n, k);
         for (int ki = 0; ki < n_kernels; ki++) {
             gan_gemm_plan plan;
             if (!gan_gemm_plan_init(&plan, kernels[ki], threads)) {
@@ -124,16 +167,9 @@ static void bench_gemm(int threads, int batch, int repeat)
 static gan_layer *make_layer(gan_context *ctx, const layer_shape *l)
 {
     gan_layer *layer = NULL;
-    gan_status st;
-    if (l->kind == 'L') {
-        st = gan_linear_create(ctx, l->in_c, l->out_c, 1, &layer);
-    } else {
-        gan_conv2d_params p = gan_conv2d_default_params(l->in_c, l->out_c, l->k);
-        p.stride_h = p.stride_w = l->s;
-        p.pad_h = p.pad_w = l->p;
-        p.bias = 0;
-        st = l->kind == 'C' ? gan_conv2d_create(ctx, &p, &layer) : gan_conv_transpose2d_create(ctx, &p, &layer);
-    }
+    gan_status st = l->type == GAN_LAYER_LINEAR ? gan_linear_create(ctx, l->in_features, l->out_features, l->bias, &layer)
+                    : l->type == GAN_LAYER_CONV2D ? gan_conv2d_create(ctx, &l->conv, &layer)
+                                                  : gan_conv_transpose2d_create(ctx, &l->conv, &layer);
     if (st != GAN_OK) {
         fprintf(stderr, "gan_bench: %s\n", gan_context_error(ctx));
         exit(1);
@@ -158,26 +194,22 @@ static void bench_layers(int threads, int batch, int repeat)
     printf("\nLayer times in ms at batch %d, %d thread(s) (backward: input and weight gradients)\n",
            batch, threads);
     printf("%-8s %-62s %9s %9s %9s\n", "model", "layer", "forward", "backward", "GFLOP/s");
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const layer_shape *l = &shapes[s];
-        if (!selected(l))
-            continue;
+    layer_shape layers[MAX_LAYERS];
+    const int count = model_layers(batch, layers);
+    for (int s = 0; s < count; s++) {
+        const layer_shape *l = &layers[s];
         gan_model *m;
         CHECKED(ctx, gan_model_create(ctx, &m));
         gan_layer *layer = make_layer(ctx, l);
         char desc[128];
         gan_layer_describe(layer, desc, sizeof desc);
         CHECKED(ctx, gan_model_add(m, layer));
-        const int in4[4] = {batch, l->in_c, l->in_h, l->in_w}, in2[2] = {batch, l->in_c};
         gan_tensor *x, *dy;
-        CHECKED(ctx, gan_tensor_create(ctx, l->kind == 'L' ? 2 : 4, l->kind == 'L' ? in2 : in4, &x));
+        CHECKED(ctx, gan_tensor_create(ctx, l->ndim, l->in, &x));
         CHECKED(ctx, gan_tensor_fill_uniform(x, -1.0f, 1.0f));
         const gan_tensor *y, *dx;
         CHECKED(ctx, gan_model_forward(m, x, &y));
-        int out_shape[4];
-        for (int i = 0; i < gan_tensor_ndim(y); i++)
-            out_shape[i] = gan_tensor_dim(y, i);
-        CHECKED(ctx, gan_tensor_create(ctx, gan_tensor_ndim(y), out_shape, &dy));
+        CHECKED(ctx, gan_tensor_create(ctx, l->ndim, l->out, &dy));
         CHECKED(ctx, gan_tensor_fill_uniform(dy, -1.0f, 1.0f));
         CHECKED(ctx, gan_model_backward(m, dy, &dx));
         double best_f = 1e30, best_b = 1e30;
@@ -191,7 +223,7 @@ static void bench_layers(int threads, int batch, int repeat)
             best_b = t2 - t1 < best_b ? t2 - t1 : best_b;
         }
         int gm, gn, gk;
-        forward_gemm(l, batch, &gm, &gn, &gk);
+        forward_gemm(l, &gm, &gn, &gk);
         const double flops = 3.0 * 2.0 * gm * gn * gk; /* forward + two backward products */
         printf("%-8s %-62.62s %9.3f %9.3f %9.1f\n", l->model, desc, best_f * 1e3, best_b * 1e3,
                flops / (best_f + best_b) * 1e-9);
@@ -400,10 +432,8 @@ int main(int argc, char **argv)
     const double peak = gan_cpu_fma_peak_gflops(threads, &isa);
     if (peak > 0)
         printf("measured FMA peak: %.0f GFLOP/s (%s, %d thread(s))\n", peak, isa, threads);
-    const char *names[3] = {"gan", "dcgan", "dcgan64"};
     for (int i = 0; i < 3; i++)
-        if ((strcmp(model_filter, "all") == 0 || strcmp(model_filter, names[i]) == 0) &&
-            bench_train(model_find(names[i]), &o, peak, isa) != 0)
+        if (selected(model_list[i]) && bench_train(model_find(model_list[i]), &o, peak, isa) != 0)
             return 1;
     return 0;
 }
