@@ -112,6 +112,13 @@ static void forward_gemm(const layer_shape *l, int *m, int *n, int *k)
     }
 }
 
+static double forward_flops(const layer_shape *l)
+{
+    int m, n, k;
+    forward_gemm(l, &m, &n, &k);
+    return 2.0 * m * n * k;
+}
+
 static char kind_of(const layer_shape *l)
 {
     return l->type == GAN_LAYER_LINEAR ? 'L' : l->type == GAN_LAYER_CONV2D ? 'C' : 'T';
@@ -222,9 +229,7 @@ static void bench_layers(int threads, int batch, int repeat)
             best_f = t1 - t0 < best_f ? t1 - t0 : best_f;
             best_b = t2 - t1 < best_b ? t2 - t1 : best_b;
         }
-        int gm, gn, gk;
-        forward_gemm(l, &gm, &gn, &gk);
-        const double flops = 3.0 * 2.0 * gm * gn * gk; /* forward + two backward products */
+        const double flops = 3.0 * forward_flops(l); /* forward + two backward products */
         printf("%-8s %-62.62s %9.3f %9.3f %9.1f\n", l->model, desc, best_f * 1e3, best_b * 1e3,
                flops / (best_f + best_b) * 1e-9);
         gan_tensor_free(x), gan_tensor_free(dy);
@@ -235,60 +240,32 @@ static void bench_layers(int threads, int batch, int repeat)
 
 /* ---------------------------------------------------------------- train */
 
-/* GEMM flops of layer i's forward pass for the given input shape; the
- * backward passes for the input and for the weights cost the same each. */
-static double layer_flops(gan_model *m, size_t i, int ndim, const int *in)
+/* GEMM flops of a model's forward pass and of its first parametric layer's,
+ * for an input of shape in; the backward passes for the input and for the
+ * weights cost the same each. */
+static void model_flops(gan_context *ctx, gan_model *m, const char *name, int ndim, const int *in, double *total,
+                        double *first)
 {
-    const gan_layer *l = gan_model_layer(m, i);
-    const gan_layer_type t = gan_layer_get_type(l);
-    if (t != GAN_LAYER_LINEAR && t != GAN_LAYER_CONV2D && t != GAN_LAYER_CONV_TRANSPOSE2D)
-        return 0.0;
-    int out_ndim, out[GAN_MAX_DIMS];
-    if (gan_model_layer_output_shape(m, i, ndim, in, &out_ndim, out) != GAN_OK)
-        return 0.0;
-    char prefix[16];
-    snprintf(prefix, sizeof prefix, "%zu.weight", i);
-    for (size_t e = 0; e < gan_model_entry_count(m); e++) {
-        gan_entry entry;
-        if (gan_model_entry(m, e, &entry) != GAN_OK || strcmp(entry.name, prefix) != 0)
-            continue;
-        const double weights = (double)gan_tensor_numel(entry.value);
-        if (t == GAN_LAYER_LINEAR)
-            return 2.0 * out[0] * weights;
-        if (t == GAN_LAYER_CONV2D) /* every output pixel meets every weight of its channel */
-            return 2.0 * out[0] * out[2] * out[3] * weights;
-        int in_ndim, in_shape[GAN_MAX_DIMS]; /* transposed: every input pixel meets every weight */
-        if (i == 0) {
-            in_ndim = ndim;
-            memcpy(in_shape, in, sizeof in_shape);
-        } else if (gan_model_layer_output_shape(m, i - 1, ndim, in, &in_ndim, in_shape) != GAN_OK) {
-            return 0.0;
-        }
-        return 2.0 * in_shape[0] * in_shape[2] * in_shape[3] * weights;
+    layer_shape layers[MAX_LAYERS];
+    const int count = add_layers(ctx, m, name, ndim, in, layers, 0);
+    *total = *first = 0.0;
+    for (int i = 0; i < count; i++) {
+        *total += forward_flops(&layers[i]);
+        if (i == 0)
+            *first = *total;
     }
-    return 0.0;
 }
 
 /* The GEMM flops of one training step as train_step_run makes it: D runs
  * forward three times, computes weight gradients twice and input gradients
  * three times (the first layer's only once); G runs forward and backward
  * once, without its first layer's input gradient. */
-static double step_flops(gan_model *g, gan_model *d, const model_spec *spec, int batch)
+static double step_flops(gan_context *ctx, gan_model *g, gan_model *d, const model_spec *spec, int batch)
 {
     const int zs[4] = {batch, spec->z_dim, 1, 1}, img[4] = {batch, 1, spec->image_size, spec->image_size};
-    double fg = 0.0, fd = 0.0, fg_first = 0.0, fd_first = 0.0;
-    for (size_t i = 0; i < gan_model_layer_count(g); i++) {
-        const double f = layer_flops(g, i, spec->z_ndim, zs);
-        fg += f;
-        if (fg_first == 0.0)
-            fg_first = f;
-    }
-    for (size_t i = 0; i < gan_model_layer_count(d); i++) {
-        const double f = layer_flops(d, i, 4, img);
-        fd += f;
-        if (fd_first == 0.0)
-            fd_first = f;
-    }
+    double fg, fd, fg_first, fd_first;
+    model_flops(ctx, g, spec->name, spec->z_ndim, zs, &fg, &fg_first);
+    model_flops(ctx, d, spec->name, 4, img, &fd, &fd_first);
     return (3 * fd + 2 * fd + 3 * fd - 2 * fd_first) + (3 * fg - fg_first);
 }
 
@@ -335,7 +312,7 @@ static int bench_train(const model_spec *spec, const train_options *o, double pe
     }
     const double took = now_seconds() - start;
     const gan_transfer_stats tr = gan_context_transfers(ctx);
-    const double flops = step_flops(g, d, spec, b), images = (double)b * o->steps / took;
+    const double flops = step_flops(ctx, g, d, spec, b), images = (double)b * o->steps / took;
     const double gflops = flops * o->steps / took * 1e-9;
     size_t in_use, peak_bytes;
     gan_context_memory(ctx, &in_use, &peak_bytes);
