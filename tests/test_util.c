@@ -1,6 +1,7 @@
 /* test_util.c - helpers shared by the tests. */
 #include "test_util.h"
 
+#include <math.h>
 #include <string.h>
 
 int test_failures = 0;
@@ -80,6 +81,22 @@ void test_expect_close(const char *what, const float *got, const double *want, s
                 fprintf(stderr, "    first at %zu: got %.9g want %.9g\n", i, got[i], want[i]);
                 break;
             }
+        test_failures++;
+    }
+}
+
+void test_expect_norm_close(const char *what, const float *got, const double *want, size_t n, double atol,
+                            double rtol)
+{
+    double diff = 0.0, norm = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        diff += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+        norm += want[i] * want[i];
+    }
+    const double allowed = rtol * sqrt(norm) + atol * sqrt((double)n);
+    if (!(sqrt(diff) <= allowed)) { /* NaN fails */
+        fprintf(stderr, "  %s: norm of the difference %.3g exceeds %.3g (atol %g, rtol %g, norm %.3g)\n", what,
+                sqrt(diff), allowed, atol, rtol, sqrt(norm));
         test_failures++;
     }
 }

@@ -66,6 +66,12 @@ double test_close_ratio(const float *a, const double *b, size_t n, double atol, 
 void test_expect_close(const char *what, const float *got, const double *want, size_t n,
                        double atol, double rtol);
 
+/* Counts a failure unless ||got - want||_2 <= rtol ||want||_2 + atol sqrt(n):
+ * for results of whole training steps, where a rounding difference can
+ * flip a ReLU's side and move a few elements by their full size. */
+void test_expect_norm_close(const char *what, const float *got, const double *want, size_t n, double atol,
+                            double rtol);
+
 /* A model of one layer, for tests of that layer. */
 gan_model *test_single_layer_model(gan_context *ctx, gan_layer *layer);
 

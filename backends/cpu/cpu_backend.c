@@ -3,6 +3,7 @@
  * other backends are tested against. Reductions run in a fixed order per
  * output, so results do not depend on the thread count. */
 #include "cpu_gemm.h"
+#include "cpu_winograd.h"
 #include "gan_internal.h"
 
 #include <math.h>
@@ -210,6 +211,17 @@ static void col2im(const gan_conv_geom *g, const int32_t *index, const float *co
     }
 }
 
+/* The ops on geometries gan_winograd_suits takes run there instead */
+static gan_status winograd(gan_backend *be, const gan_conv_geom *g, const gan_winograd_args *a)
+{
+    cpu_backend *cb = cpu(be);
+    float *ws = workspace(cb, gan_winograd_workspace(&cb->gemm, g, a));
+    if (!ws)
+        return GAN_ERR_OUT_OF_MEMORY;
+    gan_winograd_run(&cb->gemm, g, a, ws, threads_of(be));
+    return GAN_OK;
+}
+
 /* Sizes every convolution op uses */
 typedef struct conv_sizes {
     int K, P;
@@ -231,6 +243,10 @@ static gan_matrix samples_of(const gan_tensor *t, int n0, int channels, int P)
 static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
                                       const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw)
 {
+    if (gan_winograd_suits(g))
+        return winograd(be, g,
+                        &(gan_winograd_args){.w = CF(w), .in = x ? CF(x) : NULL, .out_grad = CF(dy),
+                                             .in_grad = dx ? F(dx) : NULL, .dw = dw ? F(dw) : NULL});
     cpu_backend *cb = cpu(be);
     const conv_sizes z = conv_sizes_of(g);
     const int32_t *index = conv_table(cb, g);
@@ -260,6 +276,10 @@ static gan_status cpu_conv_transpose2d_backward(gan_backend *be, const gan_conv_
                                                 const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx,
                                                 gan_tensor *dw)
 {
+    if (gan_winograd_suits(g))
+        return winograd(be, g,
+                        &(gan_winograd_args){.w = CF(w), .in = CF(dy), .out_grad = x ? CF(x) : NULL,
+                                             .out = dx ? F(dx) : NULL, .dw = dw ? F(dw) : NULL});
     cpu_backend *cb = cpu(be);
     const conv_sizes z = conv_sizes_of(g);
     const int32_t *index = conv_table(cb, g);

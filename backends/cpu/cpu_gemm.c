@@ -231,15 +231,6 @@ static void store_tile(const gan_ukernel *uk, int kc, const float *ap, const flo
     }
 }
 
-/* Where the panels of rows ic.. of the KC block at column pc lie in a
- * shared packed A of m rows: the blocks one after another, each block's MR
- * panels in row order. */
-static ptrdiff_t shared_a_offset(const gan_ukernel *uk, int m, int pc, int ic, int kc)
-{
-    const int m_padded = (m + uk->mr - 1) / uk->mr * uk->mr;
-    return (ptrdiff_t)pc * m_padded + (ptrdiff_t)ic * kc;
-}
-
 /* This thread's share of packing the whole of A into dst */
 static void pack_a_shared(const gan_ukernel *uk, float *dst, const gan_matrix *a, int m, int k)
 {
@@ -248,16 +239,15 @@ static void pack_a_shared(const gan_ukernel *uk, float *dst, const gan_matrix *a
     for (int t = 0; t < k_blocks * m_panels; t++) {
         const int pc = t / m_panels * GAN_GEMM_KC, i0 = t % m_panels * mr;
         const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC, rows = m - i0 < mr ? m - i0 : mr;
-        pack_a_panel(dst + shared_a_offset(uk, m, pc, i0, kc), mr, a, i0, rows, pc, kc);
+        pack_a_panel(dst + gan_packed_a_block(uk, m, pc, i0, kc), mr, a, i0, rows, pc, kc);
     }
 }
 
 /* The BLIS loop nest on one thread, over rows [m0, m1) and columns [n0, n1)
  * of C: NC columns of B, KC deep, packed once; MC rows of A packed per
- * block, or read from packed_a (all of A, packed by pack_a_shared; m0 is
- * then 0); MR x NR tiles, jr outer so a B micro-panel stays in L1 across
- * the A micro-panels. */
-static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_a, int m0, int m1, int n0,
+ * block, or read from packed_a (all m rows of A, packed); MR x NR tiles,
+ * jr outer so a B micro-panel stays in L1 across the A micro-panels. */
+static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_a, int m, int m0, int m1, int n0,
                         int n1, int k, float alpha, const gan_matrix *a, const gan_matrix *b, float beta,
                         const gan_matrix *c)
 {
@@ -273,7 +263,7 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_
             for (int ic = m0; ic < m1; ic += GAN_GEMM_MC) {
                 const int mc = m1 - ic < GAN_GEMM_MC ? m1 - ic : GAN_GEMM_MC;
                 const int m_panels = (mc + mr - 1) / mr;
-                const float *a_block = packed_a ? packed_a + shared_a_offset(uk, m1, pc, ic, kc) : pa;
+                const float *a_block = packed_a ? packed_a + gan_packed_a_block(uk, m, pc, ic, kc) : pa;
                 for (int ip = 0; ip < m_panels && !packed_a; ip++) {
                     const int rows = mc - ip * mr < mr ? mc - ip * mr : mr;
                     pack_a_panel(pa + (ptrdiff_t)ip * mr * kc, mr, a, ic + ip * mr, rows, pc, kc);
@@ -314,11 +304,14 @@ void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float
     const int tiles = by_columns ? tiles_n : tiles_m;
     if (threads > tiles)
         threads = tiles;
+    const float *packed_a = a.packed ? a.data : NULL;
     if (threads <= 1) {
-        gemm_serial(uk, plan->pack, NULL, 0, m, 0, n, k, alpha, &a, &b, beta, &c);
+        gemm_serial(uk, plan->pack, packed_a, m, 0, m, 0, n, k, alpha, &a, &b, beta, &c);
         return;
     }
-    const bool share_a = by_columns && (size_t)tiles_m * uk->mr * k <= GAN_GEMM_SHARED_A_FLOATS;
+    const bool share_a = !a.packed && by_columns && gan_packed_a_floats(uk, m, k) <= GAN_GEMM_SHARED_A_FLOATS;
+    if (share_a)
+        packed_a = plan->shared_a;
 #pragma omp parallel num_threads(threads)
     {
         int t = 0;
@@ -331,11 +324,10 @@ void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float
             pack_a_shared(uk, plan->shared_a, &a, m, k); /* ends with a barrier */
         if (by_columns) {
             const int j1 = last * uk->nr < n ? last * uk->nr : n;
-            gemm_serial(uk, pack, share_a ? plan->shared_a : NULL, 0, m, first * uk->nr, j1, k, alpha, &a, &b,
-                        beta, &c);
+            gemm_serial(uk, pack, packed_a, m, 0, m, first * uk->nr, j1, k, alpha, &a, &b, beta, &c);
         } else {
             const int i1 = last * uk->mr < m ? last * uk->mr : m;
-            gemm_serial(uk, pack, NULL, first * uk->mr, i1, 0, n, k, alpha, &a, &b, beta, &c);
+            gemm_serial(uk, pack, packed_a, m, first * uk->mr, i1, 0, n, k, alpha, &a, &b, beta, &c);
         }
     }
 }

@@ -63,7 +63,31 @@ typedef struct gan_matrix {
     int channels;         /* NCHW: channels a sample (the rows) */
     const int32_t *index; /* im2col: the gather table, [rows][spatial]; NULL otherwise */
     ptrdiff_t sample;     /* im2col: floats a sample of data */
+    bool packed;          /* A only: data holds A already packed (gan_packed_a_offset) */
 } gan_matrix;
+
+/* A packed for the micro-kernel: KC-deep blocks one after another, each
+ * block's MR-row panels in row order, each panel kc columns of mr values
+ * (rows past m are zero). Products that reuse an A can take it packed. */
+static inline size_t gan_packed_a_floats(const gan_ukernel *uk, int m, int k)
+{
+    return (size_t)((m + uk->mr - 1) / uk->mr * uk->mr) * (size_t)k;
+}
+
+/* Where the panel of rows ic.. of the KC block at column pc starts (kc: that block's depth) */
+static inline ptrdiff_t gan_packed_a_block(const gan_ukernel *uk, int m, int pc, int ic, int kc)
+{
+    const int m_padded = (m + uk->mr - 1) / uk->mr * uk->mr;
+    return (ptrdiff_t)pc * m_padded + (ptrdiff_t)ic * kc;
+}
+
+/* Where element (row, col) of a packed m x k A lies */
+static inline ptrdiff_t gan_packed_a_offset(const gan_ukernel *uk, int m, int k, int row, int col)
+{
+    const int pc = col / GAN_GEMM_KC * GAN_GEMM_KC, kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
+    const int ic = row / uk->mr * uk->mr;
+    return gan_packed_a_block(uk, m, pc, ic, kc) + (ptrdiff_t)(col - pc) * uk->mr + (row - ic);
+}
 
 static inline gan_matrix gan_plain(const float *data, ptrdiff_t ld, bool trans)
 {
@@ -73,6 +97,11 @@ static inline gan_matrix gan_plain(const float *data, ptrdiff_t ld, bool trans)
 static inline gan_matrix gan_nchw(const float *data, int channels, int spatial)
 {
     return (gan_matrix){.data = (float *)data, .spatial = spatial, .channels = channels};
+}
+
+static inline gan_matrix gan_packed_a(const float *data)
+{
+    return (gan_matrix){.data = (float *)data, .packed = true};
 }
 
 static inline gan_matrix gan_im2col(const float *data, ptrdiff_t sample, const int32_t *index, int spatial,
