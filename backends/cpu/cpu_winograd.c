@@ -141,7 +141,8 @@ static shape shape_of(const gan_conv_geom *g)
 /* Where a call keeps things in its workspace, in floats */
 typedef struct layout {
     int chunk; /* samples a chunk */
-    size_t tables, u, du, v, d, r, total;
+    int lanes; /* the chunk's tiles, rounded up to whole LANES */
+    size_t u, du, v, d, r, total;
 } layout;
 
 static size_t aligned(size_t floats) { return (floats + 15) & ~(size_t)15; }
@@ -157,7 +158,8 @@ static layout layout_of(const gan_ukernel *uk, const gan_conv_geom *g, const sha
     const size_t weights = (size_t)POSITIONS * sh->M * sh->C, tiles = (size_t)POSITIONS * sh->T * lo.chunk;
     const size_t packed = a->out ? gan_packed_a_floats(uk, sh->M, sh->C)
                                  : a->in_grad ? gan_packed_a_floats(uk, sh->C, sh->M) : 0;
-    lo.u = aligned((size_t)sh->T * (4 * POSITIONS + TILE * TILE)); /* tables first */
+    lo.lanes = (lo.chunk * sh->T + LANES - 1) / LANES * LANES;
+    lo.u = aligned((size_t)lo.lanes * (4 * POSITIONS + TILE * TILE)); /* tables first */
     lo.du = lo.u + aligned(POSITIONS * packed);
     lo.v = lo.du + (a->dw ? aligned(weights) : 0);
     lo.d = lo.v + (need_v ? aligned(tiles * sh->C) : 0);
@@ -166,26 +168,30 @@ static layout layout_of(const gan_ukernel *uk, const gan_conv_geom *g, const sha
     return lo;
 }
 
-/* in_tab[phase][tile][u][v]: offset in an input channel of S's patch element
- * (u, v) for phase 2p + q, or -1 for padding; out_tab[tile][i][j] the same
- * for the outputs of a tile. */
-static void build_tables(const gan_conv_geom *g, const shape *sh, int32_t *in_tab, int32_t *out_tab)
+/* Where each tile t of a chunk reads and writes: in_off[phase][u][v][t] is
+ * the offset of S's patch element (u, v) for phase 2p + q in input channel
+ * 0 of the chunk's first sample (add the channel's offset), -1 for padding
+ * and for the lanes past a whole chunk's tiles; out_off[i][j][t] the same
+ * for the outputs. A last, shorter chunk uses the first nl lanes of its
+ * last block only. */
+static void build_tables(const gan_conv_geom *g, const shape *sh, const layout *lo, int32_t *in_off, int32_t *out_off)
 {
-    for (int tile = 0; tile < sh->T; tile++) {
-        const int I0 = tile / sh->tiles_w * TILE, J0 = tile % sh->tiles_w * TILE;
+    const int tiles = lo->chunk * sh->T, lanes = lo->lanes;
+    for (int t = 0; t < lanes; t++) {
+        const int s = t / sh->T, I0 = t % sh->T / sh->tiles_w * TILE, J0 = t % sh->tiles_w * TILE;
+        const int32_t in_sample = (int32_t)(s * sh->in_c * sh->in_plane);
+        const int32_t out_sample = (int32_t)(s * sh->M * sh->out_plane);
         for (int phase = 0; phase < 4; phase++)
-            for (int u = 0; u < PATCH; u++)
-                for (int v = 0; v < PATCH; v++) {
-                    const int h = 2 * (I0 + u) + (phase >> 1) - 1, w = 2 * (J0 + v) + (phase & 1) - 1;
-                    in_tab[((size_t)phase * sh->T + tile) * POSITIONS + u * PATCH + v] =
-                        h >= 0 && h < g->in_h && w >= 0 && w < g->in_w ? h * g->in_w + w : -1;
-                }
-        for (int i = 0; i < TILE; i++)
-            for (int j = 0; j < TILE; j++) {
-                const int h = I0 + i, w = J0 + j;
-                out_tab[(size_t)tile * TILE * TILE + i * TILE + j] =
-                    h < g->out_h && w < g->out_w ? h * g->out_w + w : -1;
+            for (int k = 0; k < POSITIONS; k++) {
+                const int h = 2 * (I0 + k / PATCH) + (phase >> 1) - 1, w = 2 * (J0 + k % PATCH) + (phase & 1) - 1;
+                in_off[((size_t)phase * POSITIONS + k) * lanes + t] =
+                    t < tiles && h >= 0 && h < g->in_h && w >= 0 && w < g->in_w ? in_sample + h * g->in_w + w : -1;
             }
+        for (int k = 0; k < TILE * TILE; k++) {
+            const int h = I0 + k / TILE, w = J0 + k % TILE;
+            out_off[(size_t)k * lanes + t] =
+                t < tiles && h < g->out_h && w < g->out_w ? out_sample + h * g->out_w + w : -1;
+        }
     }
 }
 
@@ -242,57 +248,54 @@ static void add_weight_grad(const shape *sh, const float *dU, float *dw, int thr
         }
 }
 
-/* lanes[k][l] = element tab[tile][k] (count a tile) of tile t0 + l's
- * channel, 0 where the table says -1; tiles run through the samples, whose
- * channels lie `sample` floats apart from `first` on. */
-static inline void gather_tiles(const float *first, ptrdiff_t sample, const int32_t *tab, int count, int T, int t0,
-                                int nl, float *lanes)
+/* lanes[k][l] = base[off[k * stride + l]] for the first nl lanes, 0 where
+ * the offset is -1 and past them */
+static inline void gather_tiles(const float *base, const int32_t *off, int stride, int count, int nl, float *lanes)
 {
-    for (int l = 0; l < nl; l++) {
-        const float *plane = first + (ptrdiff_t)((t0 + l) / T) * sample;
-        const int32_t *idx = tab + (size_t)((t0 + l) % T) * count;
-        for (int k = 0; k < count; k++)
-            lanes[k * LANES + l] = idx[k] >= 0 ? plane[idx[k]] : 0.0f;
-    }
+    for (int k = 0; k < count; k++)
+        for (int l = 0; l < LANES; l++) {
+            const int32_t at = off[(size_t)k * stride + l];
+            lanes[k * LANES + l] = l < nl && at >= 0 ? base[at] : 0.0f;
+        }
 }
 
 /* V[position][c][t] = B^T d B for the tiles t of samples n0 .. n0+cn */
-static void transform_input(const shape *sh, const int32_t *in_tab, const float *in, int n0, int cn, float *V,
-                            int threads)
+static void transform_input(const shape *sh, const layout *lo, const int32_t *in_off, const float *in, int n0, int cn,
+                            float *V, int threads)
 {
     const int Tc = cn * sh->T, blocks = (Tc + LANES - 1) / LANES;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
     for (int c = 0; c < sh->C; c++)
         for (int b = 0; b < blocks; b++) {
             const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
-            float d[POSITIONS * LANES] = {0}, v[POSITIONS * LANES];
-            gather_tiles(in + ((ptrdiff_t)n0 * sh->in_c + (c >> 2)) * sh->in_plane, sh->in_c * sh->in_plane,
-                         in_tab + (size_t)(c & 3) * sh->T * POSITIONS, POSITIONS, sh->T, t0, nl, d);
+            float d[POSITIONS * LANES], v[POSITIONS * LANES];
+            gather_tiles(in + ((ptrdiff_t)n0 * sh->in_c + (c >> 2)) * sh->in_plane,
+                         in_off + (size_t)(c & 3) * POSITIONS * lo->lanes + t0, lo->lanes, POSITIONS, nl, d);
             transform_2d(input_1d, PATCH, PATCH, d, v);
             store_lanes(v, POSITIONS, V + (size_t)c * Tc + t0, (size_t)sh->C * Tc, nl);
         }
 }
 
 /* D[position][co][t] = A y' A^T for the output-shaped tiles y' */
-static void transform_out_grad(const shape *sh, const int32_t *out_tab, const float *og, int n0, int cn, float *D,
-                               int threads)
+static void transform_out_grad(const shape *sh, const layout *lo, const int32_t *out_off, const float *og, int n0,
+                               int cn, float *D, int threads)
 {
     const int Tc = cn * sh->T, blocks = (Tc + LANES - 1) / LANES;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
     for (int co = 0; co < sh->M; co++)
         for (int b = 0; b < blocks; b++) {
             const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
-            float y[TILE * TILE * LANES] = {0}, m[POSITIONS * LANES];
-            gather_tiles(og + ((ptrdiff_t)n0 * sh->M + co) * sh->out_plane, sh->M * sh->out_plane, out_tab,
-                         TILE * TILE, sh->T, t0, nl, y);
+            float y[TILE * TILE * LANES], m[POSITIONS * LANES];
+            gather_tiles(og + ((ptrdiff_t)n0 * sh->M + co) * sh->out_plane, out_off + t0, lo->lanes, TILE * TILE, nl,
+                         y);
             transform_2d(output_adjoint_1d, TILE, PATCH, y, m);
             store_lanes(m, POSITIONS, D + (size_t)co * Tc + t0, (size_t)sh->M * Tc, nl);
         }
 }
 
 /* out = A^T R A, from the products R[position][co][t] */
-static void transform_output(const shape *sh, const int32_t *out_tab, const float *R, int n0, int cn, float *out,
-                             int threads)
+static void transform_output(const shape *sh, const layout *lo, const int32_t *out_off, const float *R, int n0,
+                             int cn, float *out, int threads)
 {
     const int Tc = cn * sh->T, blocks = (Tc + LANES - 1) / LANES;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
@@ -302,43 +305,41 @@ static void transform_output(const shape *sh, const int32_t *out_tab, const floa
             float m[POSITIONS * LANES], y[TILE * TILE * LANES];
             load_lanes(R + (size_t)co * Tc + t0, (size_t)sh->M * Tc, POSITIONS, nl, m);
             transform_2d(output_1d, PATCH, TILE, m, y);
-            for (int l = 0; l < nl; l++) {
-                const int s = (t0 + l) / sh->T, tile = (t0 + l) % sh->T;
-                float *plane = out + ((ptrdiff_t)(n0 + s) * sh->M + co) * sh->out_plane;
-                const int32_t *idx = out_tab + (size_t)tile * TILE * TILE;
-                for (int k = 0; k < TILE * TILE; k++)
-                    if (idx[k] >= 0)
-                        plane[idx[k]] = y[k * LANES + l];
-            }
+            float *base = out + ((ptrdiff_t)n0 * sh->M + co) * sh->out_plane;
+            for (int k = 0; k < TILE * TILE; k++)
+                for (int l = 0; l < nl; l++) {
+                    const int32_t at = out_off[(size_t)k * lo->lanes + t0 + l];
+                    if (at >= 0)
+                        base[at] = y[k * LANES + l];
+                }
         }
 }
 
 /* in_grad = the sum over tiles of B R B^T, from the products R[position][c][t].
  * Tiles overlap by one row and column of S, so each thread owns whole
  * input channels and adds their tiles in a fixed order. */
-static void transform_in_grad(const shape *sh, const int32_t *in_tab, const float *R, int n0, int cn,
-                              float *in_grad, int threads)
+static void transform_in_grad(const shape *sh, const layout *lo, const int32_t *in_off, const float *R, int n0,
+                              int cn, float *in_grad, int threads)
 {
     const int Tc = cn * sh->T, blocks = (Tc + LANES - 1) / LANES;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int ci = 0; ci < sh->in_c; ci++) {
+        float *base = in_grad + ((ptrdiff_t)n0 * sh->in_c + ci) * sh->in_plane;
         for (int s = 0; s < cn; s++)
-            memset(in_grad + ((ptrdiff_t)(n0 + s) * sh->in_c + ci) * sh->in_plane, 0,
-                   (size_t)sh->in_plane * sizeof *in_grad);
+            memset(base + (ptrdiff_t)s * sh->in_c * sh->in_plane, 0, (size_t)sh->in_plane * sizeof *in_grad);
         for (int phase = 0; phase < 4; phase++)
             for (int b = 0; b < blocks; b++) {
                 const int c = 4 * ci + phase, t0 = b * LANES, nl = min_int(LANES, Tc - t0);
+                const int32_t *off = in_off + (size_t)phase * POSITIONS * lo->lanes + t0;
                 float r[POSITIONS * LANES], d[POSITIONS * LANES];
                 load_lanes(R + (size_t)c * Tc + t0, (size_t)sh->C * Tc, POSITIONS, nl, r);
                 transform_2d(input_adjoint_1d, PATCH, PATCH, r, d);
-                for (int l = 0; l < nl; l++) {
-                    const int s = (t0 + l) / sh->T, tile = (t0 + l) % sh->T;
-                    float *plane = in_grad + ((ptrdiff_t)(n0 + s) * sh->in_c + ci) * sh->in_plane;
-                    const int32_t *idx = in_tab + ((size_t)phase * sh->T + tile) * POSITIONS;
-                    for (int k = 0; k < POSITIONS; k++)
-                        if (idx[k] >= 0)
-                            plane[idx[k]] += d[k * LANES + l];
-                }
+                for (int k = 0; k < POSITIONS; k++)
+                    for (int l = 0; l < nl; l++) {
+                        const int32_t at = off[(size_t)k * lo->lanes + l];
+                        if (at >= 0)
+                            base[at] += d[k * LANES + l];
+                    }
             }
     }
 }
@@ -361,19 +362,19 @@ void gan_winograd_run(const gan_gemm_plan *plan, const gan_conv_geom *g, const g
     const shape sh = shape_of(g);
     const gan_ukernel *uk = plan->kernel;
     const layout lo = layout_of(uk, g, &sh, a);
-    int32_t *in_tab = (int32_t *)workspace, *out_tab = in_tab + (size_t)4 * sh.T * POSITIONS;
+    int32_t *in_off = (int32_t *)workspace, *out_off = in_off + (size_t)4 * POSITIONS * lo.lanes;
     float *U = workspace + lo.u, *dU = workspace + lo.du, *V = workspace + lo.v, *D = workspace + lo.d,
           *R = workspace + lo.r;
-    build_tables(g, &sh, in_tab, out_tab);
+    build_tables(g, &sh, &lo, in_off, out_off);
     if (a->out || a->in_grad)
         transform_weights(&sh, uk, a->w, a->in_grad != NULL, U, threads);
     const size_t u_plane = a->out ? gan_packed_a_floats(uk, sh.M, sh.C) : gan_packed_a_floats(uk, sh.C, sh.M);
     for (int n0 = 0; n0 < g->n; n0 += lo.chunk) {
         const int cn = min_int(lo.chunk, g->n - n0), Tc = cn * sh.T;
         if (a->out || a->dw)
-            transform_input(&sh, in_tab, a->in, n0, cn, V, threads);
+            transform_input(&sh, &lo, in_off, a->in, n0, cn, V, threads);
         if (a->in_grad || a->dw)
-            transform_out_grad(&sh, out_tab, a->out_grad, n0, cn, D, threads);
+            transform_out_grad(&sh, &lo, out_off, a->out_grad, n0, cn, D, threads);
         for (int pos = 0; pos < POSITIONS; pos++) {
             const float *Up = U + pos * u_plane, *Vp = V + (size_t)pos * sh.C * Tc, *Dp = D + (size_t)pos * sh.M * Tc;
             if (a->out)
@@ -387,9 +388,9 @@ void gan_winograd_run(const gan_gemm_plan *plan, const gan_conv_geom *g, const g
                              dU + (size_t)pos * sh.M * sh.C, sh.C);
         }
         if (a->out)
-            transform_output(&sh, out_tab, R, n0, cn, a->out, threads);
+            transform_output(&sh, &lo, out_off, R, n0, cn, a->out, threads);
         if (a->in_grad)
-            transform_in_grad(&sh, in_tab, R, n0, cn, a->in_grad, threads);
+            transform_in_grad(&sh, &lo, in_off, R, n0, cn, a->in_grad, threads);
     }
     if (a->dw)
         add_weight_grad(&sh, dU, a->dw, threads);
