@@ -321,7 +321,9 @@ static int bench_train(const model_spec *spec, const train_options *o, double pe
     printf("%s on %s (%d thread(s)), batch %d: %d steps in %.2f s\n", spec->name, gan_context_backend_name(ctx),
            gan_context_num_threads(ctx), b, o->steps, took);
     printf("  images/s      %.1f\n", images);
-    printf("  GFLOP/s       %.1f (a step is %.2f GFLOP of matrix products)", gflops, flops * 1e-9);
+    printf("  GFLOP/s       %.1f (a step is %.2f GFLOP of direct matrix products; Winograd's convolutions\n"
+           "                do fewer, so this is their direct-equivalent rate)",
+           gflops, flops * 1e-9);
     if (peak > 0 && strcmp(o->backend, "cpu") == 0)
         printf(", %.1f%% of the measured %.0f GFLOP/s %s peak", 100.0 * gflops / peak, peak, isa);
     printf("\n  memory        %.1f MiB peak in the backend (tensors and workspaces), %.1f MiB peak resident\n",
