@@ -16,8 +16,8 @@ typedef struct naive {
 /* every term x[n, ci, h, w] * w[co, ci, kh, kw] -> out[n, co, oh, ow] of the convolution */
 static naive naive_conv(const gan_conv_geom *g, const float *x, const float *w, const float *dy, const float *dw0)
 {
-    const size_t in_n = (size_t)g->n * g->in_c * g->in_h * g->in_w, out_n = (size_t)g->n * g->out_c * g->out_h * g->out_w;
-    const size_t w_n = (size_t)g->out_c * g->in_c * 16;
+    const size_t in_n = (size_t)g->n * g->in_c * g->in_h * g->in_w;
+    const size_t out_n = (size_t)g->n * g->out_c * g->out_h * g->out_w, w_n = (size_t)g->out_c * g->in_c * 16;
     naive r = {calloc(out_n, sizeof(double)), calloc(in_n, sizeof(double)), calloc(w_n, sizeof(double))};
     for (size_t i = 0; i < w_n; i++)
         r.dw[i] = dw0[i];

@@ -140,14 +140,6 @@ static gan_status cpu_bias_add(gan_backend *be, gan_tensor *y, const gan_tensor 
  * it runs over chunks of samples to keep that workspace bounded. */
 enum { CONV_WORKSPACE_FLOATS = 8 << 20 };
 
-static int conv_chunk(const gan_conv_geom *g, size_t per_sample)
-{
-    size_t chunk = CONV_WORKSPACE_FLOATS / per_sample;
-    if (chunk < 1)
-        chunk = 1;
-    return chunk > (size_t)g->n ? g->n : (int)chunk;
-}
-
 /* The im2col index table: entry r*P + p is the offset in one sample's
  * input [in_c, in_h, in_w] that column element (r, p) reads, or -1 for
  * padding. Built once per geometry; the gather and the scatter are then
@@ -258,7 +250,7 @@ static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
                               gan_plain(F(dw), z.K, false));
     if (!dx)
         return GAN_OK;
-    const int chunk = conv_chunk(g, (size_t)z.K * z.P); /* dX = col2im(W^T * dY) */
+    const int chunk = gan_chunk_samples(g->n, (size_t)z.K * z.P, CONV_WORKSPACE_FLOATS); /* dX = col2im(W^T * dY) */
     float *col = workspace(cb, (size_t)z.K * z.P * (size_t)chunk);
     if (!col)
         return GAN_ERR_OUT_OF_MEMORY;

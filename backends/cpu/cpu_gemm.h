@@ -63,7 +63,7 @@ typedef struct gan_matrix {
     int channels;         /* NCHW: channels a sample (the rows) */
     const int32_t *index; /* im2col: the gather table, [rows][spatial]; NULL otherwise */
     ptrdiff_t sample;     /* im2col: floats a sample of data */
-    bool packed;          /* A only: data holds A already packed (gan_packed_a_offset) */
+    bool packed;          /* A only: data holds A already packed (see gan_packed_a_floats) */
 } gan_matrix;
 
 /* A packed for the micro-kernel: KC-deep blocks one after another, each
@@ -81,12 +81,13 @@ static inline ptrdiff_t gan_packed_a_block(const gan_ukernel *uk, int m, int pc,
     return (ptrdiff_t)pc * m_padded + (ptrdiff_t)ic * kc;
 }
 
-/* Where element (row, col) of a packed m x k A lies */
-static inline ptrdiff_t gan_packed_a_offset(const gan_ukernel *uk, int m, int k, int row, int col)
+/* Samples of a batch of n that one chunk of a convolution takes so that
+ * per_sample floats of workspace each fit in `budget`: at least one, at
+ * most n (all n when per_sample is 0) */
+static inline int gan_chunk_samples(int n, size_t per_sample, size_t budget)
 {
-    const int pc = col / GAN_GEMM_KC * GAN_GEMM_KC, kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
-    const int ic = row / uk->mr * uk->mr;
-    return gan_packed_a_block(uk, m, pc, ic, kc) + (ptrdiff_t)(col - pc) * uk->mr + (row - ic);
+    const size_t fit = per_sample ? budget / per_sample : (size_t)n;
+    return fit < 1 ? 1 : fit > (size_t)n ? n : (int)fit;
 }
 
 static inline gan_matrix gan_plain(const float *data, ptrdiff_t ld, bool trans)

@@ -163,8 +163,7 @@ static layout layout_of(const gan_ukernel *uk, const gan_conv_geom *g, const sha
     const size_t per_sample = (size_t)POSITIONS * sh->T *
                               ((need_v ? sh->C : 0) + (need_d ? sh->M : 0) +
                                (a->out ? sh->M : a->in_grad ? sh->C : 0));
-    const size_t fit = per_sample ? WINOGRAD_CHUNK_FLOATS / per_sample : (size_t)g->n; /* 0: nothing asked */
-    layout lo = {.chunk = min_int(g->n, fit > 0 ? (int)(fit < (size_t)g->n ? fit : (size_t)g->n) : 1)};
+    layout lo = {.chunk = gan_chunk_samples(g->n, per_sample, WINOGRAD_CHUNK_FLOATS)};
     const size_t weights = (size_t)POSITIONS * sh->M * sh->C, tiles = (size_t)POSITIONS * sh->T * lo.chunk;
     const size_t packed = a->out ? gan_packed_a_floats(uk, sh->M, sh->C)
                                  : a->in_grad ? gan_packed_a_floats(uk, sh->C, sh->M) : 0;
