@@ -1,9 +1,7 @@
-/* dataset.c - MNIST and Fashion-MNIST: location, SHA-256 verification,
- * shuffling and augmentation (random rotation, resize). */
+/* dataset.c - MNIST and Fashion-MNIST: location and SHA-256 verification. */
 #define _POSIX_C_SOURCE 200809L
 #include "dataset.h"
 
-#include <math.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,70 +144,4 @@ void dataset_free(dataset *ds)
 {
     gan_idx_free(&ds->images);
     gan_idx_free(&ds->labels);
-}
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-void dataset_permutation(uint64_t seed, int64_t epoch, int n, uint32_t *perm)
-{
-    uint64_t state = seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(epoch + 1));
-    for (int i = 0; i < n; i++)
-        perm[i] = (uint32_t)i;
-    for (int i = n - 1; i > 0; i--) { /* Fisher-Yates; the bias of % is < 2^-40 here */
-        uint32_t j = (uint32_t)(splitmix64(&state) % (uint64_t)(i + 1));
-        uint32_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-}
-
-static float sample_bilinear(const uint8_t *img, int h, int w, float y, float x)
-{
-    const int y0 = (int)floorf(y), x0 = (int)floorf(x);
-    const float fy = y - (float)y0, fx = x - (float)x0;
-    float v = 0.0f;
-    for (int dy = 0; dy < 2; dy++)
-        for (int dx = 0; dx < 2; dx++) {
-            const int yy = y0 + dy, xx = x0 + dx;
-            if (yy < 0 || yy >= h || xx < 0 || xx >= w)
-                continue; /* outside is background (0) */
-            v += (dy ? fy : 1 - fy) * (dx ? fx : 1 - fx) * img[yy * w + xx];
-        }
-    return v;
-}
-
-void dataset_batch(gan_context *ctx, const dataset *ds, const uint32_t *indices, int count, int size,
-                   float max_degrees, float *dst)
-{
-    const int h = ds->height, w = ds->width;
-    const float sy = (float)h / (float)size, sx = (float)w / (float)size;
-    for (int b = 0; b < count; b++) {
-        const uint8_t *img = ds->images.data + (size_t)indices[b] * h * w;
-        float *out = dst + (size_t)b * size * size;
-        float angle = 0.0f;
-        if (max_degrees > 0.0f)
-            gan_random_uniform(ctx, &angle, 1, -max_degrees, max_degrees);
-        if (angle == 0.0f && size == h && size == w) {
-            for (int i = 0; i < h * w; i++)
-                out[i] = (float)img[i] / 127.5f - 1.0f;
-            continue;
-        }
-        /* each output pixel looks up where it comes from: rotate back about
-         * the centre, then scale to the source grid */
-        const float c = cosf(angle * 3.14159265f / 180.0f), s = sinf(angle * 3.14159265f / 180.0f);
-        const float centre = 0.5f * (float)size;
-        for (int oy = 0; oy < size; oy++)
-            for (int ox = 0; ox < size; ox++) {
-                const float dx = (float)ox + 0.5f - centre, dy = (float)oy + 0.5f - centre;
-                const float rx = c * dx + s * dy + centre, ry = -s * dx + c * dy + centre;
-                const float v = sample_bilinear(img, h, w, ry * sy - 0.5f, rx * sx - 0.5f);
-                out[oy * size + ox] = v / 127.5f - 1.0f;
-            }
-    }
 }

@@ -1,5 +1,5 @@
-/* dataset.h - finding, verifying and loading MNIST-style data sets, and
- * making augmented training batches from them. */
+/* dataset.h - finding, verifying and loading MNIST-style data sets (the
+ * library's gan_sampler makes the training batches). */
 #ifndef GAN_APPS_DATASET_H
 #define GAN_APPS_DATASET_H
 
@@ -31,17 +31,6 @@ typedef struct dataset {
 bool dataset_load(gan_context *ctx, const dataset_source *src, const char *data_dir, bool verify,
                   dataset *out, char *err, size_t err_size);
 void dataset_free(dataset *ds);
-
-/* The shuffled order of epoch `epoch`: a pure function of seed and epoch,
- * so a resumed run sees the same order. */
-void dataset_permutation(uint64_t seed, int64_t epoch, int n, uint32_t *perm);
-
-/* Fills dst with count images [count, 1, size, size] in [-1, 1] from the
- * given indices, resized to size x size (bilinear), each rotated by a
- * uniform random angle in [-max_degrees, max_degrees] drawn from the
- * context's generator. */
-void dataset_batch(gan_context *ctx, const dataset *ds, const uint32_t *indices, int count, int size,
-                   float max_degrees, float *dst);
 
 /* Lowercase hex SHA-256 of data into hex[65]. */
 void sha256_hex(const uint8_t *data, size_t n, char hex[65]);

@@ -1,10 +1,14 @@
-/* embed_example.c - the README's example: a C program that embeds libgan,
- * builds a small discriminator and runs training steps on it. */
+/* embed_example.c - the README's example: a C program that embeds libgan
+ * and trains a whole DCGAN (G and D) on images it holds in memory, saves a
+ * checkpoint, resumes from it and samples the generator. */
 #include <gan.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define TRY(call) do { gan_status s_ = (call); if (s_ != GAN_OK) { \
-    fprintf(stderr, "%s: %s\n", gan_strerror(s_), gan_context_error(ctx)); return 1; } } while (0)
+    fprintf(stderr, "%s: %s\n", gan_strerror(s_), gan_context_error(ctx)); exit(1); } } while (0)
+
+enum { COUNT = 256, SIZE = 28, BATCH = 32, STEPS = 4 };
 
 int main(void)
 {
@@ -14,49 +18,61 @@ int main(void)
     if (gan_context_create(&params, &ctx, NULL, 0) != GAN_OK)
         return 1;
 
-    /* D: 28x28 image -> Conv(1->16, k4 s2 p1) -> BatchNorm -> LeakyReLU -> Linear -> logit */
-    gan_model *d;
-    gan_layer *layer;
-    gan_conv2d_params conv = gan_conv2d_default_params(1, 16, 4);
-    conv.stride_h = conv.stride_w = 2;
-    conv.pad_h = conv.pad_w = 1;
-    TRY(gan_model_create(ctx, &d));
-    TRY(gan_conv2d_create(ctx, &conv, &layer));             TRY(gan_model_add(d, layer));
-    TRY(gan_batchnorm2d_create(ctx, 16, 1e-5f, 0.1f, &layer)); TRY(gan_model_add(d, layer));
-    TRY(gan_leaky_relu_create(ctx, 0.2f, &layer));          TRY(gan_model_add(d, layer));
-    TRY(gan_flatten_create(ctx, &layer));                   TRY(gan_model_add(d, layer));
-    TRY(gan_linear_create(ctx, 16 * 14 * 14, 1, 1, &layer)); TRY(gan_model_add(d, layer));
-    TRY(gan_model_init_dcgan(d, 0.02f));
-
-    gan_adam_params adam = gan_adam_default_params();
-    adam.lr = 2e-4f;
-    adam.beta1 = 0.5f;
-    gan_optimizer *opt;
-    TRY(gan_optimizer_adam_create(d, &adam, &opt));
-
-    /* a batch of 64 "real" images and their labels */
-    gan_tensor *x, *labels, *dlogits;
-    TRY(gan_tensor_create(ctx, 4, (int[]){64, 1, 28, 28}, &x));
-    TRY(gan_tensor_create(ctx, 2, (int[]){64, 1}, &labels));
-    TRY(gan_tensor_create(ctx, 2, (int[]){64, 1}, &dlogits));
-    TRY(gan_tensor_fill_uniform(x, -1.0f, 1.0f));
-    TRY(gan_tensor_fill(labels, 1.0f));
-
-    for (int step = 0; step < 5; step++) {
-        const gan_tensor *logits;
-        float loss, d_x;
-        TRY(gan_model_zero_grad(d));
-        TRY(gan_model_forward(d, x, &logits));
-        TRY(gan_bce_with_logits(ctx, logits, labels, dlogits, &loss, &d_x));
-        TRY(gan_model_backward(d, dlogits, NULL));
-        TRY(gan_optimizer_step(opt));
-        printf("step %d: loss %.4f D(x) %.3f\n", step, loss, d_x);
+    /* the training images, 8-bit grey: here, discs of random sizes */
+    static unsigned char images[COUNT][SIZE][SIZE];
+    for (int i = 0; i < COUNT; i++) {
+        const int r = 4 + (int)gan_random_below(ctx, 9);
+        for (int y = 0; y < SIZE; y++)
+            for (int x = 0; x < SIZE; x++)
+                images[i][y][x] = (y - 14) * (y - 14) + (x - 14) * (x - 14) < r * r ? 255 : 0;
     }
-    gan_tensor_free(x);
-    gan_tensor_free(labels);
-    gan_tensor_free(dlogits);
-    gan_optimizer_free(opt);
-    gan_model_free(d);
+
+    /* the tutorial's DCGAN and training recipe: Adam lr 2e-4, betas (0.5, 0.999) */
+    gan_trainer *trainer;
+    gan_models_info model;
+    TRY(gan_trainer_create_zoo(ctx, "dcgan", NULL, NULL, &trainer));
+    TRY(gan_trainer_models_info(trainer, &model));
+    gan_sampler *sampler; /* shuffles each epoch, scales pixels to [-1, 1] */
+    gan_sampler_params sp = {.batch = BATCH, .image_size = SIZE, .max_rotation = 10.0f, .seed = 1};
+    TRY(gan_sampler_create(ctx, &images[0][0][0], COUNT, SIZE, SIZE, 1, &sp, &sampler));
+
+    gan_tensor *real, *z;                               /* live in the backend */
+    TRY(gan_tensor_create(ctx, 4, (int[]){BATCH, 1, SIZE, SIZE}, &real));
+    TRY(gan_tensor_create(ctx, 4, (int[]){BATCH, model.z_dim, 1, 1}, &z));
+    for (int step = 0; step < STEPS; step++) {
+        gan_step_stats s;
+        TRY(gan_sampler_batch(sampler, 0, step, real));
+        TRY(gan_tensor_fill_normal(z, 0.0f, 1.0f));
+        TRY(gan_trainer_step(trainer, real, z, &s));
+        printf("step %d: loss_D %.4f loss_G %.4f D(x) %.3f D(G(z)) %.3f\n", step + 1, s.loss_d, s.loss_g,
+               s.d_x, s.d_g_z1);
+    }
+
+    /* a checkpoint holds G, D, both optimizers and the random generator */
+    const char *meta[][2] = {{"data", "discs"}};
+    gan_checkpoint_position at = {.epoch = 0, .step_in_epoch = STEPS};
+    TRY(gan_checkpoint_save(trainer, "embed_example.safetensors", &at, meta, 1));
+    gan_trainer_free(trainer);
+
+    gan_checkpoint *ckpt;
+    gan_checkpoint_info info;
+    TRY(gan_checkpoint_open(ctx, "embed_example.safetensors", &ckpt));
+    TRY(gan_checkpoint_get_info(ckpt, &info));
+    TRY(gan_trainer_create_zoo(ctx, info.model.name, &info.model_params, &info.params, &trainer));
+    TRY(gan_checkpoint_restore(ckpt, trainer));
+    gan_checkpoint_close(ckpt);
+    printf("resumed %s at step %lld\n", info.model.name, (long long)gan_trainer_steps(trainer));
+
+    float *samples = malloc(sizeof(float) * 16 * SIZE * SIZE); /* G in eval mode */
+    TRY(gan_generate(gan_trainer_generator(trainer), model.z_ndim, model.z_dim, 16, samples));
+    printf("16 samples, first pixel %.3f\n", samples[0]);
+
+    free(samples);
+    gan_tensor_free(real);
+    gan_tensor_free(z);
+    gan_sampler_free(sampler);
+    gan_trainer_free(trainer);
     gan_context_free(ctx);
+    remove("embed_example.safetensors");
     return 0;
 }

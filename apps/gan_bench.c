@@ -6,9 +6,7 @@
 #include "backend_select.h"
 #include "cpu_gemm.h"
 #include "gan.h"
-#include "models.h"
 #include "options.h"
-#include "train_step.h"
 
 #include <sys/resource.h>
 
@@ -73,17 +71,17 @@ static int model_layers(int batch, layer_shape *list)
         exit(1);
     int count = 0;
     for (int i = 0; i < 3; i++) {
-        const model_spec *spec = model_find(model_list[i]);
-        if (!selected(spec->name))
+        gan_models_info spec;
+        if (!selected(model_list[i]) || gan_models_describe(model_list[i], NULL, &spec) != GAN_OK)
             continue;
         gan_model *g, *d;
-        if (model_build(ctx, spec, &g, &d) != GAN_OK) {
+        if (gan_models_create(ctx, spec.name, NULL, &g, &d) != GAN_OK) {
             fprintf(stderr, "gan_bench: %s\n", gan_context_error(ctx));
             exit(1);
         }
-        const int z[4] = {batch, spec->z_dim, 1, 1}, img[4] = {batch, 1, spec->image_size, spec->image_size};
-        count = add_layers(ctx, g, spec->name, spec->z_ndim, z, list, count);
-        count = add_layers(ctx, d, spec->name, 4, img, list, count);
+        const int z[4] = {batch, spec.z_dim, 1, 1}, img[4] = {batch, spec.channels, spec.image_size, spec.image_size};
+        count = add_layers(ctx, g, spec.name, spec.z_ndim, z, list, count);
+        count = add_layers(ctx, d, spec.name, 4, img, list, count);
         gan_model_free(g), gan_model_free(d);
     }
     gan_context_free(ctx);
@@ -256,13 +254,14 @@ static void model_flops(gan_context *ctx, gan_model *m, const char *name, int nd
     }
 }
 
-/* The GEMM flops of one training step as train_step_run makes it: D runs
+/* The GEMM flops of one training step as gan_trainer_step makes it: D runs
  * forward three times, computes weight gradients twice and input gradients
  * three times (the first layer's only once); G runs forward and backward
  * once, without its first layer's input gradient. */
-static double step_flops(gan_context *ctx, gan_model *g, gan_model *d, const model_spec *spec, int batch)
+static double step_flops(gan_context *ctx, gan_model *g, gan_model *d, const gan_models_info *spec, int batch)
 {
-    const int zs[4] = {batch, spec->z_dim, 1, 1}, img[4] = {batch, 1, spec->image_size, spec->image_size};
+    const int zs[4] = {batch, spec->z_dim, 1, 1};
+    const int img[4] = {batch, spec->channels, spec->image_size, spec->image_size};
     double fg, fd, fg_first, fd_first;
     model_flops(ctx, g, spec->name, spec->z_ndim, zs, &fg, &fg_first);
     model_flops(ctx, d, spec->name, 4, img, &fd, &fd_first);
@@ -275,50 +274,44 @@ typedef struct train_options {
     bool no_profile;
 } train_options;
 
-static int bench_train(const model_spec *spec, const train_options *o, double peak, const char *isa)
+static int bench_train(const char *model, const train_options *o, double peak, const char *isa)
 {
     gan_context *ctx = backend_context("gan_bench", o->backend, o->device, o->threads, 1);
     if (!ctx)
         return 1;
-    gan_model *g, *d;
-    gan_optimizer *og, *od;
-    gan_adam_params ap = {2e-4f, 0.5f, 0.999f, 1e-8f, 0.0f};
-    const int b = o->batch, s = spec->image_size;
-    const int zs[4] = {b, spec->z_dim, 1, 1}, img[4] = {b, 1, s, s}, lab[2] = {b, 1};
-    gan_tensor *real, *z, *ones, *zeros, *dlogits;
-    CHECKED(ctx, model_build(ctx, spec, &g, &d));
-    CHECKED(ctx, gan_optimizer_adam_create(g, &ap, &og));
-    CHECKED(ctx, gan_optimizer_adam_create(d, &ap, &od));
+    gan_models_info spec;
+    gan_trainer *trainer;
+    gan_tensor *real, *z;
+    CHECKED(ctx, gan_trainer_create_zoo(ctx, model, NULL, NULL, &trainer));
+    CHECKED(ctx, gan_trainer_models_info(trainer, &spec));
+    const int b = o->batch, s = spec.image_size;
+    const int zs[4] = {b, spec.z_dim, 1, 1}, img[4] = {b, spec.channels, s, s};
     CHECKED(ctx, gan_tensor_create(ctx, 4, img, &real));
-    CHECKED(ctx, gan_tensor_create(ctx, spec->z_ndim, zs, &z));
-    CHECKED(ctx, gan_tensor_create(ctx, 2, lab, &ones));
-    CHECKED(ctx, gan_tensor_create(ctx, 2, lab, &zeros));
-    CHECKED(ctx, gan_tensor_create(ctx, 2, lab, &dlogits));
-    CHECKED(ctx, gan_tensor_fill(ones, 1.0f));
-    gan_pair pair = {g, d, og, od, ones, zeros, dlogits};
-    step_stats st;
+    CHECKED(ctx, gan_tensor_create(ctx, spec.z_ndim, zs, &z));
+    gan_step_stats st;
     /* new batches each step, as in training: their upload is part of the cost */
     for (int i = 0; i < o->warmup; i++) {
         CHECKED(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
         CHECKED(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
-        CHECKED(ctx, train_step_run(ctx, &pair, real, z, &st));
+        CHECKED(ctx, gan_trainer_step(trainer, real, z, &st));
     }
     gan_context_reset_transfers(ctx);
     const double start = now_seconds();
     for (int i = 0; i < o->steps; i++) {
         CHECKED(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
         CHECKED(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
-        CHECKED(ctx, train_step_run(ctx, &pair, real, z, &st));
+        CHECKED(ctx, gan_trainer_step(trainer, real, z, &st));
     }
     const double took = now_seconds() - start;
     const gan_transfer_stats tr = gan_context_transfers(ctx);
-    const double flops = step_flops(ctx, g, d, spec, b), images = (double)b * o->steps / took;
+    const double flops = step_flops(ctx, gan_trainer_generator(trainer), gan_trainer_discriminator(trainer), &spec, b);
+    const double images = (double)b * o->steps / took;
     const double gflops = flops * o->steps / took * 1e-9;
     size_t in_use, peak_bytes;
     gan_context_memory(ctx, &in_use, &peak_bytes);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("%s on %s (%d thread(s)), batch %d: %d steps in %.2f s\n", spec->name, gan_context_backend_name(ctx),
+    printf("%s on %s (%d thread(s)), batch %d: %d steps in %.2f s\n", spec.name, gan_context_backend_name(ctx),
            gan_context_num_threads(ctx), b, o->steps, took);
     printf("  images/s      %.1f\n", images);
     printf("  GFLOP/s       %.1f (a step is %.2f GFLOP of direct matrix products; Winograd's convolutions\n"
@@ -338,7 +331,7 @@ static int bench_train(const model_spec *spec, const train_options *o, double pe
         for (int i = 0; i < steps; i++) {
             CHECKED(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
             CHECKED(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
-            CHECKED(ctx, train_step_run(ctx, &pair, real, z, &st));
+            CHECKED(ctx, gan_trainer_step(trainer, real, z, &st));
         }
         gan_op_profile prof[32];
         const int n = gan_context_profile(ctx, prof, 32);
@@ -353,12 +346,11 @@ static int bench_train(const model_spec *spec, const train_options *o, double pe
         gan_context_set_profiling(ctx, 0);
     }
     printf("RESULT model=%s backend=%s threads=%d batch=%d images_per_s=%.2f gflops=%.2f peak_mib=%.1f\n",
-           spec->name, gan_context_backend_name(ctx), gan_context_num_threads(ctx), b, images, gflops,
+           spec.name, gan_context_backend_name(ctx), gan_context_num_threads(ctx), b, images, gflops,
            (double)peak_bytes / 1048576.0);
     fflush(stdout);
-    gan_tensor_free(real), gan_tensor_free(z), gan_tensor_free(ones), gan_tensor_free(zeros), gan_tensor_free(dlogits);
-    gan_optimizer_free(og), gan_optimizer_free(od);
-    gan_model_free(g), gan_model_free(d);
+    gan_tensor_free(real), gan_tensor_free(z);
+    gan_trainer_free(trainer);
     gan_context_free(ctx);
     return 0;
 }
@@ -390,8 +382,9 @@ int main(int argc, char **argv)
     case OPTIONS_ERROR: return 2;
     default: break;
     }
-    if (strcmp(model_filter, "all") != 0 && !model_find(model_filter)) {
-        fprintf(stderr, "gan_bench: --model takes %s or all\n", model_names());
+    gan_models_info info;
+    if (strcmp(model_filter, "all") != 0 && gan_models_describe(model_filter, NULL, &info) != GAN_OK) {
+        fprintf(stderr, "gan_bench: --model takes %s or all\n", gan_models_names());
         return 2;
     }
     gan_context *ctx = backend_context("gan_bench", "cpu", 0, o.threads, 0);
@@ -412,7 +405,7 @@ int main(int argc, char **argv)
     if (peak > 0)
         printf("measured FMA peak: %.0f GFLOP/s (%s, %d thread(s))\n", peak, isa, threads);
     for (int i = 0; i < 3; i++)
-        if (selected(model_list[i]) && bench_train(model_find(model_list[i]), &o, peak, isa) != 0)
+        if (selected(model_list[i]) && bench_train(model_list[i], &o, peak, isa) != 0)
             return 1;
     return 0;
 }

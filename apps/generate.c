@@ -2,9 +2,7 @@
  * an IDX file of unsigned bytes or, for a .png name, an image grid. */
 #define _POSIX_C_SOURCE 200809L
 #include "backend_select.h"
-#include "checkpoint.h"
 #include "images.h"
-#include "models.h"
 #include "options.h"
 
 #include <stdio.h>
@@ -13,6 +11,8 @@
 #include <sys/stat.h>
 
 static const char *program = "generate";
+
+enum { PATH_MAX_LEN = 800 };
 
 static int fail(gan_context *ctx, const char *what)
 {
@@ -33,13 +33,13 @@ int main(int argc, char **argv)
     bool list_devices = false;
     int64_t seed = 0;
     option opts[] = {
-        {"--checkpoint", OPT_STRING, &checkpoint, 0, 0, "checkpoint file, or the run folder holding it", false},
+        {"--checkpoint", OPT_STRING, &checkpoint, 0, PATH_MAX_LEN, "checkpoint file, or the run folder holding it", false},
         {"--count", OPT_INT, &count, 1, 1000000, "number of images", false},
-        {"--out", OPT_STRING, &out, 0, 0, "output: FILE.png for a grid, any other name for IDX", false},
+        {"--out", OPT_STRING, &out, 0, PATH_MAX_LEN, "output: FILE.png for a grid, any other name for IDX", false},
         {"--seed", OPT_INT64, &seed, 0, 9e15, "seed of the noise", false},
         {"--columns", OPT_INT, &columns, 0, 1000, "grid columns (0: square-ish)", false},
         {"--threads", OPT_INT, &threads, 0, 1024, "CPU threads (0: all cores)", false},
-        {"--backend", OPT_STRING, &backend, 0, 0, "cpu or opencl", false},
+        {"--backend", OPT_STRING, &backend, 0, 64, "cpu or opencl", false},
         {"--device", OPT_INT, &device, 0, 1024, "device index for --backend opencl", false},
         {"--list-devices", OPT_FLAG, &list_devices, 0, 0, "list the OpenCL platforms and devices, then exit", false},
     };
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --checkpoint and --out are required (--help lists the options)\n", program);
         return 2;
     }
-    char path[1100];
+    char path[PATH_MAX_LEN + 32];
     struct stat sb;
     if (stat(checkpoint, &sb) == 0 && S_ISDIR(sb.st_mode))
         snprintf(path, sizeof path, "%s/checkpoint.safetensors", checkpoint);
@@ -67,48 +67,38 @@ int main(int argc, char **argv)
     if (!ctx)
         return 1;
     int status = 1;
-    gan_safetensors *st = NULL;
+    gan_checkpoint *ckpt = NULL;
     gan_model *g = NULL, *d = NULL;
-    gan_tensor *z = NULL;
-    float *images = NULL, *batch = NULL;
+    float *images = NULL;
     uint8_t *bytes = NULL;
-    entry_list list = {0};
-    if (gan_safetensors_open(ctx, path, &st) != GAN_OK) {
+    gan_checkpoint_info info;
+    if (gan_checkpoint_open(ctx, path, &ckpt) != GAN_OK || gan_checkpoint_get_info(ckpt, &info) != GAN_OK) {
         status = fail(ctx, "cannot read the checkpoint");
         goto done;
     }
-    const model_spec *spec = model_find(gan_safetensors_meta(st, "model"));
-    if (!spec) {
-        fprintf(stderr, "%s: %s names no known model\n", program, path);
+    const gan_models_info *spec = &info.model;
+    if (!info.has_model) {
+        fprintf(stderr, "%s: %s names no model of the zoo\n", program, path);
         goto done;
     }
-    if (model_build(ctx, spec, &g, &d) != GAN_OK || !entry_list_add_model(&list, "generator.", g) ||
-        !entry_list_load(st, &list)) {
+    if (gan_models_create(ctx, spec->name, &info.model_params, &g, &d) != GAN_OK ||
+        gan_checkpoint_load_generator(ckpt, g) != GAN_OK) {
         status = fail(ctx, "cannot load the generator");
         goto done;
     }
     gan_random_seed(ctx, (uint64_t)seed); /* the images depend on --seed only */
-    gan_model_set_training(g, 0);
-    const int size = spec->image_size, chunk = count < 128 ? count : 128;
-    const int zshape[4] = {chunk, spec->z_dim, 1, 1};
-    const size_t pixels = (size_t)size * size;
+    const int size = spec->image_size;
+    const size_t pixels = (size_t)spec->channels * size * size;
     images = malloc(sizeof(float) * pixels * (size_t)count);
-    batch = malloc(sizeof(float) * pixels * (size_t)chunk);
-    if (!images || !batch || gan_tensor_create(ctx, spec->z_ndim, zshape, &z) != GAN_OK) {
+    if (!images) {
         fprintf(stderr, "%s: out of memory\n", program);
         goto done;
     }
-    for (int at = 0; at < count; at += chunk) {
-        const gan_tensor *y;
-        const int n = count - at < chunk ? count - at : chunk;
-        if (gan_tensor_fill_normal(z, 0.0f, 1.0f) != GAN_OK || gan_model_forward(g, z, &y) != GAN_OK ||
-            gan_tensor_read(y, batch, (size_t)chunk * pixels) != GAN_OK) {
-            status = fail(ctx, "generating");
-            goto done;
-        }
-        memcpy(images + (size_t)at * pixels, batch, sizeof(float) * (size_t)n * pixels);
+    if (gan_generate(g, spec->z_ndim, spec->z_dim, count, images) != GAN_OK) {
+        status = fail(ctx, "generating");
+        goto done;
     }
-    char err[1200];
+    char err[PATH_MAX_LEN + 256];
     if (ends_with(out, ".png")) {
         int cols = columns;
         while (!cols || (cols * cols < count && !columns))
@@ -133,14 +123,11 @@ int main(int argc, char **argv)
     printf("%s: %d %dx%d images from %s (%s) in %s\n", program, count, size, size, path, spec->name, out);
     status = 0;
 done:
-    entry_list_free(&list);
     free(images);
-    free(batch);
     free(bytes);
-    gan_tensor_free(z);
     gan_model_free(g);
     gan_model_free(d);
-    gan_safetensors_close(st);
+    gan_checkpoint_close(ckpt);
     gan_context_free(ctx);
     return status;
 }

@@ -2,6 +2,7 @@
 #include "options.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,18 +45,35 @@ const option *options_find(const option *opts, int n, const char *name)
     return NULL;
 }
 
-static bool parse_number(option *o, const char *text, const char *program)
+bool options_read_value(option *o, const char *text, const char *program, const char *what)
 {
+    if (o->type == OPT_STRING) {
+        if (!*text) {
+            fprintf(stderr, "%s: %s needs a value, got ''\n", program, what);
+            return false;
+        }
+        if (o->max > 0 && (double)strlen(text) > o->max) {
+            fprintf(stderr, "%s: %s is %zu bytes long, more than the %g this program takes\n", program, what,
+                    strlen(text), o->max);
+            return false;
+        }
+        *(const char **)o->value = text;
+        return true;
+    }
     char *end;
     errno = 0;
     double v = o->type == OPT_FLOAT ? strtod(text, &end) : (double)strtoll(text, &end, 10);
     if (!*text || *end || errno || !isfinite(v)) {
-        fprintf(stderr, "%s: %s needs %s, got '%s'\n", program, o->name,
+        fprintf(stderr, "%s: %s needs %s, got '%s'\n", program, what,
                 o->type == OPT_FLOAT ? "a number" : "a whole number", text);
         return false;
     }
     if (v < o->min || v > o->max) {
-        fprintf(stderr, "%s: %s must be between %g and %g, got %s\n", program, o->name, o->min, o->max, text);
+        fprintf(stderr, "%s: %s must be between %g and %g, got %s\n", program, what, o->min, o->max, text);
+        return false;
+    }
+    if (o->type == OPT_FLOAT && v != 0.0 && fabsf((float)v) < FLT_MIN) {
+        fprintf(stderr, "%s: %s of %s is too small for single precision\n", program, what, text);
         return false;
     }
     switch (o->type) {
@@ -92,10 +110,7 @@ options_result options_parse(option *opts, int n, int argc, char **argv, const c
             fprintf(stderr, "%s: %s needs a value\n", program, o->name);
             return OPTIONS_ERROR;
         }
-        const char *text = argv[++i];
-        if (o->type == OPT_STRING)
-            *(const char **)o->value = text;
-        else if (!parse_number(o, text, program))
+        if (!options_read_value(o, argv[++i], program, o->name))
             return OPTIONS_ERROR;
     }
     return OPTIONS_OK;

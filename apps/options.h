@@ -13,7 +13,7 @@ typedef struct option {
     const char *name; /* "--epochs" */
     option_type type;
     void *value;      /* const char **, int *, int64_t *, float *, bool * */
-    double min, max;  /* bounds of numbers */
+    double min, max;  /* bounds of numbers; max > 0: the longest string */
     const char *help;
     bool given;       /* set by options_parse */
 } option;
@@ -24,6 +24,9 @@ typedef enum options_result { OPTIONS_OK, OPTIONS_HELP, OPTIONS_ERROR } options_
  * on an error (unknown flag, missing or malformed value, out of bounds). */
 options_result options_parse(option *opts, int n, int argc, char **argv, const char *program,
                              const char *summary);
+/* Reads text as o's value, with o's type and bounds (an empty string is
+ * refused); on an error prints a message naming `what` and the problem. */
+bool options_read_value(option *o, const char *text, const char *program, const char *what);
 void options_help(FILE *f, const option *opts, int n, const char *program, const char *summary);
 const option *options_find(const option *opts, int n, const char *name);
 

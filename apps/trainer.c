@@ -1,18 +1,16 @@
-/* trainer.c - GAN training as the PyTorch DCGAN tutorials do it: per batch,
- * one discriminator step on real and fake images, then one generator step;
- * BCE on logits, Adam. Writes sample grids, metrics.csv and a checkpoint
- * that resumes exactly. */
+/* trainer.c - the training program behind train_mnist and train_fashion: a
+ * front end to the library's trainer, sampler and checkpoints. It reads the
+ * flags, finds and verifies the data, draws the progress, and keeps the run
+ * folder: sample grids, metrics.csv and a checkpoint that resumes exactly. */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer.h"
 
 #include "backend_select.h"
-#include "checkpoint.h"
 #include "dataset.h"
 #include "images.h"
-#include "models.h"
 #include "options.h"
-#include "train_step.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { SAMPLE_COUNT = 64, SAMPLE_COLUMNS = 8 };
+enum { SAMPLE_COUNT = 64, SAMPLE_COLUMNS = 8, PATH_MAX_LEN = 800 };
 
 typedef struct config {
     const char *model, *data_dir, *out_dir, *resume_dir, *backend;
@@ -36,17 +34,16 @@ typedef struct run {
     config cfg;
     const char *program;
     const dataset_source *source;
-    const model_spec *spec;
+    gan_models_info model;
     gan_context *ctx;
     dataset data;
-    gan_model *g, *d;
-    gan_optimizer *og, *od;
-    gan_tensor *real, *z, *fixed_z, *ones, *zeros, *dlogits;
-    float *host_batch, *host_samples;
-    uint32_t *order;
+    gan_trainer *trainer;
+    gan_sampler *sampler;
+    gan_tensor *real, *z, *fixed_z;
+    float *host_samples;
     int64_t epoch, step_in_epoch, global_step;
     int steps_per_epoch;
-    char out_dir[900];
+    char out_dir[PATH_MAX_LEN + 1];
     FILE *csv;
     bool tty;
     double started, last_draw;
@@ -111,15 +108,17 @@ static void print_model(const char *title, gan_model *m, int ndim, const int *in
     free(params);
 }
 
+
 static void print_summary(run *r)
 {
     const config *c = &r->cfg;
-    const int s = r->spec->image_size;
-    const int z4[4] = {c->batch, r->spec->z_dim, 1, 1}, img[4] = {c->batch, 1, s, s};
+    const gan_models_info *m = &r->model;
+    const int s = m->image_size;
+    const int z4[4] = {c->batch, m->z_dim, 1, 1}, img[4] = {c->batch, m->channels, s, s};
     printf("libgan %d.%d.%d: training %s (%s) on %s\n", GAN_VERSION_MAJOR, GAN_VERSION_MINOR,
-           GAN_VERSION_PATCH, r->spec->name, r->spec->description, r->source->title);
-    print_model("Generator", r->g, r->spec->z_ndim, z4);
-    print_model("Discriminator", r->d, 4, img);
+           GAN_VERSION_PATCH, m->name, m->description, r->source->title);
+    print_model("Generator", gan_trainer_generator(r->trainer), m->z_ndim, z4);
+    print_model("Discriminator", gan_trainer_discriminator(r->trainer), 4, img);
     printf("Configuration\n"
            "  data          %s (%d images of %dx%d%s)\n"
            "  backend       %s, %d thread(s)\n"
@@ -140,203 +139,204 @@ static void print_summary(run *r)
     fflush(stdout);
 }
 
-/* -------------------------------------------------------- checkpointing */
-
-static bool collect_entries(run *r, entry_list *list)
-{
-    return entry_list_add_model(list, "generator.", r->g) &&
-           entry_list_add_model(list, "discriminator.", r->d) &&
-           entry_list_add_optimizer(list, "optimizer_g.", r->og) &&
-           entry_list_add_optimizer(list, "optimizer_d.", r->od);
-}
-
-static bool save_checkpoint(run *r)
-{
-    const config *c = &r->cfg;
-    char v[16][64], rng_text[80], path[1000];
-    uint64_t rng[4];
-    gan_random_get_state(r->ctx, rng);
-    snprintf(rng_text, sizeof rng_text, "%016" PRIx64 ":%016" PRIx64 ":%016" PRIx64 ":%016" PRIx64,
-             rng[0], rng[1], rng[2], rng[3]);
-    snprintf(v[0], 64, "%d", c->batch);
-    snprintf(v[1], 64, "%.9g", c->lr);
-    snprintf(v[2], 64, "%.9g", c->beta1);
-    snprintf(v[3], 64, "%.9g", c->beta2);
-    snprintf(v[4], 64, "%.9g", c->rotate);
-    snprintf(v[5], 64, "%" PRId64, c->seed);
-    snprintf(v[6], 64, "%d", c->epochs);
-    snprintf(v[7], 64, "%" PRId64, r->epoch);
-    snprintf(v[8], 64, "%" PRId64, r->step_in_epoch);
-    snprintf(v[9], 64, "%" PRId64, r->global_step);
-    snprintf(v[10], 64, "%d", r->spec->z_dim);
-    snprintf(v[11], 64, "%d", r->spec->image_size);
-    const char *meta[][2] = {
-        {"format", "libgan-training-checkpoint-1"}, {"model", r->spec->name},
-        {"dataset", r->source->key}, {"batch", v[0]}, {"lr", v[1]}, {"beta1", v[2]},
-        {"beta2", v[3]}, {"rotate", v[4]}, {"seed", v[5]}, {"epochs", v[6]}, {"epoch", v[7]},
-        {"step_in_epoch", v[8]}, {"global_step", v[9]}, {"z_dim", v[10]}, {"image_size", v[11]},
-        {"rng_state", rng_text},
-    };
-    entry_list list = {0};
-    if (!collect_entries(r, &list)) {
-        fprintf(stderr, "%s: out of memory\n", r->program);
-        entry_list_free(&list);
-        return false;
-    }
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->out_dir);
-    bool saved = ok(r, gan_safetensors_save(r->ctx, path, list.items, list.count, meta,
-                                            sizeof meta / sizeof meta[0]), "saving the checkpoint");
-    entry_list_free(&list);
-    if (saved && r->csv)
-        fflush(r->csv);
-    return saved;
-}
-
-static bool meta_int(run *r, gan_safetensors *st, const char *key, int64_t *out)
-{
-    const char *v = gan_safetensors_meta(st, key);
-    char *end;
-    if (v) {
-        errno = 0;
-        long long x = strtoll(v, &end, 10);
-        if (!errno && *v && !*end && x >= 0) {
-            *out = x;
-            return true;
-        }
-    }
-    fprintf(stderr, "%s: the checkpoint's metadata lacks a valid '%s'\n", r->program, key);
-    return false;
-}
-
-static bool meta_float(run *r, gan_safetensors *st, const char *key, float *out)
-{
-    const char *v = gan_safetensors_meta(st, key);
-    char *end;
-    if (v) {
-        float x = strtof(v, &end);
-        if (*v && !*end) {
-            *out = x;
-            return true;
-        }
-    }
-    fprintf(stderr, "%s: the checkpoint's metadata lacks a valid '%s'\n", r->program, key);
-    return false;
-}
-
-/* Takes the run's settings from the checkpoint; a flag given on the command
- * line that disagrees is an error rather than a silent change. */
-static bool adopt_settings(run *r, gan_safetensors *st, option *opts, int n_opts)
-{
-    config *c = &r->cfg;
-    const char *format = gan_safetensors_meta(st, "format");
-    if (!format || strcmp(format, "libgan-training-checkpoint-1") != 0) {
-        fprintf(stderr, "%s: %s/checkpoint.safetensors is not a libgan training checkpoint\n",
-                r->program, c->resume_dir);
-        return false;
-    }
-    const char *model = gan_safetensors_meta(st, "model"), *ds = gan_safetensors_meta(st, "dataset");
-    if (!model || !model_find(model) || !ds) {
-        fprintf(stderr, "%s: the checkpoint names no known model or data set\n", r->program);
-        return false;
-    }
-    if (strcmp(ds, r->source->key) != 0) {
-        fprintf(stderr, "%s: the checkpoint was trained on %s, this program trains on %s\n",
-                r->program, ds, r->source->key);
-        return false;
-    }
-    if (options_find(opts, n_opts, "--model")->given && strcmp(c->model, model) != 0) {
-        fprintf(stderr, "%s: --model %s differs from the checkpoint's %s\n", r->program, c->model, model);
-        return false;
-    }
-    c->model = model_find(model)->name;
-    int64_t batch, seed, epochs;
-    float lr, b1, b2, rot;
-    if (!meta_int(r, st, "batch", &batch) || !meta_int(r, st, "seed", &seed) ||
-        !meta_int(r, st, "epochs", &epochs) || !meta_float(r, st, "lr", &lr) ||
-        !meta_float(r, st, "beta1", &b1) || !meta_float(r, st, "beta2", &b2) ||
-        !meta_float(r, st, "rotate", &rot))
-        return false;
-    struct { const char *flag; double given, stored; } checks[] = {
-        {"--batch", c->batch, (double)batch}, {"--seed", (double)c->seed, (double)seed},
-        {"--lr", c->lr, lr}, {"--beta1", c->beta1, b1}, {"--beta2", c->beta2, b2},
-        {"--rotate", c->rotate, rot},
-    };
-    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
-        if (options_find(opts, n_opts, checks[i].flag)->given && checks[i].given != checks[i].stored) {
-            fprintf(stderr, "%s: %s %g differs from the checkpoint's %g\n", r->program,
-                    checks[i].flag, checks[i].given, checks[i].stored);
-            return false;
-        }
-    c->batch = (int)batch, c->seed = seed, c->lr = lr, c->beta1 = b1, c->beta2 = b2, c->rotate = rot;
-    if (!options_find(opts, n_opts, "--epochs")->given)
-        c->epochs = (int)epochs;
-    return true;
-}
-
-static bool restore_state(run *r, gan_safetensors *st)
-{
-    entry_list list = {0};
-    bool loaded = collect_entries(r, &list) && entry_list_load(st, &list);
-    entry_list_free(&list);
-    if (!loaded) {
-        fprintf(stderr, "%s: cannot resume: %s\n", r->program, gan_context_error(r->ctx));
-        return false;
-    }
-    uint64_t rng[4];
-    const char *text = gan_safetensors_meta(st, "rng_state");
-    if (!text || sscanf(text, "%16" SCNx64 ":%16" SCNx64 ":%16" SCNx64 ":%16" SCNx64, &rng[0], &rng[1],
-                        &rng[2], &rng[3]) != 4 ||
-        gan_random_set_state(r->ctx, rng) != GAN_OK) {
-        fprintf(stderr, "%s: the checkpoint's rng_state is missing or invalid\n", r->program);
-        return false;
-    }
-    if (!meta_int(r, st, "epoch", &r->epoch) || !meta_int(r, st, "step_in_epoch", &r->step_in_epoch) ||
-        !meta_int(r, st, "global_step", &r->global_step))
-        return false;
-    if (r->step_in_epoch >= r->steps_per_epoch) {
-        fprintf(stderr, "%s: the checkpoint stopped at step %" PRId64 " of an epoch of %d steps: "
-                        "another data set size?\n", r->program, r->step_in_epoch, r->steps_per_epoch);
-        return false;
-    }
-    return true;
-}
-
 /* --------------------------------------------------------- metrics file */
 
-/* Opens metrics.csv for appending; on resume, first drops rows written
- * after the checkpoint so the file matches the state it resumes from. */
+static const char metrics_header[] = "epoch,step,loss_d,loss_g,d_x,d_g_z1,d_g_z2,seconds\n";
+
+/* A whole row of metrics.csv for step `step`: its newline, 8 fields, and
+ * the step in its second. */
+static bool metrics_row(const char *line, int64_t step)
+{
+    long long e, st;
+    int fields = 1;
+    for (const char *p = line; *p; p++)
+        fields += *p == ',';
+    const size_t len = strlen(line);
+    return len > 0 && line[len - 1] == '\n' && fields == 8 && sscanf(line, "%lld,%lld,", &e, &st) == 2 &&
+           st == step;
+}
+
+/* Rewrites metrics.csv to hold its header and one row per step done, 1 to
+ * global_step, dropping what a kill left after the checkpoint (rows of later
+ * steps, a half-written row), then opens it for appending. A fresh run
+ * starts the file anew. */
 static bool open_metrics(run *r)
 {
-    char path[1000], tmp[1100];
+    char path[PATH_MAX_LEN + 32], tmp[PATH_MAX_LEN + 40];
     snprintf(path, sizeof path, "%s/metrics.csv", r->out_dir);
-    const char *header = "epoch,step,loss_d,loss_g,d_x,d_g_z1,d_g_z2,seconds\n";
-    if (r->global_step > 0 && file_exists(path)) {
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
-        char line[512];
-        bool good = in && out;
-        while (good && fgets(line, sizeof line, in)) {
-            long long epoch, step;
-            if (sscanf(line, "%lld,%lld,", &epoch, &step) == 2 && step > r->global_step)
-                break;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *in = r->global_step > 0 ? fopen(path, "r") : NULL, *out = fopen(tmp, "w");
+    bool good = out && fputs(metrics_header, out) >= 0;
+    int64_t kept = 0;
+    char line[512];
+    if (in && fgets(line, sizeof line, in) && strcmp(line, metrics_header) == 0)
+        while (good && kept < r->global_step && fgets(line, sizeof line, in) && metrics_row(line, kept + 1)) {
             good = fputs(line, out) >= 0;
+            kept++;
         }
-        if (in)
-            fclose(in);
-        good = out && fclose(out) == 0 && good && rename(tmp, path) == 0;
-        if (!good) {
-            fprintf(stderr, "%s: cannot rewrite %s: %s\n", r->program, path, strerror(errno));
-            return false;
-        }
+    if (in)
+        fclose(in);
+    good = out && fflush(out) == 0 && fsync(fileno(out)) == 0 && good;
+    good = out && fclose(out) == 0 && good && rename(tmp, path) == 0;
+    if (!good) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", r->program, path, strerror(errno));
+        return false;
     }
-    bool fresh = !file_exists(path);
+    if (kept < r->global_step)
+        fprintf(stderr, "%s: warning: %s held rows for steps 1 to %" PRId64 " only; steps %" PRId64 " to %" PRId64
+                        " have none\n", r->program, path, kept, kept + 1, r->global_step);
     r->csv = fopen(path, "a");
     if (!r->csv) {
         fprintf(stderr, "%s: cannot open %s: %s\n", r->program, path, strerror(errno));
         return false;
     }
-    if (fresh)
-        fputs(header, r->csv);
+    return true;
+}
+
+/* Puts the rows written so far on disk, before a checkpoint that counts them. */
+static bool sync_metrics(run *r)
+{
+    if (fflush(r->csv) == 0 && fsync(fileno(r->csv)) == 0)
+        return true;
+    fprintf(stderr, "%s: cannot write %s/metrics.csv: %s\n", r->program, r->out_dir, strerror(errno));
+    return false;
+}
+
+/* -------------------------------------------------------- checkpointing */
+
+static bool save_checkpoint(run *r)
+{
+    const config *c = &r->cfg;
+    char v[6][32], path[PATH_MAX_LEN + 32];
+    snprintf(v[0], sizeof v[0], "%d", c->batch);
+    snprintf(v[1], sizeof v[1], "%.9g", c->rotate);
+    snprintf(v[2], sizeof v[2], "%" PRId64, c->seed);
+    snprintf(v[3], sizeof v[3], "%d", c->epochs);
+    snprintf(v[4], sizeof v[4], "%d", r->data.count);
+    const char *meta[][2] = {
+        {"dataset", r->source->key}, {"batch", v[0]}, {"rotate", v[1]}, {"seed", v[2]},
+        {"epochs", v[3]}, {"dataset_images", v[4]},
+    };
+    const gan_checkpoint_position pos = {r->epoch, r->step_in_epoch};
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->out_dir);
+    return sync_metrics(r) &&
+           ok(r, gan_checkpoint_save(r->trainer, path, &pos, meta, sizeof meta / sizeof meta[0]),
+              "saving the checkpoint");
+}
+
+/* The value the checkpoint stores under key, read as the flag `flag` reads
+ * its value, with the same bounds, into *value; a flag given on the command
+ * line must agree with it. */
+static bool adopt(run *r, gan_checkpoint *ckpt, option *opts, int n_opts, const char *flag, const char *key)
+{
+    option *o = (option *)options_find(opts, n_opts, flag);
+    union { int i; int64_t i64; float f; } stored;
+    option copy = *o;
+    copy.value = &stored;
+    const char *text = gan_checkpoint_meta(ckpt, key);
+    char what[64];
+    snprintf(what, sizeof what, "the checkpoint's '%s'", key);
+    if (!text) {
+        fprintf(stderr, "%s: the checkpoint's metadata lacks '%s'\n", r->program, key);
+        return false;
+    }
+    if (!options_read_value(&copy, text, r->program, what))
+        return false;
+    const double given = o->type == OPT_INT ? *(int *)o->value : o->type == OPT_INT64 ? (double)*(int64_t *)o->value
+                                                                                    : *(float *)o->value;
+    const double kept = o->type == OPT_INT ? stored.i : o->type == OPT_INT64 ? (double)stored.i64 : stored.f;
+    if (o->given && given != kept && strcmp(flag, "--epochs") != 0) {
+        fprintf(stderr, "%s: %s %g differs from the checkpoint's %g\n", r->program, flag, given, kept);
+        return false;
+    }
+    if (!o->given)
+        memcpy(o->value, &stored, o->type == OPT_INT ? sizeof(int) : o->type == OPT_INT64 ? sizeof(int64_t)
+                                                                                          : sizeof(float));
+    return true;
+}
+
+/* Takes the run's settings from the checkpoint (validated as the flags
+ * are); a flag given on the command line that disagrees is an error rather
+ * than a silent change. --epochs may extend a run. */
+static bool adopt_settings(run *r, gan_checkpoint *ckpt, option *opts, int n_opts)
+{
+    config *c = &r->cfg;
+    gan_checkpoint_info info;
+    gan_checkpoint_get_info(ckpt, &info);
+    const char *ds = gan_checkpoint_meta(ckpt, "dataset");
+    if (!info.has_model || !ds) {
+        fprintf(stderr, "%s: the checkpoint names no model or data set: not one of train_mnist's or train_fashion's\n",
+                r->program);
+        return false;
+    }
+    if (strcmp(ds, r->source->key) != 0) {
+        fprintf(stderr, "%s: the checkpoint was trained on %s, this program trains on %s\n", r->program, ds,
+                r->source->key);
+        return false;
+    }
+    if (options_find(opts, n_opts, "--model")->given && strcmp(c->model, info.model.name) != 0) {
+        fprintf(stderr, "%s: --model %s differs from the checkpoint's %s\n", r->program, c->model, info.model.name);
+        return false;
+    }
+    c->model = info.model.name;
+    /* lr, beta1 and beta2 are the library's, validated by it; the trainer
+     * programs use one learning rate for both networks */
+    char lr[32], b1[32], b2[32];
+    snprintf(lr, sizeof lr, "%.9g", info.params.lr_g);
+    snprintf(b1, sizeof b1, "%.9g", info.params.beta1);
+    snprintf(b2, sizeof b2, "%.9g", info.params.beta2);
+    if (info.params.lr_d != info.params.lr_g) {
+        fprintf(stderr, "%s: the checkpoint has separate learning rates for G and D, which this program does not set\n",
+                r->program);
+        return false;
+    }
+    const struct { const char *flag, *key; } stored[] = {
+        {"--batch", "batch"}, {"--seed", "seed"}, {"--rotate", "rotate"}, {"--epochs", "epochs"},
+    };
+    for (size_t i = 0; i < sizeof stored / sizeof stored[0]; i++)
+        if (!adopt(r, ckpt, opts, n_opts, stored[i].flag, stored[i].key))
+            return false;
+    const struct { const char *flag, *text; float *value; } library[] = {
+        {"--lr", lr, &c->lr}, {"--beta1", b1, &c->beta1}, {"--beta2", b2, &c->beta2},
+    };
+    for (size_t i = 0; i < sizeof library / sizeof library[0]; i++) {
+        const option *o = options_find(opts, n_opts, library[i].flag);
+        const float kept = strtof(library[i].text, NULL);
+        if (o->given && *library[i].value != kept) {
+            fprintf(stderr, "%s: %s %g differs from the checkpoint's %g\n", r->program, library[i].flag,
+                    *library[i].value, kept);
+            return false;
+        }
+        *library[i].value = kept;
+    }
+    return true;
+}
+
+/* Where the checkpoint left the run; checked against this data set. */
+static bool restore_position(run *r, gan_checkpoint *ckpt)
+{
+    gan_checkpoint_info info;
+    gan_checkpoint_get_info(ckpt, &info);
+    const char *images = gan_checkpoint_meta(ckpt, "dataset_images");
+    char count[32];
+    snprintf(count, sizeof count, "%d", r->data.count);
+    if (!images || strcmp(images, count) != 0) {
+        fprintf(stderr, "%s: the checkpoint was trained on %s images, %s holds %d: another data set\n", r->program,
+                images ? images : "an unknown number of", r->data.dir, r->data.count);
+        return false;
+    }
+    if (info.position.step_in_epoch >= r->steps_per_epoch ||
+        info.steps != info.position.epoch * r->steps_per_epoch + info.position.step_in_epoch) {
+        fprintf(stderr, "%s: the checkpoint's position (epoch %" PRId64 ", step %" PRId64 " of the epoch, %" PRId64
+                        " in all) does not fit epochs of %d steps\n", r->program, info.position.epoch,
+                info.position.step_in_epoch, info.steps, r->steps_per_epoch);
+        return false;
+    }
+    if (!ok(r, gan_checkpoint_restore(ckpt, r->trainer), "cannot resume"))
+        return false;
+    r->epoch = info.position.epoch;
+    r->step_in_epoch = info.position.step_in_epoch;
+    r->global_step = info.steps;
     return true;
 }
 
@@ -344,16 +344,13 @@ static bool open_metrics(run *r)
 
 static bool write_samples(run *r, const char *name)
 {
-    const gan_tensor *images;
-    gan_model_set_training(r->g, 0); /* running statistics: sampling leaves training untouched */
-    gan_status st = gan_model_forward(r->g, r->fixed_z, &images);
-    gan_model_set_training(r->g, 1);
-    const size_t n = (size_t)SAMPLE_COUNT * r->spec->image_size * r->spec->image_size;
-    if (!ok(r, st, "sampling") || !ok(r, gan_tensor_read(images, r->host_samples, n), "reading samples"))
+    const int size = r->model.image_size;
+    const size_t n = (size_t)SAMPLE_COUNT * r->model.channels * size * size;
+    if (!ok(r, gan_model_sample(gan_trainer_generator(r->trainer), r->fixed_z, r->host_samples, n), "sampling"))
         return false;
-    char path[1100], err[1200];
+    char path[PATH_MAX_LEN + 64], err[PATH_MAX_LEN + 256];
     snprintf(path, sizeof path, "%s/samples/%s.png", r->out_dir, name);
-    if (!images_write_grid(path, r->host_samples, SAMPLE_COUNT, r->spec->image_size, SAMPLE_COLUMNS, err, sizeof err)) {
+    if (!images_write_grid(path, r->host_samples, SAMPLE_COUNT, size, SAMPLE_COLUMNS, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", r->program, err);
         return false;
     }
@@ -361,16 +358,11 @@ static bool write_samples(run *r, const char *name)
 }
 
 /* Assembles the next batch and runs one GAN step on it. */
-static bool train_step(run *r, step_stats *s)
+static bool train_step(run *r, gan_step_stats *s)
 {
-    const config *c = &r->cfg;
-    const int size = r->spec->image_size;
-    const uint32_t *idx = r->order + (size_t)r->step_in_epoch * c->batch;
-    dataset_batch(r->ctx, &r->data, idx, c->batch, size, c->rotate, r->host_batch);
-    gan_pair pair = {r->g, r->d, r->og, r->od, r->ones, r->zeros, r->dlogits};
-    return ok(r, gan_tensor_write(r->real, r->host_batch, (size_t)c->batch * size * size), "batch") &&
+    return ok(r, gan_sampler_batch(r->sampler, r->epoch, r->step_in_epoch, r->real), "batch") &&
            ok(r, gan_tensor_fill_normal(r->z, 0.0f, 1.0f), "noise") &&
-           ok(r, train_step_run(r->ctx, &pair, r->real, r->z, s), "training step");
+           ok(r, gan_trainer_step(r->trainer, r->real, r->z, s), "training step");
 }
 
 static void format_duration(double seconds, char *buf, size_t size)
@@ -382,7 +374,7 @@ static void format_duration(double seconds, char *buf, size_t size)
         snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
 }
 
-static void report(run *r, const step_stats *s, int64_t done_this_run, bool last_of_epoch)
+static void report(run *r, const gan_step_stats *s, int64_t done_this_run, bool last_of_epoch)
 {
     const config *c = &r->cfg;
     const double now = now_seconds(), elapsed = now - r->started;
@@ -422,7 +414,6 @@ static bool train(run *r)
     int64_t done_this_run = 0;
     r->started = now_seconds();
     for (; r->epoch < c->epochs; r->epoch++) {
-        dataset_permutation((uint64_t)c->seed, r->epoch, r->data.count, r->order);
         const double epoch_start = now_seconds();
         for (; r->step_in_epoch < r->steps_per_epoch; r->step_in_epoch++) {
             if (c->max_steps && r->global_step >= c->max_steps) {
@@ -431,7 +422,7 @@ static bool train(run *r)
                 printf("stopped at --max-steps %" PRId64 "\n", c->max_steps);
                 return save_checkpoint(r);
             }
-            step_stats s;
+            gan_step_stats s;
             if (!train_step(r, &s))
                 return false;
             r->global_step++;
@@ -450,7 +441,9 @@ static bool train(run *r)
         snprintf(name, sizeof name, "epoch_%03" PRId64, r->epoch + 1);
         const double took = now_seconds() - epoch_start;
         r->epoch++; /* the checkpoint records the epochs completed */
-        const bool saved = write_samples(r, name) && save_checkpoint(r);
+        /* the checkpoint first: a sample grid that cannot be written loses
+         * no training (sampling draws nothing from the generator) */
+        const bool saved = save_checkpoint(r) && write_samples(r, name);
         r->epoch--;
         if (!saved)
             return false;
@@ -463,42 +456,79 @@ static bool train(run *r)
 
 /* ----------------------------------------------------------------- setup */
 
+/* Removes the temporary files that a killed run left in dir: names that
+ * start with one of the prefixes and go on with ".tmp". */
+static void remove_stale_temporaries(const char *dir, const char *const *stems, size_t n_stems)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        for (size_t i = 0; i < n_stems; i++) {
+            const size_t len = strlen(stems[i]);
+            if (strncmp(e->d_name, stems[i], len) == 0 && strstr(e->d_name + len, ".tmp")) {
+                char path[PATH_MAX_LEN + 300];
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                remove(path);
+                break;
+            }
+        }
+    }
+    closedir(d);
+}
+
+/* Makes the run folder and its samples/ folder, checks that both take
+ * files, and clears what a killed run left half-written. */
+static bool prepare_folder(run *r)
+{
+    char samples[PATH_MAX_LEN + 16];
+    snprintf(samples, sizeof samples, "%s/samples", r->out_dir);
+    const char *const failed = !make_dirs(samples) ? samples
+                             : access(r->out_dir, W_OK) != 0 ? r->out_dir
+                             : access(samples, W_OK) != 0 ? samples : NULL;
+    if (failed) {
+        fprintf(stderr, "%s: cannot write into %s: %s\n", r->program, failed, strerror(errno));
+        return false;
+    }
+    const char *const run_stems[] = {"checkpoint.safetensors", "metrics.csv"};
+    const char *const sample_stems[] = {"epoch_", "step_"};
+    remove_stale_temporaries(r->out_dir, run_stems, 2);
+    remove_stale_temporaries(samples, sample_stems, 2);
+    return true;
+}
+
 static bool setup(run *r)
 {
     config *c = &r->cfg;
-    char err[2048];
+    char err[4096];
     if (!dataset_load(r->ctx, r->source, c->data_dir, !c->no_verify, &r->data, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", r->program, err);
         return false;
     }
-    r->steps_per_epoch = r->data.count / c->batch; /* the last partial batch is dropped */
-    if (r->steps_per_epoch < 1) {
-        fprintf(stderr, "%s: %d images make no batch of %d\n", r->program, r->data.count, c->batch);
+    const gan_sampler_params sp = {c->batch, r->model.image_size, c->rotate, (uint64_t)c->seed};
+    if (!ok(r, gan_sampler_create(r->ctx, r->data.images.data, r->data.count, r->data.height, r->data.width, 1, &sp,
+                                  &r->sampler), "the data"))
         return false;
-    }
+    r->steps_per_epoch = gan_sampler_batches_per_epoch(r->sampler);
     /* fixed noise first, then the models: the same seed gives the same both,
      * also when resuming (the checkpoint then replaces the weights) */
     gan_random_seed(r->ctx, (uint64_t)c->seed);
-    const int zd = r->spec->z_dim, size = r->spec->image_size;
-    const int zs[4] = {c->batch, zd, 1, 1}, fixed[4] = {SAMPLE_COUNT, zd, 1, 1};
-    const int img[4] = {c->batch, 1, size, size}, lab[2] = {c->batch, 1};
-    gan_adam_params ap = {c->lr, c->beta1, c->beta2, 1e-8f, 0.0f};
-    if (!ok(r, gan_tensor_create(r->ctx, r->spec->z_ndim, fixed, &r->fixed_z), "tensor") ||
+    const gan_models_info *m = &r->model;
+    const int zs[4] = {c->batch, m->z_dim, 1, 1}, fixed[4] = {SAMPLE_COUNT, m->z_dim, 1, 1};
+    const int img[4] = {c->batch, m->channels, m->image_size, m->image_size};
+    gan_trainer_params tp = gan_trainer_default_params();
+    tp.lr_g = tp.lr_d = c->lr;
+    tp.beta1 = c->beta1;
+    tp.beta2 = c->beta2;
+    if (!ok(r, gan_tensor_create(r->ctx, m->z_ndim, fixed, &r->fixed_z), "tensor") ||
         !ok(r, gan_tensor_fill_normal(r->fixed_z, 0.0f, 1.0f), "fixed noise") ||
-        !ok(r, model_build(r->ctx, r->spec, &r->g, &r->d), "building the models") ||
-        !ok(r, gan_optimizer_adam_create(r->g, &ap, &r->og), "Adam for G") ||
-        !ok(r, gan_optimizer_adam_create(r->d, &ap, &r->od), "Adam for D") ||
-        !ok(r, gan_tensor_create(r->ctx, r->spec->z_ndim, zs, &r->z), "tensor") ||
-        !ok(r, gan_tensor_create(r->ctx, 4, img, &r->real), "tensor") ||
-        !ok(r, gan_tensor_create(r->ctx, 2, lab, &r->ones), "tensor") ||
-        !ok(r, gan_tensor_create(r->ctx, 2, lab, &r->zeros), "tensor") ||
-        !ok(r, gan_tensor_create(r->ctx, 2, lab, &r->dlogits), "tensor") ||
-        !ok(r, gan_tensor_fill(r->ones, 1.0f), "labels"))
+        !ok(r, gan_trainer_create_zoo(r->ctx, m->name, NULL, &tp, &r->trainer), "building the models") ||
+        !ok(r, gan_tensor_create(r->ctx, m->z_ndim, zs, &r->z), "tensor") ||
+        !ok(r, gan_tensor_create(r->ctx, 4, img, &r->real), "tensor"))
         return false;
-    r->host_batch = malloc(sizeof(float) * (size_t)c->batch * size * size);
-    r->host_samples = malloc(sizeof(float) * (size_t)SAMPLE_COUNT * size * size);
-    r->order = malloc(sizeof(uint32_t) * (size_t)r->data.count);
-    if (!r->host_batch || !r->host_samples || !r->order) {
+    r->host_samples = malloc(sizeof(float) * (size_t)SAMPLE_COUNT * m->channels * m->image_size * m->image_size);
+    if (!r->host_samples) {
         fprintf(stderr, "%s: out of memory\n", r->program);
         return false;
     }
@@ -509,11 +539,10 @@ static void teardown(run *r)
 {
     if (r->csv)
         fclose(r->csv);
-    free(r->host_batch), free(r->host_samples), free(r->order);
+    free(r->host_samples);
     gan_tensor_free(r->real), gan_tensor_free(r->z), gan_tensor_free(r->fixed_z);
-    gan_tensor_free(r->ones), gan_tensor_free(r->zeros), gan_tensor_free(r->dlogits);
-    gan_optimizer_free(r->og), gan_optimizer_free(r->od);
-    gan_model_free(r->g), gan_model_free(r->d);
+    gan_trainer_free(r->trainer);
+    gan_sampler_free(r->sampler);
     dataset_free(&r->data);
     gan_context_free(r->ctx);
 }
@@ -528,20 +557,20 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
     *c = (config){.model = "dcgan", .backend = "cpu", .epochs = 5, .batch = 128, .log_every = 50,
                   .seed = 1, .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f};
     option opts[] = {
-        {"--model", OPT_STRING, &c->model, 0, 0, "gan, dcgan or dcgan64", false},
-        {"--data", OPT_STRING, &c->data_dir, 0, 0, "folder with the IDX files (raw or .gz)", false},
-        {"--out", OPT_STRING, &c->out_dir, 0, 0, "output folder (none: runs/DATASET-MODEL-TIME)", false},
-        {"--resume", OPT_STRING, &c->resume_dir, 0, 0, "continue the run in this folder", false},
+        {"--model", OPT_STRING, &c->model, 0, 64, "gan, dcgan or dcgan64", false},
+        {"--data", OPT_STRING, &c->data_dir, 0, PATH_MAX_LEN, "folder with the IDX files (raw or .gz)", false},
+        {"--out", OPT_STRING, &c->out_dir, 0, PATH_MAX_LEN, "output folder (none: runs/DATASET-MODEL-TIME)", false},
+        {"--resume", OPT_STRING, &c->resume_dir, 0, PATH_MAX_LEN, "continue the run in this folder", false},
         {"--epochs", OPT_INT, &c->epochs, 1, 100000, "epochs to train", false},
         {"--max-steps", OPT_INT64, &c->max_steps, 0, 1e15, "stop after this many steps in all (0: no limit)", false},
         {"--batch", OPT_INT, &c->batch, 2, 65536, "batch size", false},
-        {"--lr", OPT_FLOAT, &c->lr, 0, 1, "Adam learning rate", false},
+        {"--lr", OPT_FLOAT, &c->lr, 1e-10, 1, "Adam learning rate", false},
         {"--beta1", OPT_FLOAT, &c->beta1, 0, 0.999999, "Adam beta1", false},
         {"--beta2", OPT_FLOAT, &c->beta2, 0, 0.999999, "Adam beta2", false},
         {"--rotate", OPT_FLOAT, &c->rotate, 0, 180, "random rotation of real images, up to this many degrees", false},
         {"--seed", OPT_INT64, &c->seed, 0, 9e15, "random seed", false},
         {"--threads", OPT_INT, &c->threads, 0, 1024, "CPU threads (0: all cores)", false},
-        {"--backend", OPT_STRING, &c->backend, 0, 0, "cpu or opencl", false},
+        {"--backend", OPT_STRING, &c->backend, 0, 64, "cpu or opencl", false},
         {"--device", OPT_INT, &c->device, 0, 1024, "device index for --backend opencl", false},
         {"--list-devices", OPT_FLAG, &c->list_devices, 0, 0, "list the OpenCL platforms and devices, then exit", false},
         {"--sample-every", OPT_INT64, &c->sample_every, 0, 1e15, "also write a sample grid every N steps (0: only per epoch)", false},
@@ -559,7 +588,7 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
     }
     if (c->list_devices)
         return backend_list_devices(r.program);
-    gan_safetensors *resume = NULL;
+    gan_checkpoint *resume = NULL;
     int status = 1;
     if (!(r.ctx = backend_context(r.program, c->backend, c->device, c->threads, 0)))
         return 1;
@@ -568,9 +597,9 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
             fprintf(stderr, "%s: --resume continues in its own folder; drop --out\n", r.program);
             goto done;
         }
-        char path[1000];
+        char path[PATH_MAX_LEN + 32];
         snprintf(path, sizeof path, "%s/checkpoint.safetensors", c->resume_dir);
-        if (!ok(&r, gan_safetensors_open(r.ctx, path, &resume), "cannot resume") ||
+        if (!ok(&r, gan_checkpoint_open(r.ctx, path, &resume), "cannot resume") ||
             !adopt_settings(&r, resume, opts, n_opts))
             goto done;
         snprintf(r.out_dir, sizeof r.out_dir, "%s", c->resume_dir);
@@ -582,25 +611,20 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
         snprintf(r.out_dir, sizeof r.out_dir, "runs/%s-%s-%s", r.source->key, c->model, stamp);
     }
-    if (!(r.spec = model_find(c->model))) {
-        fprintf(stderr, "%s: --model takes %s, not '%s'\n", r.program, model_names(), c->model);
+    if (gan_models_describe(c->model, NULL, &r.model) != GAN_OK) {
+        fprintf(stderr, "%s: --model takes %s, not '%s'\n", r.program, gan_models_names(), c->model);
         goto done;
     }
-    char probe[1000];
+    char probe[PATH_MAX_LEN + 32];
     snprintf(probe, sizeof probe, "%s/checkpoint.safetensors", r.out_dir);
     if (!resume && file_exists(probe)) {
         fprintf(stderr, "%s: %s already holds a checkpoint: continue it with --resume %s, or choose another --out\n",
                 r.program, r.out_dir, r.out_dir);
         goto done;
     }
-    snprintf(probe, sizeof probe, "%s/samples", r.out_dir);
-    if (!make_dirs(probe)) {
-        fprintf(stderr, "%s: cannot create %s: %s\n", r.program, probe, strerror(errno));
+    if (!setup(&r) || (resume && !restore_position(&r, resume)) || !prepare_folder(&r))
         goto done;
-    }
-    if (!setup(&r) || (resume && !restore_state(&r, resume)))
-        goto done;
-    gan_safetensors_close(resume);
+    gan_checkpoint_close(resume);
     resume = NULL;
     r.tty = isatty(STDOUT_FILENO);
     print_summary(&r);
@@ -609,7 +633,7 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
     printf("done: %s/samples holds the sample grids, %s/checkpoint.safetensors the model\n", r.out_dir, r.out_dir);
     status = 0;
 done:
-    gan_safetensors_close(resume);
+    gan_checkpoint_close(resume);
     teardown(&r);
     return status;
 }

@@ -1,5 +1,6 @@
-/* file_io.c - atomic file replacement: write a temporary file beside the
- * target, flush it to disk, then rename it over the target. */
+/* file_io.c - whole files in and out: reading one into memory, and atomic
+ * replacement (write a temporary file beside the target, flush it to disk,
+ * then rename it over the target). */
 #define _POSIX_C_SOURCE 200809L
 #include "gan_internal.h"
 
@@ -9,6 +10,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+gan_status gan_read_file(gan_context *ctx, const char *path, size_t max_size, uint8_t **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return gan_fail(ctx, GAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    gan_status st = GAN_OK;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    uint8_t *buf = NULL;
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0)
+        st = gan_fail(ctx, GAN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    else if ((unsigned long)size > max_size)
+        st = gan_fail(ctx, GAN_ERR_FORMAT, "%s: larger than %zu bytes", path, max_size);
+    else if (!(buf = malloc(size ? (size_t)size : 1)))
+        st = gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    else if (fread(buf, 1, (size_t)size, f) != (size_t)size)
+        st = gan_fail(ctx, GAN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    fclose(f);
+    if (st != GAN_OK) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    *len = (size_t)size;
+    return GAN_OK;
+}
 
 gan_status gan_write_file_atomic(gan_context *ctx, const char *path, const void *const *parts,
                                  const size_t *sizes, size_t n_parts)

@@ -376,6 +376,146 @@ GAN_API gan_status gan_optimizer_step(gan_optimizer *opt);
 GAN_API size_t gan_optimizer_entry_count(const gan_optimizer *opt);
 GAN_API gan_status gan_optimizer_entry(const gan_optimizer *opt, size_t i, gan_entry *out);
 
+/* ------------------------------------------------------------- model zoo */
+
+/* The generator and discriminator pairs of the tutorials, laid out as the
+ * equivalent PyTorch nn.Sequential, so that their entries match its
+ * state_dict and a checkpoint loads there with strict=True:
+ *   "gan"      fully connected: G z -> 256 -> 256 -> C*S*S (ReLU, Tanh),
+ *              D C*S*S -> 256 -> 256 -> 1 (LeakyReLU 0.2); any image size S
+ *   "dcgan"    28x28 DCGAN: G ConvTranspose k3 s2, k4 s1, k3 s2, k4 s2;
+ *              D Conv k3 s2, k5 s2, k5 s2, then Linear 64 -> 1
+ *   "dcgan64"  the DCGAN paper's 64x64 models, as the PyTorch DCGAN example
+ * D ends in a logit: its sigmoid lives in gan_bce_with_logits. */
+typedef struct gan_models_params {
+    int z_dim;      /* latent size; 0: the model's own (64; 100 for dcgan64) */
+    int image_size; /* square images; 0: the model's own (28; 64 for dcgan64);
+                     * only "gan" takes another size */
+    int channels;   /* 1 to 4; 0: 1 (grey) */
+} gan_models_params;
+
+typedef struct gan_models_info {
+    const char *name;        /* static */
+    const char *description; /* static, e.g. "DCGAN, 28x28" */
+    int z_dim;
+    int z_ndim;              /* 2: noise is [N, z_dim]; 4: [N, z_dim, 1, 1] */
+    int image_size, channels;
+} gan_models_info;
+
+/* "gan, dcgan, dcgan64": the names the zoo knows, for help texts. */
+GAN_API const char *gan_models_names(void);
+/* The shapes the named model has with params (NULL: its defaults).
+ * GAN_ERR_INVALID_ARGUMENT for an unknown name or a size it cannot take. */
+GAN_API gan_status gan_models_describe(const char *name, const gan_models_params *params,
+                                       gan_models_info *out);
+/* Builds G and D of the named model, DCGAN-initialized (N(0, 0.02)) from
+ * the context's generator, G first. The caller owns both. On failure both
+ * are NULL and the context says why (GAN_ERR_INVALID_ARGUMENT: unknown
+ * name or size). */
+GAN_API gan_status gan_models_create(gan_context *ctx, const char *name, const gan_models_params *params,
+                                     gan_model **generator, gan_model **discriminator);
+
+/* --------------------------------------------------------------- trainer */
+
+/* The tutorials' GAN training: per batch, one discriminator step (BCE on
+ * the real batch against real_label and on G(z) against fake_label,
+ * gradients summed, one Adam step), then one generator step (BCE of D(G(z))
+ * against generator_label through D with its parameter gradients frozen,
+ * one Adam step on G). */
+typedef struct gan_trainer gan_trainer;
+
+typedef struct gan_trainer_params {
+    float lr_g, lr_d;     /* Adam learning rates, in (0, 1]: 2e-4 each */
+    float beta1, beta2;   /* in [0, 1): 0.5 and 0.999 */
+    float eps;            /* > 0: 1e-8 */
+    float real_label;     /* D's target on real images: 1 */
+    float fake_label;     /* D's target on G(z): 0 */
+    float generator_label; /* G's target for D(G(z)): 1 */
+} gan_trainer_params;
+
+GAN_API gan_trainer_params gan_trainer_default_params(void);
+
+/* Per-step figures; the losses are means over the batch. */
+typedef struct gan_step_stats {
+    float loss_d;         /* BCE on real plus BCE on fake */
+    float loss_g;
+    float d_x;            /* mean D(x) on the real batch */
+    float d_g_z1, d_g_z2; /* mean D(G(z)) before and after D's step */
+} gan_step_stats;
+
+/* A trainer over g and d, borrowed: free the trainer before them. It owns
+ * both optimizers, the labels and its scratch. params NULL: the defaults.
+ * GAN_ERR_INVALID_ARGUMENT (with a message) for a value out of range. */
+GAN_API gan_status gan_trainer_create(gan_model *generator, gan_model *discriminator,
+                                      const gan_trainer_params *params, gan_trainer **out);
+/* A trainer that builds the zoo's named model (gan_models_create) and owns
+ * it; checkpoints then record the model and its sizes. */
+GAN_API gan_status gan_trainer_create_zoo(gan_context *ctx, const char *model,
+                                          const gan_models_params *model_params,
+                                          const gan_trainer_params *params, gan_trainer **out);
+/* Frees the trainer, and its models when it built them. NULL is a no-op. */
+GAN_API void gan_trainer_free(gan_trainer *trainer);
+
+/* One training step on a real batch [N, C, H, W] and noise z of G's input
+ * shape with the same N (both borrowed, in the trainer's context). stats
+ * may be NULL. The steady state allocates nothing; a new N re-sizes the
+ * labels once. */
+GAN_API gan_status gan_trainer_step(gan_trainer *trainer, const gan_tensor *real, const gan_tensor *z,
+                                    gan_step_stats *stats);
+
+/* Borrowed from the trainer. */
+GAN_API gan_model *gan_trainer_generator(const gan_trainer *trainer);
+GAN_API gan_model *gan_trainer_discriminator(const gan_trainer *trainer);
+GAN_API gan_trainer_params gan_trainer_get_params(const gan_trainer *trainer);
+/* The zoo model the trainer built; GAN_ERR_INVALID_ARGUMENT when it was
+ * given its models. */
+GAN_API gan_status gan_trainer_models_info(const gan_trainer *trainer, gan_models_info *out);
+/* Steps done in all, carried over by checkpoints. */
+GAN_API int64_t gan_trainer_steps(const gan_trainer *trainer);
+
+/* ------------------------------------------------------------- sampling */
+
+/* Runs the generator in eval mode (batch norm's running statistics) on the
+ * noise z and copies the images to dst (the caller's, count floats, which
+ * must be the output's size); the model's mode is restored afterwards, so
+ * sampling during training leaves the training untouched. */
+GAN_API gan_status gan_model_sample(gan_model *generator, const gan_tensor *z, float *dst, size_t count);
+/* count images from noise N(0, 1) drawn from the context's generator,
+ * in batches of up to 128, into dst (the caller's: count times one image's
+ * floats). z_ndim and z_dim give G's input: [N, z_dim] (2) or
+ * [N, z_dim, 1, 1] (4), as gan_models_info says. */
+GAN_API gan_status gan_generate(gan_model *generator, int z_ndim, int z_dim, int count, float *dst);
+
+/* ---------------------------------------------------------- data sampler */
+
+/* Training batches from images in host memory: a seeded shuffle per epoch
+ * (a pure function of the seed and the epoch, so a resumed run sees the
+ * same order), and per image a bilinear resize to the model's size and an
+ * optional random rotation drawn from the context's generator. Pixels
+ * 0..255 become [-1, 1]. The last partial batch of an epoch is dropped. */
+typedef struct gan_sampler gan_sampler;
+
+typedef struct gan_sampler_params {
+    int batch;          /* images per batch, >= 1 */
+    int image_size;     /* square output size; 0: the images' own (square) */
+    float max_rotation; /* rotate by a uniform angle in [-max, max] degrees
+                         * (0: none, at most 180); outside is background 0 */
+    uint64_t seed;      /* of the per-epoch shuffle */
+} gan_sampler_params;
+
+/* images: count images of height x width pixels with channels bytes each,
+ * interleaved ([count][height][width][channels], as image files and IDX
+ * files hold them); borrowed, and must outlive the sampler. Fewer images
+ * than one batch: GAN_ERR_INVALID_ARGUMENT. */
+GAN_API gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count, int height,
+                                      int width, int channels, const gan_sampler_params *params,
+                                      gan_sampler **out);
+GAN_API void gan_sampler_free(gan_sampler *sampler);
+GAN_API int gan_sampler_batches_per_epoch(const gan_sampler *sampler);
+/* Fills out ([batch, channels, size, size]) with batch `index` (from 0) of
+ * epoch `epoch` (from 0). */
+GAN_API gan_status gan_sampler_batch(gan_sampler *sampler, int64_t epoch, int64_t index, gan_tensor *out);
+
 /* ------------------------------------------------------------- IDX files */
 
 /* An IDX file (the MNIST format) of unsigned bytes, read whole. */
@@ -404,10 +544,11 @@ GAN_API gan_status gan_idx_write(gan_context *ctx, const char *path, int ndim, c
 
 /* Saves entries (tensors as F32, counters as I64) under their names, plus
  * string metadata, in the safetensors format: a readable file for other
- * tools. The metadata also carries "payload_crc32", the CRC-32 of the data.
+ * tools. The metadata also carries "file_crc32", the CRC-32 of the whole
+ * file (header and data) computed with its own 8 digits as "00000000".
  * The file is written to a temporary name, flushed and renamed, so an
  * interrupted save leaves any previous file intact. meta is n_meta pairs
- * (key, value); the "payload_crc32" key is reserved. */
+ * (key, value); the keys "file_crc32" and "payload_crc32" are reserved. */
 GAN_API gan_status gan_safetensors_save(gan_context *ctx, const char *path,
                                         const gan_entry *entries, size_t n_entries,
                                         const char *const (*meta)[2], size_t n_meta);
@@ -417,8 +558,9 @@ typedef struct gan_safetensors gan_safetensors;
 
 /* Opens path, parsing the header under the format's rules (bounded size,
  * offsets within the file, contiguous and matching dtype and shape) and
- * checking payload_crc32 when present. A damaged file: GAN_ERR_FORMAT with
- * a message naming the problem. */
+ * checking file_crc32 (and payload_crc32, of files from libgan 0.1) when
+ * present; files of other writers carry neither. A damaged file:
+ * GAN_ERR_FORMAT with a message naming the problem. */
 GAN_API gan_status gan_safetensors_open(gan_context *ctx, const char *path, gan_safetensors **out);
 GAN_API void gan_safetensors_close(gan_safetensors *st);
 /* Metadata value for key, or NULL; borrowed from st. */
@@ -426,6 +568,58 @@ GAN_API const char *gan_safetensors_meta(const gan_safetensors *st, const char *
 /* Copies the stored tensor or counter named entry->name into the entry's
  * tensor or counter. Missing name, other dtype or shape: GAN_ERR_FORMAT. */
 GAN_API gan_status gan_safetensors_load(gan_safetensors *st, const gan_entry *entry);
+
+/* ------------------------------------------------------------ checkpoints */
+
+/* A training checkpoint: a safetensors file holding G and D (named as
+ * PyTorch's state_dict: "generator.0.weight", "discriminator.1.running_mean"),
+ * both Adam states ("optimizer_g.0.weight.exp_avg", "optimizer_g.step"), and
+ * in its metadata the trainer's parameters, the zoo model and its sizes (for
+ * gan_trainer_create_zoo's trainers), the context's random generator, the
+ * step counters and the caller's own pairs. A CRC-32 of the whole file, its
+ * header included, is required on loading, and every value read back is
+ * checked against the limits the library accepts. */
+typedef struct gan_checkpoint gan_checkpoint;
+
+/* Where the caller's loop stands: epochs done, batches done in this epoch. */
+typedef struct gan_checkpoint_position {
+    int64_t epoch, step_in_epoch;
+} gan_checkpoint_position;
+
+/* Saves atomically (temporary file, flush, rename), so an interrupted save
+ * leaves any earlier file intact. meta: n_meta (key, value) pairs of the
+ * caller's; keys the library writes itself are refused
+ * (GAN_ERR_INVALID_ARGUMENT). */
+GAN_API gan_status gan_checkpoint_save(const gan_trainer *trainer, const char *path,
+                                       const gan_checkpoint_position *position,
+                                       const char *const (*meta)[2], size_t n_meta);
+
+/* Opens and validates path: GAN_ERR_IO when it cannot be read,
+ * GAN_ERR_FORMAT with a message naming the problem when it is damaged
+ * (checksum), not a libgan training checkpoint, or holds a value out of
+ * range. Reading it changes nothing in the context. */
+GAN_API gan_status gan_checkpoint_open(gan_context *ctx, const char *path, gan_checkpoint **out);
+GAN_API void gan_checkpoint_close(gan_checkpoint *ckpt);
+
+/* What the checkpoint records (validated by gan_checkpoint_open). */
+typedef struct gan_checkpoint_info {
+    int has_model;              /* saved from a zoo trainer: model and sizes below */
+    gan_models_info model;
+    gan_models_params model_params;
+    gan_trainer_params params;
+    gan_checkpoint_position position;
+    int64_t steps;              /* the trainer's step count */
+} gan_checkpoint_info;
+GAN_API gan_status gan_checkpoint_get_info(const gan_checkpoint *ckpt, gan_checkpoint_info *out);
+/* A caller's metadata value by key, or NULL; borrowed from ckpt. */
+GAN_API const char *gan_checkpoint_meta(const gan_checkpoint *ckpt, const char *key);
+
+/* Loads everything into the trainer: weights, running statistics, both
+ * optimizers' states, the step count, and the context's random generator.
+ * A tensor missing or of another shape: GAN_ERR_FORMAT, naming it. */
+GAN_API gan_status gan_checkpoint_restore(gan_checkpoint *ckpt, gan_trainer *trainer);
+/* Loads only the generator's entries into generator (for sampling). */
+GAN_API gan_status gan_checkpoint_load_generator(gan_checkpoint *ckpt, gan_model *generator);
 
 #ifdef __cplusplus
 }

@@ -202,6 +202,10 @@ gan_status gan_tensor_view(gan_context *ctx, gan_tensor **view, const gan_tensor
 bool gan_tensor_same_shape(const gan_tensor *a, const gan_tensor *b);
 /* "[128, 1, 28, 28]" into buf. */
 const char *gan_shape_str(int ndim, const int *shape, char *buf, size_t size);
+/* Reads the whole file at path into *out (the caller frees it):
+ * GAN_ERR_IO when it cannot be read, GAN_ERR_FORMAT when it is larger than
+ * max_size bytes. */
+gan_status gan_read_file(gan_context *ctx, const char *path, size_t max_size, uint8_t **out, size_t *len);
 /* Writes the parts one after another to a temporary file beside path,
  * syncs it and renames it over path: readers see the old or the new file,
  * never a partial one. */
@@ -211,5 +215,20 @@ gan_status gan_write_file_atomic(gan_context *ctx, const char *path, const void 
 void gan_track_memory(gan_context *ctx, ptrdiff_t bytes);
 /* Host scratch of at least n floats owned by the context. */
 float *gan_host_scratch(gan_context *ctx, size_t n);
+
+/* The trainer, as the checkpoint code sees it (trainer.c). */
+/* NULL when the parameters are valid, else what is wrong with them. */
+const char *gan_trainer_params_check(const gan_trainer_params *params);
+gan_optimizer *gan_trainer_optimizer(const gan_trainer *trainer, bool generator);
+/* The zoo sizes the trainer was built with, or NULL for given models. */
+const gan_models_params *gan_trainer_zoo_params(const gan_trainer *trainer);
+void gan_trainer_set_steps(gan_trainer *trainer, int64_t steps);
+
+/* Safetensors files whose metadata carries a checksum of the whole file
+ * (header included); false for files of other writers. */
+bool gan_safetensors_whole_file_checked(const gan_safetensors *st);
+/* As gan_safetensors_load, but only checks that the entry is there with
+ * its dtype and shape; copies nothing. */
+gan_status gan_safetensors_check(gan_safetensors *st, const gan_entry *entry);
 
 #endif /* GAN_INTERNAL_H */

@@ -1,5 +1,6 @@
-/* idx.c - IDX files (MNIST's format): read raw or gzip through zlib, with
- * every length checked against the header; write raw. */
+/* idx.c - IDX files (MNIST's format): read raw or gzip through zlib's
+ * inflate, with every length checked against the header and nothing
+ * accepted after the data; write raw. */
 #include "gan_internal.h"
 
 #include <errno.h>
@@ -24,53 +25,54 @@ static const char *type_name(int type)
     }
 }
 
-/* Reads the whole file, decompressing when it is gzip (zlib reads plain
- * files as they are). */
-static gan_status read_all(gan_context *ctx, const char *path, uint8_t **out, size_t *len)
+static bool gzip_magic(const uint8_t *p, size_t n) { return n >= 2 && p[0] == 0x1f && p[1] == 0x8b; }
+
+/* Inflates gzip data: every member of the stream, and nothing after it. */
+static gan_status gunzip(gan_context *ctx, const char *path, const uint8_t *in, size_t in_len, uint8_t **out,
+                         size_t *len)
 {
-    FILE *probe = fopen(path, "rb");
-    if (!probe)
-        return gan_fail(ctx, GAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fclose(probe);
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return gan_fail(ctx, GAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+        return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     size_t cap = 1 << 20, n = 0;
     uint8_t *buf = malloc(cap);
     gan_status st = buf ? GAN_OK : gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    z.next_in = (Bytef *)in;
     while (st == GAN_OK) {
         if (n == cap) {
-            if (cap >= IDX_MAX_BYTES) {
-                st = gan_fail(ctx, GAN_ERR_FORMAT, "%s: larger than %zu bytes", path, IDX_MAX_BYTES);
-                break;
-            }
-            uint8_t *p = realloc(buf, cap * 2);
+            uint8_t *p = cap >= IDX_MAX_BYTES ? NULL : realloc(buf, cap * 2);
             if (!p) {
-                st = gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+                st = cap >= IDX_MAX_BYTES ? gan_fail(ctx, GAN_ERR_FORMAT, "%s: larger than %zu bytes", path, IDX_MAX_BYTES)
+                                          : gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
                 break;
             }
             buf = p;
             cap *= 2;
         }
-        int got = gzread(f, buf + n, (unsigned)(cap - n));
-        if (got < 0) {
-            int code;
-            const char *msg = gzerror(f, &code);
-            st = gan_fail(ctx, code == Z_ERRNO ? GAN_ERR_IO : GAN_ERR_FORMAT,
-                          "%s: corrupt or truncated gzip data: %s", path,
-                          code == Z_ERRNO ? strerror(errno) : msg);
-            break;
+        const size_t consumed = (size_t)(z.next_in - (const Bytef *)in);
+        const size_t chunk = in_len - consumed < (1u << 30) ? in_len - consumed : (1u << 30);
+        z.avail_in = (uInt)chunk;
+        z.next_out = buf + n;
+        z.avail_out = (uInt)(cap - n < (1u << 30) ? cap - n : (1u << 30));
+        const uInt out_before = z.avail_out;
+        const int ret = inflate(&z, Z_NO_FLUSH);
+        n += out_before - z.avail_out;
+        const size_t left = in_len - (size_t)(z.next_in - (const Bytef *)in);
+        if (ret == Z_STREAM_END) {
+            if (left == 0)
+                break;
+            if (!gzip_magic(z.next_in, left)) {
+                st = gan_fail(ctx, GAN_ERR_FORMAT, "%s: %zu unexpected bytes after the gzip data", path, left);
+                break;
+            }
+            inflateReset(&z); /* another member of the same stream */
+        } else if (ret != Z_OK && !(ret == Z_BUF_ERROR && z.avail_out == 0)) { /* full: grow */
+            st = gan_fail(ctx, GAN_ERR_FORMAT, "%s: corrupt or truncated gzip data: %s", path,
+                          ret == Z_BUF_ERROR ? "unexpected end of file" : z.msg ? z.msg : "invalid data");
         }
-        if (got == 0) {
-            int code;
-            const char *msg = gzerror(f, &code);
-            if (code != Z_OK && code != Z_STREAM_END) /* a gzip stream cut short */
-                st = gan_fail(ctx, GAN_ERR_FORMAT, "%s: corrupt or truncated gzip data: %s", path, msg);
-            break;
-        }
-        n += (size_t)got;
     }
-    gzclose(f);
+    inflateEnd(&z);
     if (st != GAN_OK) {
         free(buf);
         return st;
@@ -78,6 +80,24 @@ static gan_status read_all(gan_context *ctx, const char *path, uint8_t **out, si
     *out = buf;
     *len = n;
     return GAN_OK;
+}
+
+/* Reads the whole file, decompressing it when it is gzip. */
+static gan_status read_all(gan_context *ctx, const char *path, uint8_t **out, size_t *len)
+{
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    gan_status st = gan_read_file(ctx, path, IDX_MAX_BYTES, &raw, &raw_len);
+    if (st != GAN_OK)
+        return st;
+    if (!gzip_magic(raw, raw_len)) {
+        *out = raw;
+        *len = raw_len;
+        return GAN_OK;
+    }
+    st = gunzip(ctx, path, raw, raw_len, out, len);
+    free(raw);
+    return st;
 }
 
 gan_status gan_idx_read(gan_context *ctx, const char *path, gan_idx *out)

@@ -33,6 +33,7 @@ struct gan_safetensors {
     size_t n_tensors;
     cJSON *metadata;       /* object of strings, or NULL */
     cJSON *header;
+    bool whole_file_checked; /* a file_crc32 covered header and payload */
 };
 
 static int dtype_size(const char *dtype)
@@ -44,6 +45,42 @@ static int dtype_size(const char *dtype)
         if (strcmp(dtype, table[i].name) == 0)
             return table[i].size;
     return 0;
+}
+
+/* Metadata keys of the checksums: the CRC-32 of the whole file, computed
+ * with its own 8 hex digits as zeros, and (files of libgan 0.1) of the
+ * payload alone. */
+#define FILE_CRC_KEY "file_crc32"
+#define PAYLOAD_CRC_KEY "payload_crc32"
+#define CRC_PLACEHOLDER "00000000"
+#define CRC_TOKEN "\"" FILE_CRC_KEY "\":\""
+
+/* The 8 digits of the file checksum inside a raw JSON header, or NULL
+ * unless the key's token occurs exactly once (a quote inside a JSON string
+ * is escaped, so the token cannot hide in a value). */
+static char *crc_digits(char *header, size_t len)
+{
+    const size_t token = strlen(CRC_TOKEN);
+    char *found = NULL;
+    for (size_t i = 0; i + token + 8 < len; i++)
+        if (memcmp(header + i, CRC_TOKEN, token) == 0) {
+            if (found)
+                return NULL;
+            found = header + i + token;
+        }
+    return found;
+}
+
+/* crc32 over more than 4 GiB, in pieces zlib's uInt can say */
+static uLong crc32_large(uLong crc, const uint8_t *data, uint64_t len)
+{
+    while (len > 0) {
+        const uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+        crc = crc32(crc, data, n);
+        data += n;
+        len -= n;
+    }
+    return crc;
 }
 
 /* ------------------------------------------------------------------ save */
@@ -104,15 +141,14 @@ gan_status gan_safetensors_save(gan_context *ctx, const char *path, const gan_en
     if (st != GAN_OK)
         goto done;
     for (size_t i = 0; i < n_meta; i++) {
-        if (!meta[i][0] || !meta[i][1] || strcmp(meta[i][0], "payload_crc32") == 0) {
+        if (!meta[i][0] || !meta[i][1] || strcmp(meta[i][0], FILE_CRC_KEY) == 0 ||
+            strcmp(meta[i][0], PAYLOAD_CRC_KEY) == 0) {
             st = gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_safetensors_save: bad metadata pair %zu", i);
             goto done;
         }
         cJSON_AddStringToObject(md, meta[i][0], meta[i][1]);
     }
-    char crc[16];
-    snprintf(crc, sizeof crc, "%08lx", crc32(crc32(0L, Z_NULL, 0), payload, (uInt)payload_len));
-    cJSON_AddStringToObject(md, "payload_crc32", crc);
+    cJSON_AddStringToObject(md, FILE_CRC_KEY, CRC_PLACEHOLDER);
     char *json = cJSON_PrintUnformatted(root);
     if (!json) {
         st = gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
@@ -133,6 +169,17 @@ gan_status gan_safetensors_save(gan_context *ctx, const char *path, const gan_en
     uint8_t len_le[8];
     for (int i = 0; i < 8; i++)
         len_le[i] = (uint8_t)((uint64_t)header_len >> (8 * i));
+    /* the checksum covers the whole file with its own 8 digits as zeros */
+    char *digits = crc_digits(header, header_len);
+    if (!digits) {
+        st = gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_safetensors_save: an entry name repeats the checksum's key");
+        goto done;
+    }
+    uLong crc = crc32(crc32(crc32(0L, Z_NULL, 0), len_le, 8), (const Bytef *)header, (uInt)header_len);
+    crc = crc32_large(crc, payload, payload_len);
+    char hex[9];
+    snprintf(hex, sizeof hex, "%08lx", crc);
+    memcpy(digits, hex, 8);
     const void *parts[3] = {len_le, header, payload};
     const size_t sizes[3] = {8, header_len, (size_t)payload_len};
     st = gan_write_file_atomic(ctx, path, parts, sizes, 3);
@@ -206,31 +253,40 @@ static const char *parse_tensor(const cJSON *item, uint64_t payload_len, stored_
     return NULL;
 }
 
-static gan_status read_file(gan_context *ctx, const char *path, uint8_t **out, size_t *len)
+/* Checks the checksums the metadata records; GAN_ERR_FORMAT when one does
+ * not match. */
+static gan_status check_sums(gan_safetensors *st, uint64_t header_len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return gan_fail(ctx, GAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    gan_status st = GAN_OK;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    uint8_t *buf = NULL;
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0)
-        st = gan_fail(ctx, GAN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    else if (!(buf = malloc(size ? (size_t)size : 1)))
-        st = gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    else if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        st = gan_fail(ctx, GAN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    fclose(f);
-    if (st != GAN_OK) {
-        free(buf);
-        return st;
+    const char *file_crc = gan_safetensors_meta(st, FILE_CRC_KEY);
+    const char *payload_crc = gan_safetensors_meta(st, PAYLOAD_CRC_KEY);
+    char actual[16];
+    if (file_crc) {
+        char *header = (char *)st->file + 8, *digits = crc_digits(header, (size_t)header_len);
+        if (!digits || strlen(file_crc) != 8 || memcmp(digits, file_crc, 8) != 0)
+            return gan_fail(st->ctx, GAN_ERR_FORMAT, "%s: the file checksum's entry is malformed: the file is damaged",
+                            st->path);
+        memcpy(digits, CRC_PLACEHOLDER, 8);
+        uLong crc = crc32_large(crc32(0L, Z_NULL, 0), st->file, 8 + header_len);
+        crc = crc32_large(crc, st->payload, st->payload_len);
+        memcpy(digits, file_crc, 8);
+        snprintf(actual, sizeof actual, "%08lx", crc);
+        if (strcmp(actual, file_crc) != 0)
+            return gan_fail(st->ctx, GAN_ERR_FORMAT,
+                            "%s: checksum %s does not match the recorded %s: the file is damaged", st->path,
+                            actual, file_crc);
+        st->whole_file_checked = true;
     }
-    *out = buf;
-    *len = (size_t)size;
+    if (payload_crc) {
+        snprintf(actual, sizeof actual, "%08lx", crc32_large(crc32(0L, Z_NULL, 0), st->payload, st->payload_len));
+        if (strcmp(actual, payload_crc) != 0)
+            return gan_fail(st->ctx, GAN_ERR_FORMAT,
+                            "%s: payload checksum %s does not match the recorded %s: the file is damaged",
+                            st->path, actual, payload_crc);
+    }
     return GAN_OK;
 }
+
+bool gan_safetensors_whole_file_checked(const gan_safetensors *st) { return st && st->whole_file_checked; }
 
 gan_status gan_safetensors_open(gan_context *ctx, const char *path, gan_safetensors **out)
 {
@@ -246,7 +302,7 @@ gan_status gan_safetensors_open(gan_context *ctx, const char *path, gan_safetens
     }
     st->ctx = ctx;
     size_t len = 0;
-    gan_status rc = read_file(ctx, path, &st->file, &len);
+    gan_status rc = gan_read_file(ctx, path, SIZE_MAX, &st->file, &len);
     if (rc != GAN_OK) {
         gan_safetensors_close(st);
         return rc;
@@ -322,18 +378,9 @@ gan_status gan_safetensors_open(gan_context *ctx, const char *path, gan_safetens
         gan_safetensors_close(st);
         return gan_fail(ctx, GAN_ERR_FORMAT, "%s: not a valid safetensors file: %s", path, why);
     }
-    const char *crc = gan_safetensors_meta(st, "payload_crc32");
-    if (crc) {
-        char actual[16];
-        snprintf(actual, sizeof actual, "%08lx",
-                 crc32(crc32(0L, Z_NULL, 0), st->payload, (uInt)st->payload_len));
-        if (strcmp(actual, crc) != 0) {
-            rc = gan_fail(ctx, GAN_ERR_FORMAT,
-                          "%s: payload checksum %s does not match the recorded %s: the file is damaged",
-                          path, actual, crc);
-            gan_safetensors_close(st);
-            return rc;
-        }
+    if ((rc = check_sums(st, header_len)) != GAN_OK) {
+        gan_safetensors_close(st);
+        return rc;
     }
     *out = st;
     return GAN_OK;
@@ -347,34 +394,55 @@ const char *gan_safetensors_meta(const gan_safetensors *st, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-gan_status gan_safetensors_load(gan_safetensors *st, const gan_entry *e)
+/* The stored tensor for e, checked against e's kind, dtype and shape; NULL
+ * with the context's message when it is missing or differs. */
+static const stored_tensor *matching_tensor(gan_safetensors *st, const gan_entry *e)
 {
-    if (!st || !e)
-        return GAN_ERR_INVALID_ARGUMENT;
     gan_context *ctx = st->ctx;
     const stored_tensor *t = NULL;
     for (size_t i = 0; i < st->n_tensors && !t; i++)
         if (strcmp(st->tensors[i].name, e->name) == 0)
             t = &st->tensors[i];
-    if (!t)
-        return gan_fail(ctx, GAN_ERR_FORMAT, "%s: no tensor '%s' (a checkpoint of another model?)",
-                        st->path, e->name);
-    const uint8_t *src = st->payload + t->begin;
+    if (!t) {
+        gan_fail(ctx, GAN_ERR_FORMAT, "%s: no tensor '%s' (a checkpoint of another model?)", st->path, e->name);
+        return NULL;
+    }
     if (e->kind == GAN_ENTRY_COUNTER) {
-        if (strcmp(t->dtype, "I64") != 0 || t->end - t->begin != 8)
-            return gan_fail(ctx, GAN_ERR_FORMAT, "%s: '%s' is %s, expected one I64", st->path,
-                            e->name, t->dtype);
-        memcpy(e->counter, src, 8);
-        return GAN_OK;
+        if (strcmp(t->dtype, "I64") != 0 || t->end - t->begin != 8) {
+            gan_fail(ctx, GAN_ERR_FORMAT, "%s: '%s' is %s, expected one I64", st->path, e->name, t->dtype);
+            return NULL;
+        }
+        return t;
     }
     bool same = strcmp(t->dtype, "F32") == 0 && t->ndim == e->value->ndim;
     for (int d = 0; same && d < t->ndim; d++)
         same = t->shape[d] == e->value->shape[d];
     if (!same) {
         char want[64];
-        return gan_fail(ctx, GAN_ERR_FORMAT, "%s: '%s' is stored as %s of %d dimension(s), expected F32 %s",
-                        st->path, e->name, t->dtype, t->ndim,
-                        gan_shape_str(e->value->ndim, e->value->shape, want, sizeof want));
+        gan_fail(ctx, GAN_ERR_FORMAT, "%s: '%s' is stored as %s of %d dimension(s), expected F32 %s", st->path,
+                 e->name, t->dtype, t->ndim, gan_shape_str(e->value->ndim, e->value->shape, want, sizeof want));
+        return NULL;
+    }
+    return t;
+}
+
+gan_status gan_safetensors_check(gan_safetensors *st, const gan_entry *e)
+{
+    return matching_tensor(st, e) ? GAN_OK : GAN_ERR_FORMAT;
+}
+
+gan_status gan_safetensors_load(gan_safetensors *st, const gan_entry *e)
+{
+    if (!st || !e)
+        return GAN_ERR_INVALID_ARGUMENT;
+    gan_context *ctx = st->ctx;
+    const stored_tensor *t = matching_tensor(st, e);
+    if (!t)
+        return GAN_ERR_FORMAT;
+    const uint8_t *src = st->payload + t->begin;
+    if (e->kind == GAN_ENTRY_COUNTER) {
+        memcpy(e->counter, src, 8);
+        return GAN_OK;
     }
     float *host = gan_host_scratch(ctx, e->value->numel);
     if (!host)

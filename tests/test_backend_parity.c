@@ -4,9 +4,7 @@
  * backends from the same weights and batch. Tolerance: |a - b| <=
  * 1e-4 + 1e-3 |b| for values, looser where stated. Exits 77 (skip) only
  * when no OpenCL device exists. */
-#include "models.h"
 #include "test_util.h"
-#include "train_step.h"
 
 #include <string.h>
 
@@ -300,29 +298,22 @@ static void check_losses_and_optimizers(void)
  * by 1e-5, differ from themselves as much). */
 static void check_training_step(const char *model, int batch)
 {
-    const model_spec *spec = model_find(model);
-    gan_model *gc, *dc, *go, *dn;
-    REQUIRE_OK(cpu, model_build(cpu, spec, &gc, &dc));
-    REQUIRE_OK(ocl, model_build(ocl, spec, &go, &dn));
+    gan_trainer *tc, *to;
+    REQUIRE_OK(cpu, gan_trainer_create_zoo(cpu, model, NULL, NULL, &tc));
+    REQUIRE_OK(ocl, gan_trainer_create_zoo(ocl, model, NULL, NULL, &to));
+    gan_model *gc = gan_trainer_generator(tc), *dc = gan_trainer_discriminator(tc);
+    gan_model *go = gan_trainer_generator(to), *dn = gan_trainer_discriminator(to);
     copy_model(gc, go);
     copy_model(dc, dn);
-    gan_adam_params ap = {2e-4f, 0.5f, 0.999f, 1e-8f, 0.0f};
-    gan_optimizer *ogc, *odc, *ogo, *odo;
-    REQUIRE_OK(cpu, gan_optimizer_adam_create(gc, &ap, &ogc));
-    REQUIRE_OK(cpu, gan_optimizer_adam_create(dc, &ap, &odc));
-    REQUIRE_OK(ocl, gan_optimizer_adam_create(go, &ap, &ogo));
-    REQUIRE_OK(ocl, gan_optimizer_adam_create(dn, &ap, &odo));
-    const int s = spec->image_size, img[4] = {batch, 1, s, s}, zs[4] = {batch, spec->z_dim, 1, 1}, lab[2] = {batch, 1};
+    gan_models_info spec;
+    REQUIRE_OK(cpu, gan_trainer_models_info(tc, &spec));
+    const int s = spec.image_size, img[4] = {batch, spec.channels, s, s}, zs[4] = {batch, spec.z_dim, 1, 1};
     gan_tensor *real_o, *real_c = random_pair(4, img, &real_o, -1.0f, 1.0f);
-    gan_tensor *z_o, *z_c = random_pair(spec->z_ndim, zs, &z_o, -2.0f, 2.0f);
-    gan_pair pc = {gc, dc, ogc, odc, test_tensor(cpu, 2, lab, NULL), test_tensor(cpu, 2, lab, NULL), test_tensor(cpu, 2, lab, NULL)};
-    gan_pair po = {go, dn, ogo, odo, test_tensor(ocl, 2, lab, NULL), test_tensor(ocl, 2, lab, NULL), test_tensor(ocl, 2, lab, NULL)};
-    REQUIRE_OK(cpu, gan_tensor_fill(pc.ones, 1.0f));
-    REQUIRE_OK(ocl, gan_tensor_fill(po.ones, 1.0f));
-    step_stats sc, so;
+    gan_tensor *z_o, *z_c = random_pair(spec.z_ndim, zs, &z_o, -2.0f, 2.0f);
+    gan_step_stats sc, so;
     gan_context_reset_transfers(ocl);
-    REQUIRE_OK(cpu, train_step_run(cpu, &pc, real_c, z_c, &sc));
-    REQUIRE_OK(ocl, train_step_run(ocl, &po, real_o, z_o, &so));
+    REQUIRE_OK(cpu, gan_trainer_step(tc, real_c, z_c, &sc));
+    REQUIRE_OK(ocl, gan_trainer_step(to, real_o, z_o, &so));
     const gan_transfer_stats t = gan_context_transfers(ocl);
     printf("%s step: CPU loss_D %.5f loss_G %.5f, OpenCL loss_D %.5f loss_G %.5f; %llu downloads, %llu uploads\n",
            model, sc.loss_d, sc.loss_g, so.loss_d, so.loss_g, (unsigned long long)t.downloads,
@@ -350,11 +341,7 @@ static void check_training_step(const char *model, int batch)
         }
     }
     gan_tensor_free(real_o), gan_tensor_free(real_c), gan_tensor_free(z_o), gan_tensor_free(z_c);
-    gan_tensor *labels[6] = {pc.ones, pc.zeros, pc.dlogits, po.ones, po.zeros, po.dlogits};
-    for (int i = 0; i < 6; i++)
-        gan_tensor_free(labels[i]);
-    gan_optimizer_free(ogc), gan_optimizer_free(odc), gan_optimizer_free(ogo), gan_optimizer_free(odo);
-    gan_model_free(gc), gan_model_free(dc), gan_model_free(go), gan_model_free(dn);
+    gan_trainer_free(tc), gan_trainer_free(to);
 }
 
 int main(void)

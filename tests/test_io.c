@@ -1,46 +1,12 @@
 /* test_io.c - IDX files (raw, gzip, truncated, corrupt) and safetensors
  * checkpoints (round trip, layout, damaged and mismatched files). */
 #define _POSIX_C_SOURCE 200809L
+#include "gan_internal.h"
 #include "test_util.h"
 
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
-
-static char dir[256];
-
-static const char *path_in_dir(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(1);
-    }
-}
-
-static uint8_t *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(*n + 1);
-    if (fread(b, 1, *n, f) != *n)
-        *n = 0;
-    fclose(f);
-    return b;
-}
 
 static void test_idx(gan_context *ctx)
 {
@@ -48,60 +14,87 @@ static void test_idx(gan_context *ctx)
     uint8_t images[N * H * W];
     for (int i = 0; i < N * H * W; i++)
         images[i] = (uint8_t)(i * 7);
-    REQUIRE_OK(ctx, gan_idx_write(ctx, path_in_dir("images"), 3, (int[]){N, H, W}, images));
+    REQUIRE_OK(ctx, gan_idx_write(ctx, test_path("images"), 3, (int[]){N, H, W}, images));
     gan_idx idx;
-    REQUIRE_OK(ctx, gan_idx_read(ctx, path_in_dir("images"), &idx));
+    REQUIRE_OK(ctx, gan_idx_read(ctx, test_path("images"), &idx));
     CHECK(idx.ndim == 3 && idx.dims[0] == N && idx.dims[1] == H && idx.dims[2] == W);
     CHECK(idx.count == N * H * W && memcmp(idx.data, images, idx.count) == 0);
     CHECK(idx.n_bytes == 16 + N * H * W && idx.bytes[2] == 0x08 && idx.bytes[3] == 3);
     CHECK(idx.bytes[4] == 0 && idx.bytes[7] == N); /* big-endian dimensions */
 
     /* the same file gzip-compressed reads the same */
-    gzFile gz = gzopen(path_in_dir("images.gz"), "wb");
+    gzFile gz = gzopen(test_path("images.gz"), "wb");
     gzwrite(gz, idx.bytes, (unsigned)idx.n_bytes);
     gzclose(gz);
     gan_idx zidx;
-    REQUIRE_OK(ctx, gan_idx_read(ctx, path_in_dir("images.gz"), &zidx));
+    REQUIRE_OK(ctx, gan_idx_read(ctx, test_path("images.gz"), &zidx));
     CHECK(zidx.count == idx.count && memcmp(zidx.data, images, idx.count) == 0);
     gan_idx_free(&zidx);
 
     /* damaged copies */
-    write_bytes(path_in_dir("short"), idx.bytes, idx.n_bytes - 5);
-    EXPECT_ERR(ctx, gan_idx_read(ctx, path_in_dir("short"), &zidx), GAN_ERR_FORMAT, "truncated: the header announces 60 values, the file holds 55");
+    test_write_file(test_path("short"), idx.bytes, idx.n_bytes - 5);
+    EXPECT_ERR(ctx, gan_idx_read(ctx, test_path("short"), &zidx), GAN_ERR_FORMAT, "truncated: the header announces 60 values, the file holds 55");
     CHECK(zidx.bytes == NULL);
-    write_bytes(path_in_dir("header"), idx.bytes, 10);
-    EXPECT_ERR(ctx, gan_idx_read(ctx, path_in_dir("header"), &zidx), GAN_ERR_FORMAT, "truncated in the header");
+    test_write_file(test_path("header"), idx.bytes, 10);
+    EXPECT_ERR(ctx, gan_idx_read(ctx, test_path("header"), &zidx), GAN_ERR_FORMAT, "truncated in the header");
     uint8_t *copy = malloc(idx.n_bytes + 3);
     memcpy(copy, idx.bytes, idx.n_bytes);
-    write_bytes(path_in_dir("long"), copy, idx.n_bytes + 3);
-    EXPECT_ERR(ctx, gan_idx_read(ctx, path_in_dir("long"), &zidx), GAN_ERR_FORMAT, "3 unexpected bytes");
+    test_write_file(test_path("long"), copy, idx.n_bytes + 3);
+    EXPECT_ERR(ctx, gan_idx_read(ctx, test_path("long"), &zidx), GAN_ERR_FORMAT, "3 unexpected bytes");
     copy[0] = 0x50;
-    write_bytes(path_in_dir("magic"), copy, idx.n_bytes);
-    EXPECT_ERR(ctx, gan_idx_read(ctx, path_in_dir("magic"), &zidx), GAN_ERR_FORMAT, "not an IDX file");
+    test_write_file(test_path("magic"), copy, idx.n_bytes);
+    EXPECT_ERR(ctx, gan_idx_read(ctx, test_path("magic"), &zidx), GAN_ERR_FORMAT, "not an IDX file");
     copy[0] = 0;
     copy[2] = 0x0D;
-    write_bytes(path_in_dir("float"), copy, idx.n_bytes);
-    EXPECT_ERR(ctx, gan_idx_read(ctx, path_in_dir("float"), &zidx), GAN_ERR_FORMAT, "0x0D (float) is not supported");
+    test_write_file(test_path("float"), copy, idx.n_bytes);
+    EXPECT_ERR(ctx, gan_idx_read(ctx, test_path("float"), &zidx), GAN_ERR_FORMAT, "0x0D (float) is not supported");
     copy[2] = 0x08;
     copy[3] = 7;
-    write_bytes(path_in_dir("dims"), copy, idx.n_bytes);
-    EXPECT_ERR(ctx, gan_idx_read(ctx, path_in_dir("dims"), &zidx), GAN_ERR_FORMAT, "7 dimensions");
+    test_write_file(test_path("dims"), copy, idx.n_bytes);
+    EXPECT_ERR(ctx, gan_idx_read(ctx, test_path("dims"), &zidx), GAN_ERR_FORMAT, "7 dimensions");
     copy[3] = 3;
     copy[7] = 0;
-    write_bytes(path_in_dir("zero"), copy, idx.n_bytes);
-    EXPECT_ERR(ctx, gan_idx_read(ctx, path_in_dir("zero"), &zidx), GAN_ERR_FORMAT, "dimension 0 is 0");
-    EXPECT_ERR(ctx, gan_idx_read(ctx, path_in_dir("missing"), &zidx), GAN_ERR_IO, "missing: cannot open");
+    test_write_file(test_path("zero"), copy, idx.n_bytes);
+    EXPECT_ERR(ctx, gan_idx_read(ctx, test_path("zero"), &zidx), GAN_ERR_FORMAT, "dimension 0 is 0");
+    EXPECT_ERR(ctx, gan_idx_read(ctx, test_path("missing"), &zidx), GAN_ERR_IO, "missing: cannot open");
 
     /* a gzip stream cut in half, and one with a corrupted body */
     size_t gz_len;
-    uint8_t *gzb = read_bytes(path_in_dir("images.gz"), &gz_len);
-    write_bytes(path_in_dir("cut.gz"), gzb, gz_len / 2);
-    EXPECT_ERR(ctx, gan_idx_read(ctx, path_in_dir("cut.gz"), &zidx), GAN_ERR_FORMAT, "cut.gz");
+    uint8_t *gzb = test_read_file(test_path("images.gz"), &gz_len);
+    test_write_file(test_path("cut.gz"), gzb, gz_len / 2);
+    EXPECT_ERR(ctx, gan_idx_read(ctx, test_path("cut.gz"), &zidx), GAN_ERR_FORMAT, "cut.gz");
     for (size_t i = 12; i < gz_len - 8; i++)
         gzb[i] ^= 0x5A;
-    write_bytes(path_in_dir("bad.gz"), gzb, gz_len);
-    EXPECT_ERR(ctx, gan_idx_read(ctx, path_in_dir("bad.gz"), &zidx), GAN_ERR_FORMAT, "bad.gz");
+    test_write_file(test_path("bad.gz"), gzb, gz_len);
+    EXPECT_ERR(ctx, gan_idx_read(ctx, test_path("bad.gz"), &zidx), GAN_ERR_FORMAT, "bad.gz");
     free(gzb);
+
+    /* a .gz followed by stray bytes is refused as a raw file would be; a
+     * second gzip member is part of the stream */
+    gzb = test_read_file(test_path("images.gz"), &gz_len);
+    uint8_t *longer = malloc(2 * gz_len);
+    memcpy(longer, gzb, gz_len);
+    memcpy(longer + gz_len, "abc", 3);
+    test_write_file(test_path("trailing.gz"), longer, gz_len + 3);
+    EXPECT_ERR(ctx, gan_idx_read(ctx, test_path("trailing.gz"), &zidx), GAN_ERR_FORMAT, "3 unexpected bytes after the gzip data");
+    gz = gzopen(test_path("half.gz"), "wb");
+    gzwrite(gz, idx.bytes, 20);
+    gzclose(gz);
+    size_t half_len;
+    uint8_t *half = test_read_file(test_path("half.gz"), &half_len);
+    gz = gzopen(test_path("rest.gz"), "wb");
+    gzwrite(gz, idx.bytes + 20, (unsigned)idx.n_bytes - 20);
+    gzclose(gz);
+    size_t rest_len;
+    uint8_t *rest = test_read_file(test_path("rest.gz"), &rest_len);
+    uint8_t *members = malloc(half_len + rest_len);
+    memcpy(members, half, half_len);
+    memcpy(members + half_len, rest, rest_len);
+    test_write_file(test_path("members.gz"), members, half_len + rest_len);
+    REQUIRE_OK(ctx, gan_idx_read(ctx, test_path("members.gz"), &zidx));
+    CHECK(zidx.count == idx.count && memcmp(zidx.data, images, idx.count) == 0);
+    gan_idx_free(&zidx);
+    free(gzb), free(longer), free(half), free(rest), free(members);
     free(copy);
     gan_idx_free(&idx);
 }
@@ -136,12 +129,12 @@ static void test_safetensors(gan_context *ctx)
     *ea[6].counter = 1234567890123LL;                                 /* num_batches_tracked */
     const char *meta[2][2] = {{"epoch", "3"}, {"note", "quotes \" and \\ survive"}};
     char path[512];
-    snprintf(path, sizeof path, "%s", path_in_dir("model.safetensors"));
+    snprintf(path, sizeof path, "%s", test_path("model.safetensors"));
     REQUIRE_OK(ctx, gan_safetensors_save(ctx, path, ea, n, meta, 2));
 
     /* the layout other tools expect */
     size_t len;
-    uint8_t *file = read_bytes(path, &len);
+    uint8_t *file = test_read_file(path, &len);
     uint64_t header_len = 0;
     for (int i = 0; i < 8; i++)
         header_len |= (uint64_t)file[i] << (8 * i);
@@ -149,7 +142,21 @@ static void test_safetensors(gan_context *ctx)
     char *header = strndup((char *)file + 8, header_len);
     CHECK(strstr(header, "\"0.weight\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[0,48]}") != NULL);
     CHECK(strstr(header, "\"1.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[]") != NULL);
-    CHECK(strstr(header, "\"payload_crc32\"") != NULL);
+    /* the whole-file checksum, recomputed here with zlib over the file with
+     * the 8 recorded digits as zeros */
+    char *crc_at = strstr(header, "\"file_crc32\":\"");
+    CHECK(crc_at != NULL && strstr(header, "payload_crc32") == NULL);
+    if (crc_at) {
+        const size_t at = 8 + (size_t)(crc_at - header) + strlen("\"file_crc32\":\"");
+        char recorded[9] = {0}, actual[9];
+        memcpy(recorded, file + at, 8);
+        uint8_t *zeroed = malloc(len);
+        memcpy(zeroed, file, len);
+        memcpy(zeroed + at, "00000000", 8);
+        snprintf(actual, sizeof actual, "%08lx", crc32(0L, zeroed, (uInt)len));
+        CHECK(strcmp(recorded, actual) == 0);
+        free(zeroed);
+    }
     free(header);
 
     gan_safetensors *st;
@@ -181,33 +188,59 @@ static void test_safetensors(gan_context *ctx)
     uint8_t *bad = malloc(len);
     memcpy(bad, file, len);
     bad[len - 20] ^= 1;
-    write_bytes(path_in_dir("flip.safetensors"), bad, len);
-    EXPECT_ERR(ctx, gan_safetensors_open(ctx, path_in_dir("flip.safetensors"), &st), GAN_ERR_FORMAT, "the file is damaged");
+    test_write_file(test_path("flip.safetensors"), bad, len);
+    EXPECT_ERR(ctx, gan_safetensors_open(ctx, test_path("flip.safetensors"), &st), GAN_ERR_FORMAT, "the file is damaged");
     CHECK(st == NULL);
-    write_bytes(path_in_dir("cut.safetensors"), file, len - 4);
-    EXPECT_ERR(ctx, gan_safetensors_open(ctx, path_in_dir("cut.safetensors"), &st), GAN_ERR_FORMAT, "past the end of the file");
-    write_bytes(path_in_dir("tiny.safetensors"), file, 5);
-    EXPECT_ERR(ctx, gan_safetensors_open(ctx, path_in_dir("tiny.safetensors"), &st), GAN_ERR_FORMAT, "shorter than");
+    /* the checksum covers the metadata and the tensors' descriptions too:
+     * a one-bit change anywhere in the header is refused, unless it renames
+     * the checksum's own key, and then the file no longer claims a
+     * checksum (which a training checkpoint requires: test_trainer) */
+    int refused = 0, unchecked = 0, flips = 0;
+    for (uint64_t i = 8; i < 8 + header_len; i++, flips++) {
+        memcpy(bad, file, len);
+        bad[i] ^= (uint8_t)(1u << (i % 7));
+        test_write_file(test_path("meta.safetensors"), bad, len);
+        if (gan_safetensors_open(ctx, test_path("meta.safetensors"), &st) == GAN_ERR_FORMAT) {
+            refused++;
+            continue;
+        }
+        unchecked += !gan_safetensors_whole_file_checked(st) && !gan_safetensors_meta(st, "file_crc32");
+        gan_safetensors_close(st);
+    }
+    printf("safetensors: of %d one-bit changes in the header, %d refused, %d removed the checksum's key\n", flips,
+           refused, unchecked);
+    CHECK(refused + unchecked == flips && unchecked <= (int)strlen("file_crc32"));
+    /* files of other writers carry no checksum and open */
+    const char plain[] = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    uint8_t other[8 + sizeof plain + 4] = {sizeof plain - 1};
+    memcpy(other + 8, plain, sizeof plain - 1);
+    test_write_file(test_path("other.safetensors"), other, 8 + sizeof plain - 1 + 4);
+    REQUIRE_OK(ctx, gan_safetensors_open(ctx, test_path("other.safetensors"), &st));
+    gan_safetensors_close(st);
+    test_write_file(test_path("cut.safetensors"), file, len - 4);
+    EXPECT_ERR(ctx, gan_safetensors_open(ctx, test_path("cut.safetensors"), &st), GAN_ERR_FORMAT, "past the end of the file");
+    test_write_file(test_path("tiny.safetensors"), file, 5);
+    EXPECT_ERR(ctx, gan_safetensors_open(ctx, test_path("tiny.safetensors"), &st), GAN_ERR_FORMAT, "shorter than");
     memcpy(bad, file, len);
     bad[7] = 0x40;
-    write_bytes(path_in_dir("huge.safetensors"), bad, len);
-    EXPECT_ERR(ctx, gan_safetensors_open(ctx, path_in_dir("huge.safetensors"), &st), GAN_ERR_FORMAT, "100 MB limit");
+    test_write_file(test_path("huge.safetensors"), bad, len);
+    EXPECT_ERR(ctx, gan_safetensors_open(ctx, test_path("huge.safetensors"), &st), GAN_ERR_FORMAT, "100 MB limit");
     memcpy(bad, file, len);
     bad[9] = '!';
-    write_bytes(path_in_dir("json.safetensors"), bad, len);
-    EXPECT_ERR(ctx, gan_safetensors_open(ctx, path_in_dir("json.safetensors"), &st), GAN_ERR_FORMAT, "not valid JSON");
+    test_write_file(test_path("json.safetensors"), bad, len);
+    EXPECT_ERR(ctx, gan_safetensors_open(ctx, test_path("json.safetensors"), &st), GAN_ERR_FORMAT, "not valid JSON");
     const char overlap[] = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                            "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
     uint8_t forged[8 + sizeof overlap + 4] = {sizeof overlap - 1};
     memcpy(forged + 8, overlap, sizeof overlap - 1);
-    write_bytes(path_in_dir("overlap.safetensors"), forged, 8 + sizeof overlap - 1 + 4);
-    EXPECT_ERR(ctx, gan_safetensors_open(ctx, path_in_dir("overlap.safetensors"), &st), GAN_ERR_FORMAT, "tensors overlap");
-    EXPECT_ERR(ctx, gan_safetensors_open(ctx, path_in_dir("none.safetensors"), &st), GAN_ERR_IO, "cannot open");
+    test_write_file(test_path("overlap.safetensors"), forged, 8 + sizeof overlap - 1 + 4);
+    EXPECT_ERR(ctx, gan_safetensors_open(ctx, test_path("overlap.safetensors"), &st), GAN_ERR_FORMAT, "tensors overlap");
+    EXPECT_ERR(ctx, gan_safetensors_open(ctx, test_path("none.safetensors"), &st), GAN_ERR_IO, "cannot open");
 
     /* a failed save leaves the previous file intact and no temporary behind */
     gan_entry twice[2] = {ea[0], ea[0]};
     EXPECT_ERR(ctx, gan_safetensors_save(ctx, path, twice, 2, NULL, 0), GAN_ERR_INVALID_ARGUMENT, "two entries named '0.weight'");
-    EXPECT_ERR(ctx, gan_safetensors_save(ctx, path_in_dir("no/such/dir/x.safetensors"), ea, n, NULL, 0), GAN_ERR_IO, "cannot create");
+    EXPECT_ERR(ctx, gan_safetensors_save(ctx, test_path("no/such/dir/x.safetensors"), ea, n, NULL, 0), GAN_ERR_IO, "cannot create");
     REQUIRE_OK(ctx, gan_safetensors_open(ctx, path, &st));
     gan_safetensors_close(st);
     char tmp[600];
@@ -220,18 +253,11 @@ static void test_safetensors(gan_context *ctx)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/gan_test_io_XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    test_temp_dir_create("gan_test_io");
     gan_context *ctx = test_context(1, 9);
     test_idx(ctx);
     test_safetensors(ctx);
     gan_context_free(ctx);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    test_temp_dir_remove();
     return test_finish("test_io");
 }

@@ -188,26 +188,18 @@ static void build_pair(gan_context *ctx, gan_model **g, gan_model **d)
     REQUIRE_OK(ctx, gan_model_init_dcgan(*d, 0.02f));
 }
 
-/* Runs GAN training steps as the PyTorch DCGAN tutorial does and returns
- * every parameter of G and D, concatenated (caller frees). */
+/* Runs GAN training steps through the library's trainer and returns every
+ * parameter of G and D, concatenated (caller frees). */
 static float *train_gan(int threads, uint64_t seed, int steps, size_t *count, float *last_losses)
 {
     gan_context *ctx = test_context(threads, seed);
     gan_model *g, *d;
     build_pair(ctx, &g, &d);
-    gan_adam_params ap = gan_adam_default_params();
-    ap.lr = 2e-4f;
-    ap.beta1 = 0.5f;
-    gan_optimizer *og, *od;
-    REQUIRE_OK(ctx, gan_optimizer_adam_create(g, &ap, &og));
-    REQUIRE_OK(ctx, gan_optimizer_adam_create(d, &ap, &od));
+    gan_trainer *trainer;
+    REQUIRE_OK(ctx, gan_trainer_create(g, d, NULL, &trainer));
     enum { B = 16 };
     gan_tensor *z = test_tensor(ctx, 2, (int[]){B, 8}, NULL), *real = test_tensor(ctx, 4, (int[]){B, 1, 8, 8}, NULL);
-    gan_tensor *ones = test_tensor(ctx, 2, (int[]){B, 1}, NULL), *zeros = test_tensor(ctx, 2, (int[]){B, 1}, NULL);
-    gan_tensor *dlogits = test_tensor(ctx, 2, (int[]){B, 1}, NULL);
-    REQUIRE_OK(ctx, gan_tensor_fill(ones, 1.0f));
-    const gan_tensor *fake, *logits, *dfake;
-    float loss_real = 0, loss_fake = 0, loss_g = 0;
+    gan_step_stats stats = {0};
 #ifdef GAN_TEST_COUNT_ALLOCATIONS
     size_t allocations_after_first_step = 0;
 #endif
@@ -218,32 +210,14 @@ static float *train_gan(int threads, uint64_t seed, int steps, size_t *count, fl
 #endif
         REQUIRE_OK(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
         REQUIRE_OK(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
-        /* D step: real then fake, gradients accumulated */
-        REQUIRE_OK(ctx, gan_model_zero_grad(d));
-        gan_model_set_requires_grad(d, 1);
-        REQUIRE_OK(ctx, gan_model_forward(d, real, &logits));
-        REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, ones, dlogits, &loss_real, NULL));
-        REQUIRE_OK(ctx, gan_model_backward(d, dlogits, NULL));
-        REQUIRE_OK(ctx, gan_model_forward(g, z, &fake));
-        REQUIRE_OK(ctx, gan_model_forward(d, fake, &logits));
-        REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, zeros, dlogits, &loss_fake, NULL));
-        REQUIRE_OK(ctx, gan_model_backward(d, dlogits, NULL));
-        REQUIRE_OK(ctx, gan_optimizer_step(od));
-        /* G step through a frozen D */
-        REQUIRE_OK(ctx, gan_model_zero_grad(g));
-        gan_model_set_requires_grad(d, 0);
-        REQUIRE_OK(ctx, gan_model_forward(d, fake, &logits));
-        REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, ones, dlogits, &loss_g, NULL));
-        REQUIRE_OK(ctx, gan_model_backward(d, dlogits, &dfake));
-        REQUIRE_OK(ctx, gan_model_backward(g, dfake, NULL));
-        REQUIRE_OK(ctx, gan_optimizer_step(og));
+        REQUIRE_OK(ctx, gan_trainer_step(trainer, real, z, &stats));
     }
 #ifdef GAN_TEST_COUNT_ALLOCATIONS
     /* the steady state reuses every output, gradient and workspace */
     CHECK(steps < 2 || test_alloc_count == allocations_after_first_step);
 #endif
-    last_losses[0] = loss_real + loss_fake;
-    last_losses[1] = loss_g;
+    last_losses[0] = stats.loss_d;
+    last_losses[1] = stats.loss_g;
     size_t total = gan_model_parameter_count(g) + gan_model_parameter_count(d), at = 0;
     float *all = malloc(total * sizeof(float));
     gan_model *models[2] = {g, d};
@@ -256,9 +230,8 @@ static float *train_gan(int threads, uint64_t seed, int steps, size_t *count, fl
             at += gan_tensor_numel(e.value);
         }
     *count = total;
-    gan_tensor_free(z), gan_tensor_free(real), gan_tensor_free(ones), gan_tensor_free(zeros);
-    gan_tensor_free(dlogits);
-    gan_optimizer_free(og), gan_optimizer_free(od);
+    gan_tensor_free(z), gan_tensor_free(real);
+    gan_trainer_free(trainer);
     gan_model_free(g), gan_model_free(d);
     gan_context_free(ctx);
     return all;

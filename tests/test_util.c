@@ -1,4 +1,5 @@
 /* test_util.c - helpers shared by the tests. */
+#define _POSIX_C_SOURCE 200809L
 #include "test_util.h"
 
 #include <math.h>
@@ -107,4 +108,56 @@ gan_model *test_single_layer_model(gan_context *ctx, gan_layer *layer)
     REQUIRE_OK(ctx, gan_model_create(ctx, &m));
     REQUIRE_OK(ctx, gan_model_add(m, layer));
     return m;
+}
+
+static char temp_dir[256];
+
+void test_temp_dir_create(const char *name)
+{
+    snprintf(temp_dir, sizeof temp_dir, "/tmp/%s_XXXXXX", name);
+    if (!mkdtemp(temp_dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+void test_temp_dir_remove(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", temp_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", temp_dir);
+}
+
+const char *test_path(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", temp_dir, name);
+    return buf[k];
+}
+
+void test_write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(1);
+    }
+}
+
+uint8_t *test_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(*n + 1);
+    if (fread(b, 1, *n, f) != *n)
+        *n = 0;
+    fclose(f);
+    return b;
 }

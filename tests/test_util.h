@@ -72,6 +72,16 @@ void test_expect_close(const char *what, const float *got, const double *want, s
 void test_expect_norm_close(const char *what, const float *got, const double *want, size_t n, double atol,
                             double rtol);
 
+/* A fresh folder under /tmp for the test's files (test_path names one in
+ * it; the last 4 names stay valid), removed with everything in it. */
+void test_temp_dir_create(const char *name);
+void test_temp_dir_remove(void);
+const char *test_path(const char *name);
+/* Whole files; test_write_file exits on failure, test_read_file returns
+ * NULL for a missing file (caller frees). */
+void test_write_file(const char *path, const void *data, size_t n);
+uint8_t *test_read_file(const char *path, size_t *n);
+
 /* A model of one layer, for tests of that layer. */
 gan_model *test_single_layer_model(gan_context *ctx, gan_layer *layer);
 

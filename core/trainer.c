@@ -1,0 +1,272 @@
+/* trainer.c - GAN training as the PyTorch DCGAN tutorials do it (one D step
+ * on real and fake images, then one G step through a frozen D), and
+ * sampling a generator in eval mode. */
+#include "layer.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+
+struct gan_trainer {
+    gan_context *ctx;
+    gan_model *g, *d;          /* borrowed, or owned when owns_models */
+    bool owns_models;
+    bool from_zoo;
+    gan_models_info model;     /* from_zoo only */
+    gan_models_params model_params;
+    gan_trainer_params params;
+    gan_optimizer *og, *od;    /* owned */
+    gan_tensor *real_labels, *fake_labels, *generator_labels, *dlogits; /* owned, [batch, 1] */
+    int label_batch;           /* the batch the labels are filled for */
+    int64_t steps;
+};
+
+gan_trainer_params gan_trainer_default_params(void)
+{
+    return (gan_trainer_params){.lr_g = 2e-4f, .lr_d = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f,
+                                .eps = 1e-8f, .real_label = 1.0f, .fake_label = 0.0f,
+                                .generator_label = 1.0f};
+}
+
+const char *gan_trainer_params_check(const gan_trainer_params *p)
+{
+    /* a learning rate that is subnormal in float is as good as zero */
+    if (!(p->lr_g >= FLT_MIN && p->lr_g <= 1.0f) || !(p->lr_d >= FLT_MIN && p->lr_d <= 1.0f))
+        return "learning rates must be in (0, 1], and not below 1.2e-38";
+    if (!(p->beta1 >= 0.0f && p->beta1 < 1.0f) || !(p->beta2 >= 0.0f && p->beta2 < 1.0f))
+        return "betas must be in [0, 1)";
+    if (!(p->eps >= FLT_MIN && p->eps <= 1.0f))
+        return "eps must be in (0, 1]";
+    if (!(p->real_label >= 0.0f && p->real_label <= 1.0f) || !(p->fake_label >= 0.0f && p->fake_label <= 1.0f) ||
+        !(p->generator_label >= 0.0f && p->generator_label <= 1.0f))
+        return "labels must be in [0, 1]";
+    return NULL;
+}
+
+gan_status gan_trainer_create(gan_model *generator, gan_model *discriminator, const gan_trainer_params *params,
+                              gan_trainer **out)
+{
+    if (!generator || !discriminator || !out)
+        return generator ? gan_fail(gan_model_context(generator), GAN_ERR_INVALID_ARGUMENT,
+                                    "gan_trainer_create: discriminator or out is NULL")
+                         : GAN_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    gan_context *ctx = gan_model_context(generator);
+    if (gan_model_context(discriminator) != ctx)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_trainer_create: G and D belong to different contexts");
+    if (generator == discriminator)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_trainer_create: G and D are the same model");
+    const gan_trainer_params p = params ? *params : gan_trainer_default_params();
+    const char *why = gan_trainer_params_check(&p);
+    if (why)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_trainer_create: %s", why);
+    gan_trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "gan_trainer_create: out of host memory");
+    *t = (gan_trainer){.ctx = ctx, .g = generator, .d = discriminator, .params = p};
+    const gan_adam_params ag = {p.lr_g, p.beta1, p.beta2, p.eps, 0.0f};
+    const gan_adam_params ad = {p.lr_d, p.beta1, p.beta2, p.eps, 0.0f};
+    gan_status st = gan_optimizer_adam_create(generator, &ag, &t->og);
+    if (st == GAN_OK)
+        st = gan_optimizer_adam_create(discriminator, &ad, &t->od);
+    if (st != GAN_OK) {
+        gan_trainer_free(t);
+        return st;
+    }
+    *out = t;
+    return GAN_OK;
+}
+
+gan_status gan_trainer_create_zoo(gan_context *ctx, const char *model, const gan_models_params *model_params,
+                                  const gan_trainer_params *params, gan_trainer **out)
+{
+    if (!ctx)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!out)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_trainer_create_zoo: out is NULL");
+    *out = NULL;
+    gan_model *g, *d;
+    gan_status st = gan_models_create(ctx, model, model_params, &g, &d);
+    if (st != GAN_OK)
+        return st;
+    gan_trainer *t;
+    if ((st = gan_trainer_create(g, d, params, &t)) != GAN_OK) {
+        gan_model_free(g);
+        gan_model_free(d);
+        return st;
+    }
+    t->owns_models = true;
+    t->from_zoo = true;
+    t->model_params = model_params ? *model_params : (gan_models_params){0};
+    gan_models_describe(model, model_params, &t->model); /* succeeded inside gan_models_create */
+    *out = t;
+    return GAN_OK;
+}
+
+void gan_trainer_free(gan_trainer *t)
+{
+    if (!t)
+        return;
+    gan_optimizer_free(t->og);
+    gan_optimizer_free(t->od);
+    gan_tensor_free(t->real_labels);
+    gan_tensor_free(t->fake_labels);
+    gan_tensor_free(t->generator_labels);
+    gan_tensor_free(t->dlogits);
+    if (t->owns_models) {
+        gan_model_free(t->g);
+        gan_model_free(t->d);
+    }
+    free(t);
+}
+
+gan_model *gan_trainer_generator(const gan_trainer *t) { return t ? t->g : NULL; }
+gan_model *gan_trainer_discriminator(const gan_trainer *t) { return t ? t->d : NULL; }
+gan_trainer_params gan_trainer_get_params(const gan_trainer *t) { return t->params; }
+int64_t gan_trainer_steps(const gan_trainer *t) { return t ? t->steps : 0; }
+
+gan_status gan_trainer_models_info(const gan_trainer *t, gan_models_info *out)
+{
+    if (!t || !out || !t->from_zoo)
+        return GAN_ERR_INVALID_ARGUMENT;
+    *out = t->model;
+    return GAN_OK;
+}
+
+/* Internal accessors for the checkpoint code. */
+gan_optimizer *gan_trainer_optimizer(const gan_trainer *t, bool generator) { return generator ? t->og : t->od; }
+const gan_models_params *gan_trainer_zoo_params(const gan_trainer *t) { return t->from_zoo ? &t->model_params : NULL; }
+void gan_trainer_set_steps(gan_trainer *t, int64_t steps) { t->steps = steps; }
+
+/* The label tensors, [batch, 1], filled once per batch size. */
+static gan_status ensure_labels(gan_trainer *t, int batch)
+{
+    if (t->label_batch == batch)
+        return GAN_OK;
+    const int shape[2] = {batch, 1};
+    gan_tensor **labels[3] = {&t->real_labels, &t->fake_labels, &t->generator_labels};
+    const float values[3] = {t->params.real_label, t->params.fake_label, t->params.generator_label};
+    gan_status st = gan_tensor_ensure(t->ctx, &t->dlogits, 2, shape);
+    for (int i = 0; i < 3 && st == GAN_OK; i++) {
+        st = gan_tensor_ensure(t->ctx, labels[i], 2, shape);
+        if (st == GAN_OK)
+            st = gan_tensor_fill(*labels[i], values[i]);
+    }
+    t->label_batch = st == GAN_OK ? batch : 0;
+    return st;
+}
+
+#define TRY(call)                      \
+    do {                               \
+        gan_status st_ = (call);       \
+        if (st_ != GAN_OK)             \
+            return st_;                \
+    } while (0)
+
+gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_tensor *z, gan_step_stats *stats)
+{
+    if (!t)
+        return GAN_ERR_INVALID_ARGUMENT;
+    gan_context *ctx = t->ctx;
+    if (!real || !z)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_trainer_step: real or z is NULL");
+    if (real->ctx != ctx || z->ctx != ctx)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_trainer_step: a tensor belongs to another context");
+    if (real->shape[0] != z->shape[0])
+        return gan_fail(ctx, GAN_ERR_SHAPE, "gan_trainer_step: %d real images but %d noise vectors",
+                        real->shape[0], z->shape[0]);
+    TRY(ensure_labels(t, real->shape[0]));
+    gan_step_stats s;
+    const gan_tensor *logits, *fake, *dfake;
+    float loss_real, loss_fake;
+
+    /* D: real images towards real_label, G(z) towards fake_label */
+    gan_model_set_requires_grad(t->d, 1);
+    TRY(gan_model_zero_grad(t->d));
+    TRY(gan_model_forward(t->d, real, &logits));
+    TRY(gan_bce_with_logits(ctx, logits, t->real_labels, t->dlogits, &loss_real, &s.d_x));
+    TRY(gan_model_backward(t->d, t->dlogits, NULL));
+    TRY(gan_model_forward(t->g, z, &fake));
+    if (!gan_tensor_same_shape(fake, real)) {
+        char a[64], b[64];
+        return gan_fail(ctx, GAN_ERR_SHAPE, "gan_trainer_step: G makes %s images, the real batch is %s",
+                        gan_shape_str(fake->ndim, fake->shape, a, sizeof a),
+                        gan_shape_str(real->ndim, real->shape, b, sizeof b));
+    }
+    TRY(gan_model_forward(t->d, fake, &logits));
+    TRY(gan_bce_with_logits(ctx, logits, t->fake_labels, t->dlogits, &loss_fake, &s.d_g_z1));
+    TRY(gan_model_backward(t->d, t->dlogits, NULL));
+    TRY(gan_optimizer_step(t->od));
+    s.loss_d = loss_real + loss_fake;
+
+    /* G: D(G(z)) towards generator_label; D passes its input gradient only */
+    gan_model_set_requires_grad(t->d, 0);
+    TRY(gan_model_zero_grad(t->g));
+    TRY(gan_model_forward(t->d, fake, &logits));
+    TRY(gan_bce_with_logits(ctx, logits, t->generator_labels, t->dlogits, &s.loss_g, &s.d_g_z2));
+    TRY(gan_model_backward(t->d, t->dlogits, &dfake));
+    gan_model_set_requires_grad(t->d, 1);
+    TRY(gan_model_backward(t->g, dfake, NULL));
+    TRY(gan_optimizer_step(t->og));
+    t->steps++;
+    if (stats)
+        *stats = s;
+    return GAN_OK;
+}
+
+/* -------------------------------------------------------------- sampling */
+
+gan_status gan_model_sample(gan_model *g, const gan_tensor *z, float *dst, size_t count)
+{
+    if (!g)
+        return GAN_ERR_INVALID_ARGUMENT;
+    gan_context *ctx = gan_model_context(g);
+    if (!z || !dst)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_model_sample: z or dst is NULL");
+    const int training = gan_model_is_training(g);
+    const gan_tensor *y;
+    gan_model_set_training(g, 0);
+    gan_status st = gan_model_forward(g, z, &y);
+    gan_model_set_training(g, training);
+    if (st != GAN_OK)
+        return st;
+    if (count != y->numel)
+        return gan_fail(ctx, GAN_ERR_SHAPE, "gan_model_sample: the images are %zu floats, dst holds %zu",
+                        y->numel, count);
+    return gan_tensor_read(y, dst, count);
+}
+
+gan_status gan_generate(gan_model *g, int z_ndim, int z_dim, int count, float *dst)
+{
+    if (!g)
+        return GAN_ERR_INVALID_ARGUMENT;
+    gan_context *ctx = gan_model_context(g);
+    if (!dst || count < 1 || z_dim < 1 || (z_ndim != 2 && z_ndim != 4))
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT,
+                        "gan_generate: needs dst, count >= 1, z_dim >= 1 and z_ndim 2 or 4");
+    enum { CHUNK = 128 };
+    const int chunk = count < CHUNK ? count : CHUNK;
+    const int shape[4] = {chunk, z_dim, 1, 1};
+    gan_tensor *z;
+    gan_status st = gan_tensor_create(ctx, z_ndim, shape, &z);
+    size_t per_image = 0;
+    for (int at = 0; at < count && st == GAN_OK; at += chunk) {
+        const int n = count - at < chunk ? count - at : chunk;
+        if (n < chunk) { /* the last, shorter batch */
+            const int last[4] = {n, z_dim, 1, 1};
+            st = gan_tensor_ensure(ctx, &z, z_ndim, last);
+        }
+        if (st == GAN_OK)
+            st = gan_tensor_fill_normal(z, 0.0f, 1.0f);
+        int out_ndim, out[GAN_MAX_DIMS];
+        if (st == GAN_OK && !per_image &&
+            (st = gan_model_layer_output_shape(g, gan_model_layer_count(g) - 1, z_ndim, z->shape, &out_ndim,
+                                               out)) == GAN_OK)
+            for (int k = 1; k < out_ndim; k++)
+                per_image = (per_image ? per_image : 1) * (size_t)out[k];
+        if (st == GAN_OK)
+            st = gan_model_sample(g, z, dst + (size_t)at * per_image, (size_t)n * per_image);
+    }
+    gan_tensor_free(z);
+    return st;
+}

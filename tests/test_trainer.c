@@ -1,0 +1,560 @@
+/* test_trainer.c - the library's GAN: the model zoo's shapes, the trainer
+ * against the step written out op by op, checkpoints (exact resume, every
+ * header bit covered, values out of range refused), the batch sampler
+ * against a naive resampler, and sampling. */
+#define _POSIX_C_SOURCE 200809L
+#include "gan_internal.h"
+#include "test_util.h"
+
+#include <unistd.h>
+
+/* Every parameter and buffer of a model, concatenated (caller frees). */
+static float *model_values(gan_context *ctx, const gan_model *m, size_t *count)
+{
+    size_t total = 0, at = 0;
+    for (size_t i = 0; i < gan_model_entry_count(m); i++) {
+        gan_entry e;
+        REQUIRE_OK(ctx, gan_model_entry(m, i, &e));
+        total += e.value ? gan_tensor_numel(e.value) : 0;
+    }
+    float *all = malloc((total ? total : 1) * sizeof(float));
+    for (size_t i = 0; i < gan_model_entry_count(m); i++) {
+        gan_entry e;
+        REQUIRE_OK(ctx, gan_model_entry(m, i, &e));
+        if (!e.value)
+            continue;
+        REQUIRE_OK(ctx, gan_tensor_read(e.value, all + at, gan_tensor_numel(e.value)));
+        at += gan_tensor_numel(e.value);
+    }
+    *count = total;
+    return all;
+}
+
+static bool same_models(gan_context *ca, const gan_model *a, gan_context *cb, const gan_model *b)
+{
+    size_t na, nb;
+    float *x = model_values(ca, a, &na), *y = model_values(cb, b, &nb);
+    const bool same = na == nb && memcmp(x, y, na * sizeof(float)) == 0;
+    free(x), free(y);
+    return same;
+}
+
+/* ------------------------------------------------------------------ zoo */
+
+static size_t weight_numel(gan_context *ctx, const gan_model *m, const char *name, int *dim0, int *dim1)
+{
+    for (size_t i = 0; i < gan_model_entry_count(m); i++) {
+        gan_entry e;
+        REQUIRE_OK(ctx, gan_model_entry(m, i, &e));
+        if (strcmp(e.name, name) == 0) {
+            *dim0 = gan_tensor_dim(e.value, 0);
+            *dim1 = gan_tensor_dim(e.value, 1);
+            return gan_tensor_numel(e.value);
+        }
+    }
+    return 0;
+}
+
+static void test_zoo(gan_context *ctx)
+{
+    gan_models_info info;
+    REQUIRE_OK(ctx, gan_models_describe("dcgan64", NULL, &info));
+    CHECK(info.z_dim == 100 && info.z_ndim == 4 && info.image_size == 64 && info.channels == 1);
+    REQUIRE_OK(ctx, gan_models_describe("gan", NULL, &info));
+    CHECK(info.z_dim == 64 && info.z_ndim == 2 && info.image_size == 28);
+
+    /* the paper's colour DCGAN: 3 channels in and out, PyTorch's shapes */
+    gan_model *g, *d;
+    const gan_models_params rgb = {0, 0, 3};
+    REQUIRE_OK(ctx, gan_models_create(ctx, "dcgan64", &rgb, &g, &d));
+    int a, b;
+    CHECK(weight_numel(ctx, g, "12.weight", &a, &b) == 64 * 3 * 16 && a == 64 && b == 3); /* ConvTranspose [in, out] */
+    CHECK(weight_numel(ctx, d, "0.weight", &a, &b) == 64 * 3 * 16 && a == 64 && b == 3);  /* Conv [out, in] */
+    CHECK(gan_model_parameter_count(g) == 3576704 && gan_model_parameter_count(d) == 2765568);
+    int out_ndim, out[GAN_MAX_DIMS];
+    REQUIRE_OK(ctx, gan_model_layer_output_shape(g, gan_model_layer_count(g) - 1, 4, (int[]){2, 100, 1, 1}, &out_ndim, out));
+    CHECK(out_ndim == 4 && out[1] == 3 && out[2] == 64 && out[3] == 64);
+    gan_model_free(g), gan_model_free(d);
+
+    /* the fully connected model at another size and latent */
+    const gan_models_params small = {16, 12, 2};
+    REQUIRE_OK(ctx, gan_models_create(ctx, "gan", &small, &g, &d));
+    CHECK(weight_numel(ctx, g, "0.weight", &a, &b) == 256 * 16 && weight_numel(ctx, d, "1.weight", &a, &b) == 256 * 288);
+    gan_model_free(g), gan_model_free(d);
+
+    EXPECT_ERR(ctx, gan_models_create(ctx, "dcgan", &(gan_models_params){0, 32, 0}, &g, &d), GAN_ERR_INVALID_ARGUMENT,
+               "model 'dcgan' is built for 28x28 images only");
+    CHECK(g == NULL && d == NULL);
+    EXPECT_ERR(ctx, gan_models_create(ctx, "big", NULL, &g, &d), GAN_ERR_INVALID_ARGUMENT, "not a model of the zoo");
+    EXPECT_ERR(ctx, gan_models_create(ctx, "gan", &(gan_models_params){0, 0, 5}, &g, &d), GAN_ERR_INVALID_ARGUMENT,
+               "1 to 4 channels");
+    CHECK(gan_models_describe("gan", &(gan_models_params){-1, 0, 0}, &info) == GAN_ERR_INVALID_ARGUMENT);
+}
+
+/* -------------------------------------------------------------- trainer */
+
+/* The tutorial's step written out op by op, as the reference. */
+static void reference_step(gan_context *ctx, gan_model *g, gan_model *d, gan_optimizer *og, gan_optimizer *od,
+                           const gan_tensor *real, const gan_tensor *z, float *losses)
+{
+    const int n = gan_tensor_dim(real, 0);
+    gan_tensor *ones = test_tensor(ctx, 2, (int[]){n, 1}, NULL), *zeros = test_tensor(ctx, 2, (int[]){n, 1}, NULL);
+    gan_tensor *dl = test_tensor(ctx, 2, (int[]){n, 1}, NULL);
+    REQUIRE_OK(ctx, gan_tensor_fill(ones, 1.0f));
+    const gan_tensor *logits, *fake, *dfake;
+    float lr, lf;
+    gan_model_set_requires_grad(d, 1);
+    REQUIRE_OK(ctx, gan_model_zero_grad(d));
+    REQUIRE_OK(ctx, gan_model_forward(d, real, &logits));
+    REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, ones, dl, &lr, NULL));
+    REQUIRE_OK(ctx, gan_model_backward(d, dl, NULL));
+    REQUIRE_OK(ctx, gan_model_forward(g, z, &fake));
+    REQUIRE_OK(ctx, gan_model_forward(d, fake, &logits));
+    REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, zeros, dl, &lf, NULL));
+    REQUIRE_OK(ctx, gan_model_backward(d, dl, NULL));
+    REQUIRE_OK(ctx, gan_optimizer_step(od));
+    gan_model_set_requires_grad(d, 0);
+    REQUIRE_OK(ctx, gan_model_zero_grad(g));
+    REQUIRE_OK(ctx, gan_model_forward(d, fake, &logits));
+    REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, ones, dl, &losses[1], NULL));
+    REQUIRE_OK(ctx, gan_model_backward(d, dl, &dfake));
+    REQUIRE_OK(ctx, gan_model_backward(g, dfake, NULL));
+    REQUIRE_OK(ctx, gan_optimizer_step(og));
+    gan_model_set_requires_grad(d, 1);
+    losses[0] = lr + lf;
+    gan_tensor_free(ones), gan_tensor_free(zeros), gan_tensor_free(dl);
+}
+
+static void test_trainer_step(void)
+{
+    gan_context *ca = test_context(2, 5), *cb = test_context(2, 5);
+    gan_trainer *t;
+    gan_model *g, *d;
+    REQUIRE_OK(ca, gan_trainer_create_zoo(ca, "dcgan", NULL, NULL, &t));
+    REQUIRE_OK(cb, gan_models_create(cb, "dcgan", NULL, &g, &d)); /* the same seed: the same weights */
+    CHECK(same_models(ca, gan_trainer_generator(t), cb, g) && same_models(ca, gan_trainer_discriminator(t), cb, d));
+    gan_adam_params ap = gan_adam_default_params();
+    ap.lr = 2e-4f;
+    ap.beta1 = 0.5f;
+    gan_optimizer *og, *od;
+    REQUIRE_OK(cb, gan_optimizer_adam_create(g, &ap, &og));
+    REQUIRE_OK(cb, gan_optimizer_adam_create(d, &ap, &od));
+    enum { B = 16 };
+    float *host_real = malloc(sizeof(float) * B * 784), host_z[B * 64];
+    unsigned state = 17;
+    for (int step = 0; step < 3; step++) {
+        test_fill(host_real, B * 784, -1.0f, 1.0f, &state);
+        test_fill(host_z, B * 64, -2.0f, 2.0f, &state);
+        gan_tensor *ra = test_tensor(ca, 4, (int[]){B, 1, 28, 28}, host_real), *za = test_tensor(ca, 4, (int[]){B, 64, 1, 1}, host_z);
+        gan_tensor *rb = test_tensor(cb, 4, (int[]){B, 1, 28, 28}, host_real), *zb = test_tensor(cb, 4, (int[]){B, 64, 1, 1}, host_z);
+        gan_step_stats s;
+        float want[2];
+        REQUIRE_OK(ca, gan_trainer_step(t, ra, za, &s));
+        reference_step(cb, g, d, og, od, rb, zb, want);
+        CHECK(s.loss_d == want[0] && s.loss_g == want[1]);
+        CHECK(s.d_x > 0 && s.d_x < 1 && s.d_g_z1 > 0 && s.d_g_z1 < 1 && s.d_g_z2 > 0 && s.d_g_z2 < 1);
+        gan_tensor_free(ra), gan_tensor_free(za), gan_tensor_free(rb), gan_tensor_free(zb);
+    }
+    CHECK(gan_trainer_steps(t) == 3);
+    CHECK(same_models(ca, gan_trainer_generator(t), cb, g)); /* to the bit, running statistics included */
+    CHECK(same_models(ca, gan_trainer_discriminator(t), cb, d));
+    CHECK(gan_model_is_training(gan_trainer_generator(t)));
+
+    /* wrong inputs are refused, naming the problem */
+    gan_tensor *real = test_tensor(ca, 4, (int[]){8, 1, 28, 28}, NULL), *z = test_tensor(ca, 4, (int[]){4, 64, 1, 1}, NULL);
+    EXPECT_ERR(ca, gan_trainer_step(t, real, z, NULL), GAN_ERR_SHAPE, "8 real images but 4 noise vectors");
+    gan_tensor *big = test_tensor(ca, 4, (int[]){4, 1, 32, 32}, NULL);
+    EXPECT_ERR(ca, gan_trainer_step(t, big, z, NULL), GAN_ERR_SHAPE, "");
+    gan_tensor_free(real), gan_tensor_free(z), gan_tensor_free(big);
+    gan_trainer_params p = gan_trainer_default_params();
+    p.lr_d = 1e-45f; /* subnormal: as good as zero */
+    gan_trainer *bad;
+    EXPECT_ERR(ca, gan_trainer_create(gan_trainer_generator(t), gan_trainer_discriminator(t), &p, &bad),
+               GAN_ERR_INVALID_ARGUMENT, "learning rates must be in (0, 1]");
+    free(host_real);
+    gan_optimizer_free(og), gan_optimizer_free(od);
+    gan_model_free(g), gan_model_free(d);
+    gan_trainer_free(t);
+    gan_context_free(ca), gan_context_free(cb);
+}
+
+/* ---------------------------------------------------------- checkpoints */
+
+/* n steps of the zoo's "gan" at batch 8 on noise-driven data from the
+ * context's generator (so a resumed run must also restore the generator). */
+static void run_steps(gan_context *ctx, gan_trainer *t, int n)
+{
+    gan_tensor *real = test_tensor(ctx, 4, (int[]){8, 1, 28, 28}, NULL), *z = test_tensor(ctx, 2, (int[]){8, 64}, NULL);
+    for (int i = 0; i < n; i++) {
+        REQUIRE_OK(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
+        REQUIRE_OK(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
+        REQUIRE_OK(ctx, gan_trainer_step(t, real, z, NULL));
+    }
+    gan_tensor_free(real), gan_tensor_free(z);
+}
+
+/* Two steps of a zoo "gan" of 2x2 images, batch 4. */
+static void run_small_steps(gan_context *ctx, gan_trainer *t)
+{
+    gan_tensor *real = test_tensor(ctx, 4, (int[]){4, 1, 2, 2}, NULL), *z = test_tensor(ctx, 2, (int[]){4, 1}, NULL);
+    for (int i = 0; i < 2; i++) {
+        REQUIRE_OK(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
+        REQUIRE_OK(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
+        REQUIRE_OK(ctx, gan_trainer_step(t, real, z, NULL));
+    }
+    gan_tensor_free(real), gan_tensor_free(z);
+}
+
+/* A checkpoint file made with the generic writer: the trainer's entries
+ * and the given metadata, with a valid whole-file checksum. */
+static void forge(gan_context *ctx, gan_trainer *t, const char *path, const char *const (*meta)[2], size_t n_meta)
+{
+    size_t n = 0;
+    gan_entry *all = NULL;
+    const char *const prefixes[4] = {"generator.", "discriminator.", "optimizer_g.", "optimizer_d."};
+    for (int k = 0; k < 4; k++) {
+        const bool model = k < 2;
+        const void *owner = k == 0 ? (const void *)gan_trainer_generator(t) : k == 1 ? (const void *)gan_trainer_discriminator(t)
+                                                                                : (const void *)gan_trainer_optimizer(t, k == 2);
+        const size_t count = model ? gan_model_entry_count(owner) : gan_optimizer_entry_count(owner);
+        all = realloc(all, (n + count) * sizeof *all);
+        for (size_t i = 0; i < count; i++, n++) {
+            gan_entry e;
+            REQUIRE_OK(ctx, model ? gan_model_entry(owner, i, &e) : gan_optimizer_entry(owner, i, &e));
+            all[n] = e;
+            snprintf(all[n].name, sizeof all[n].name, "%s%s", prefixes[k], e.name);
+        }
+    }
+    REQUIRE_OK(ctx, gan_safetensors_save(ctx, path, all, n, meta, n_meta));
+    free(all);
+}
+
+static void test_checkpoints(void)
+{
+    /* run A: 5 steps straight; run B: 2 steps, save, a new process's
+     * worth of state (another context, other weights), restore, 3 steps */
+    gan_context *ca = test_context(2, 77), *cb = test_context(1, 77), *cc = test_context(2, 1234);
+    gan_trainer_params p = gan_trainer_default_params();
+    p.lr_d = 1e-4f;
+    p.real_label = 0.9f;
+    gan_trainer *ta, *tb, *tc;
+    REQUIRE_OK(ca, gan_trainer_create_zoo(ca, "gan", NULL, &p, &ta));
+    REQUIRE_OK(cb, gan_trainer_create_zoo(cb, "gan", NULL, &p, &tb));
+    run_steps(ca, ta, 5);
+    run_steps(cb, tb, 2);
+    const char *meta[][2] = {{"dataset", "test"}, {"note", "a \"quoted\" value"}};
+    const char *path = test_path("run.safetensors");
+    REQUIRE_OK(cb, gan_checkpoint_save(tb, path, &(gan_checkpoint_position){1, 0}, meta, 2));
+    gan_checkpoint *c;
+    REQUIRE_OK(cc, gan_checkpoint_open(cc, path, &c));
+    gan_checkpoint_info info;
+    REQUIRE_OK(cc, gan_checkpoint_get_info(c, &info));
+    CHECK(info.has_model && strcmp(info.model.name, "gan") == 0 && info.model.z_dim == 64);
+    CHECK(info.steps == 2 && info.position.epoch == 1 && info.position.step_in_epoch == 0);
+    CHECK(info.params.lr_d == 1e-4f && info.params.lr_g == 2e-4f && info.params.real_label == 0.9f);
+    CHECK(strcmp(gan_checkpoint_meta(c, "note"), "a \"quoted\" value") == 0);
+    REQUIRE_OK(cc, gan_trainer_create_zoo(cc, "gan", &info.model_params, &info.params, &tc));
+    REQUIRE_OK(cc, gan_checkpoint_restore(c, tc));
+    gan_checkpoint_close(c);
+    CHECK(gan_trainer_steps(tc) == 2);
+    run_steps(cc, tc, 3);
+    CHECK(same_models(ca, gan_trainer_generator(ta), cc, gan_trainer_generator(tc)));
+    CHECK(same_models(ca, gan_trainer_discriminator(ta), cc, gan_trainer_discriminator(tc)));
+    REQUIRE_OK(ca, gan_checkpoint_save(ta, test_path("a.safetensors"), &(gan_checkpoint_position){2, 1}, meta, 2));
+    REQUIRE_OK(cc, gan_checkpoint_save(tc, test_path("c.safetensors"), &(gan_checkpoint_position){2, 1}, meta, 2));
+    size_t na, nc;
+    uint8_t *fa = test_read_file(test_path("a.safetensors"), &na), *fc = test_read_file(test_path("c.safetensors"), &nc);
+    CHECK(na == nc && memcmp(fa, fc, na) == 0); /* the resumed run's checkpoint, byte for byte */
+    free(fc);
+
+    /* the generator alone loads into a bare model */
+    gan_model *g, *d;
+    REQUIRE_OK(cb, gan_models_create(cb, "gan", NULL, &g, &d));
+    REQUIRE_OK(cb, gan_checkpoint_open(cb, test_path("a.safetensors"), &c));
+    REQUIRE_OK(cb, gan_checkpoint_load_generator(c, g));
+    CHECK(same_models(ca, gan_trainer_generator(ta), cb, g));
+    gan_checkpoint_close(c);
+    gan_model_free(g), gan_model_free(d);
+
+    /* one bit changed anywhere, metadata included, is refused: a bit of
+     * every byte of the metadata, of every 13th byte of the rest of the header, and some
+     * of the data, in the checkpoint of a small zoo model */
+    gan_trainer *tiny;
+    REQUIRE_OK(cb, gan_trainer_create_zoo(cb, "gan", &(gan_models_params){1, 2, 1}, NULL, &tiny));
+    run_small_steps(cb, tiny);
+    REQUIRE_OK(cb, gan_checkpoint_save(tiny, test_path("tiny.safetensors"), &(gan_checkpoint_position){0, 1}, meta, 2));
+    size_t nt;
+    uint8_t *ft = test_read_file(test_path("tiny.safetensors"), &nt), *bad = malloc(nt);
+    uint64_t header_len = 0;
+    for (int i = 0; i < 8; i++)
+        header_len |= (uint64_t)ft[i] << (8 * i);
+    const char *md = strstr((const char *)ft + 8, "\"__metadata__\":{");
+    const size_t md_begin = md ? (size_t)(md - (const char *)ft) : 0;
+    const size_t md_end = md ? (size_t)(strchr(md, '}') - (const char *)ft) + 1 : 0;
+    CHECK(md != NULL && md_end < 8 + header_len);
+    int refused = 0, tried = 0;
+    for (size_t i = 0; i < nt; i++) {
+        const bool in_md = i >= md_begin && i < md_end;
+        if (!in_md && i % (i < 8 + header_len ? 13 : 4099) != 0)
+            continue;
+        memcpy(bad, ft, nt);
+        bad[i] ^= (uint8_t)(1u << (i % 8));
+        test_write_file(test_path("bit.safetensors"), bad, nt);
+        refused += gan_checkpoint_open(cb, test_path("bit.safetensors"), &c) == GAN_ERR_FORMAT;
+        CHECK(c == NULL);
+        tried++;
+    }
+    printf("checkpoint: %d of %d one-bit changes refused (each of the metadata's %zu bytes)\n", refused, tried,
+           md_end - md_begin);
+    CHECK(refused == tried);
+    free(ft), free(bad);
+    gan_trainer_free(tiny);
+    /* "batch":"32" to "22" in a caller's value, as the example */
+    const char *b32[][2] = {{"batch", "32"}};
+    REQUIRE_OK(ca, gan_checkpoint_save(ta, test_path("b.safetensors"), &(gan_checkpoint_position){0, 0}, b32, 1));
+    size_t nb;
+    uint8_t *fb = test_read_file(test_path("b.safetensors"), &nb);
+    char *at = NULL;
+    for (size_t i = 0; i + 12 <= nb && !at; i++)
+        if (memcmp(fb + i, "\"batch\":\"32\"", 12) == 0)
+            at = (char *)fb + i;
+    CHECK(at != NULL);
+    if (at)
+        at[9] = '2';
+    test_write_file(test_path("b.safetensors"), fb, nb);
+    EXPECT_ERR(cb, gan_checkpoint_open(cb, test_path("b.safetensors"), &c), GAN_ERR_FORMAT, "the file is damaged");
+    free(fb), free(fa);
+
+    /* well-formed files whose values are out of range or missing */
+    const char *fmt[2] = {"format", "libgan-training-checkpoint-2"};
+    struct { const char *key, *value, *message; } cases[] = {
+        {"lr_g", "0", "learning rates must be in (0, 1]"},
+        {"lr_d", "nan", "learning rates must be in (0, 1]"},
+        {"beta1", "1", "betas must be in [0, 1)"},
+        {"global_step", "-3", "'global_step' is '-3', not a count"},
+        {"epoch", "1e3", "'epoch' is '1e3', not a count"},
+        {"rng_state", "0000000000000000:0000000000000000:0000000000000000:0000000000000000", "not a valid generator state"},
+        {"rng_state", "12", "not a valid generator state"},
+        {"model", "huge", "is not one of the zoo's"},
+        {"z_dim", "0", "is not one of the zoo's"},
+        {"eps", NULL, "lacks 'eps'"},
+    };
+    const char *good[][2] = {
+        {"lr_g", "0.0002"}, {"lr_d", "0.0002"}, {"beta1", "0.5"}, {"beta2", "0.999"}, {"eps", "1e-08"},
+        {"real_label", "1"}, {"fake_label", "0"}, {"generator_label", "1"}, {"epoch", "0"}, {"step_in_epoch", "0"},
+        {"global_step", "5"}, {"rng_state", "0000000000000001:0000000000000002:0000000000000003:0000000000000004"},
+        {"model", "gan"}, {"z_dim", "64"}, {"image_size", "28"}, {"channels", "1"},
+    };
+    enum { N_GOOD = sizeof good / sizeof good[0] };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const char *m[N_GOOD + 1][2];
+        size_t n = 0;
+        m[n][0] = fmt[0], m[n][1] = fmt[1], n++;
+        for (size_t i = 0; i < N_GOOD; i++) {
+            if (strcmp(good[i][0], cases[k].key) == 0 && !cases[k].value)
+                continue;
+            m[n][0] = good[i][0];
+            m[n][1] = strcmp(good[i][0], cases[k].key) == 0 ? cases[k].value : good[i][1];
+            n++;
+        }
+        forge(ca, ta, test_path("forged.safetensors"), (const char *const(*)[2])m, n);
+        EXPECT_ERR(ca, gan_checkpoint_open(ca, test_path("forged.safetensors"), &c), GAN_ERR_FORMAT, cases[k].message);
+    }
+    /* the optimizers' step counters must agree with the checkpoint's step */
+    const char *m[N_GOOD + 1][2];
+    m[0][0] = fmt[0], m[0][1] = fmt[1];
+    memcpy(m + 1, good, sizeof good);
+    m[11][1] = "4";
+    forge(ca, ta, test_path("forged.safetensors"), (const char *const(*)[2])m, N_GOOD + 1);
+    REQUIRE_OK(ca, gan_checkpoint_open(ca, test_path("forged.safetensors"), &c));
+    EXPECT_ERR(ca, gan_checkpoint_restore(c, ta), GAN_ERR_FORMAT, "'optimizer_g.step' is 5, but its step is 4");
+    CHECK(gan_trainer_steps(ta) == 5);
+    gan_checkpoint_close(c);
+    /* a checkpoint of libgan 0.1 and a file with no whole-file checksum */
+    m[0][1] = "libgan-training-checkpoint-1";
+    forge(ca, ta, test_path("old.safetensors"), (const char *const(*)[2])m, N_GOOD + 1);
+    EXPECT_ERR(ca, gan_checkpoint_open(ca, test_path("old.safetensors"), &c), GAN_ERR_FORMAT, "written by libgan 0.1");
+    const char plain[] = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    uint8_t other[8 + sizeof plain + 4] = {sizeof plain - 1};
+    memcpy(other + 8, plain, sizeof plain - 1);
+    test_write_file(test_path("other.safetensors"), other, 8 + sizeof plain - 1 + 4);
+    EXPECT_ERR(ca, gan_checkpoint_open(ca, test_path("other.safetensors"), &c), GAN_ERR_FORMAT, "no whole-file checksum");
+    EXPECT_ERR(ca, gan_checkpoint_open(ca, test_path("missing.safetensors"), &c), GAN_ERR_IO, "cannot open");
+    /* a checkpoint of another model is refused before anything changes */
+    gan_trainer *other_model;
+    REQUIRE_OK(ca, gan_trainer_create_zoo(ca, "gan", &(gan_models_params){32, 0, 0}, NULL, &other_model));
+    REQUIRE_OK(ca, gan_checkpoint_open(ca, test_path("a.safetensors"), &c));
+    size_t n_before;
+    float *before = model_values(ca, gan_trainer_generator(other_model), &n_before);
+    EXPECT_ERR(ca, gan_checkpoint_restore(c, other_model), GAN_ERR_FORMAT, "'generator.0.weight' is stored as F32");
+    float *after = model_values(ca, gan_trainer_generator(other_model), &n_before);
+    CHECK(memcmp(before, after, n_before * sizeof(float)) == 0);
+    free(before), free(after);
+    gan_checkpoint_close(c);
+    gan_trainer_free(other_model);
+    /* the caller may not overwrite the library's keys */
+    const char *clash[][2] = {{"global_step", "9"}};
+    EXPECT_ERR(ca, gan_checkpoint_save(ta, path, &(gan_checkpoint_position){0, 0}, clash, 1), GAN_ERR_INVALID_ARGUMENT,
+               "the key 'global_step' is the library's own");
+
+    gan_trainer_free(ta), gan_trainer_free(tb), gan_trainer_free(tc);
+    gan_context_free(ca), gan_context_free(cb), gan_context_free(cc);
+}
+
+/* -------------------------------------------------------------- sampler */
+
+/* The sampler's transform in double precision, written from its contract:
+ * output pixel centres rotated back by the angle about the centre, scaled
+ * to the source grid, bilinear with zero outside. */
+static double reference_pixel(const uint8_t *img, int h, int w, int ch, int c, int size, double angle, int oy, int ox)
+{
+    const double a = angle * 3.14159265358979 / 180.0, centre = 0.5 * size;
+    const double dx = ox + 0.5 - centre, dy = oy + 0.5 - centre;
+    const double rx = cos(a) * dx + sin(a) * dy + centre, ry = -sin(a) * dx + cos(a) * dy + centre;
+    const double y = ry * h / size - 0.5, x = rx * w / size - 0.5;
+    const int y0 = (int)floor(y), x0 = (int)floor(x);
+    double v = 0;
+    for (int yy = y0; yy <= y0 + 1; yy++)
+        for (int xx = x0; xx <= x0 + 1; xx++)
+            if (yy >= 0 && yy < h && xx >= 0 && xx < w)
+                v += (1 - fabs(y - yy)) * (1 - fabs(x - xx)) * img[((size_t)yy * w + xx) * ch + c];
+    return v / 127.5 - 1.0;
+}
+
+static void test_sampler(void)
+{
+    enum { N = 10, H = 6, W = 6, C = 3, B = 4, S = 9 };
+    uint8_t images[N * H * W * C];
+    for (int i = 0; i < N * H * W * C; i++)
+        images[i] = (uint8_t)(i * 37 + i / 7);
+    gan_context *ctx = test_context(1, 3), *twin = test_context(1, 3);
+    gan_sampler *s;
+    gan_sampler_params p = {B, S, 30.0f, 11};
+    REQUIRE_OK(ctx, gan_sampler_create(ctx, images, N, H, W, C, &p, &s));
+    CHECK(gan_sampler_batches_per_epoch(s) == 2); /* the last partial batch is dropped */
+    gan_tensor *out = test_tensor(ctx, 4, (int[]){B, C, S, S}, NULL);
+    /* the order of an epoch is a permutation, the same on every call */
+    int seen[N] = {0}, first_epoch[2 * B];
+    double worst = 0;
+    for (int epoch = 0; epoch < 2; epoch++)
+        for (int batch = 0; batch < 2; batch++) {
+            REQUIRE_OK(ctx, gan_sampler_batch(s, epoch, batch, out));
+            float *got = test_read(out);
+            for (int b = 0; b < B; b++) {
+                float angle;
+                REQUIRE_OK(twin, gan_random_uniform(twin, &angle, 1, -30.0f, 30.0f));
+                /* which image: the one whose reference matches */
+                int match = -1;
+                for (int i = 0; i < N && match < 0; i++) {
+                    double err = 0;
+                    for (int c = 0; c < C; c++)
+                        for (int y = 0; y < S; y++)
+                            for (int x = 0; x < S; x++)
+                                err = fmax(err, fabs(got[((b * C + c) * S + y) * S + x] -
+                                                     reference_pixel(images + (size_t)i * H * W * C, H, W, C, c, S, angle, y, x)));
+                    if (err < 1e-3) {
+                        match = i;
+                        worst = fmax(worst, err);
+                    }
+                }
+                CHECK(match >= 0);
+                if (match >= 0 && epoch == 0) {
+                    seen[match]++;
+                    first_epoch[batch * B + b] = match;
+                }
+            }
+            free(got);
+        }
+    printf("sampler: rotated and resized batches within %.2g of the double-precision reference\n", worst);
+    for (int i = 0; i < N; i++)
+        CHECK(seen[i] <= 1);
+    /* going back to epoch 0 gives its order again */
+    REQUIRE_OK(ctx, gan_sampler_batch(s, 0, 1, out));
+    gan_sampler_free(s);
+
+    /* no rotation, own size: the bytes scaled exactly */
+    p = (gan_sampler_params){B, 0, 0.0f, 11};
+    REQUIRE_OK(ctx, gan_sampler_create(ctx, images, N, H, W, C, &p, &s));
+    gan_tensor *plain = test_tensor(ctx, 4, (int[]){B, C, H, W}, NULL);
+    REQUIRE_OK(ctx, gan_sampler_batch(s, 0, 1, plain));
+    float *got = test_read(plain);
+    bool exact = true;
+    for (int b = 0; b < B; b++) {
+        const uint8_t *img = images + (size_t)first_epoch[B + b] * H * W * C;
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < H * W; i++)
+                exact = exact && got[(b * C + c) * H * W + i] == (float)img[i * C + c] / 127.5f - 1.0f;
+    }
+    CHECK(exact);
+    free(got);
+    EXPECT_ERR(ctx, gan_sampler_batch(s, 0, 2, plain), GAN_ERR_INVALID_ARGUMENT, "an epoch has 2");
+    EXPECT_ERR(ctx, gan_sampler_batch(s, 0, 0, out), GAN_ERR_SHAPE, "expected [4, 3, 6, 6]");
+    gan_sampler_free(s);
+    p.batch = 11;
+    EXPECT_ERR(ctx, gan_sampler_create(ctx, images, N, H, W, C, &p, &s), GAN_ERR_INVALID_ARGUMENT, "10 images make no batch of 11");
+    p = (gan_sampler_params){B, 0, 0.0f, 0};
+    EXPECT_ERR(ctx, gan_sampler_create(ctx, images, N, H, W - 1, C, &p, &s), GAN_ERR_INVALID_ARGUMENT, "not square");
+    gan_tensor_free(out), gan_tensor_free(plain);
+    gan_context_free(ctx), gan_context_free(twin);
+}
+
+/* -------------------------------------------------------------- sampling */
+
+static void test_generate(void)
+{
+    gan_context *ctx = test_context(2, 8), *twin = test_context(2, 8);
+    gan_model *g, *d;
+    REQUIRE_OK(ctx, gan_models_create(ctx, "dcgan", NULL, &g, &d));
+    /* a batch of training first, so eval mode (running statistics) differs */
+    gan_tensor *z = test_tensor(ctx, 4, (int[]){130, 64, 1, 1}, NULL);
+    const gan_tensor *y;
+    REQUIRE_OK(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
+    REQUIRE_OK(ctx, gan_model_forward(g, z, &y));
+    float *train_mode = test_read(y);
+    REQUIRE_OK(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
+    REQUIRE_OK(ctx, gan_model_forward(g, z, &y));
+    free(test_read(y)); /* a second batch of running statistics */
+
+    /* 130 images come in batches of 128 and 2, from noise in that order */
+    uint64_t state[4];
+    gan_random_get_state(ctx, state);
+    REQUIRE_OK(twin, gan_random_set_state(twin, state));
+    float *images = malloc(sizeof(float) * 130 * 784), *noise = malloc(sizeof(float) * 130 * 64);
+    REQUIRE_OK(ctx, gan_generate(g, 4, 64, 130, images));
+    CHECK(gan_model_is_training(g));
+    REQUIRE_OK(twin, gan_random_normal(twin, noise, 128 * 64, 0.0f, 1.0f));
+    REQUIRE_OK(twin, gan_random_normal(twin, noise + 128 * 64, 2 * 64, 0.0f, 1.0f));
+    REQUIRE_OK(ctx, gan_tensor_write(z, noise, 130 * 64));
+    gan_model_set_training(g, 0);
+    REQUIRE_OK(ctx, gan_model_forward(g, z, &y));
+    float *eval = test_read(y);
+    gan_model_set_training(g, 1);
+    double worst = 0, from_train = 0;
+    for (int i = 0; i < 130 * 784; i++) {
+        worst = fmax(worst, fabs(images[i] - eval[i]));
+        from_train = fmax(from_train, fabs(images[i] - train_mode[i]));
+    }
+    printf("generate: within %.2g of an eval-mode forward of the same noise (%.2g from train mode)\n", worst, from_train);
+    CHECK(worst < 1e-5 && from_train > 1e-3);
+    float one[784];
+    EXPECT_ERR(ctx, gan_model_sample(g, z, one, 784), GAN_ERR_SHAPE, "the images are 101920 floats, dst holds 784");
+    CHECK(gan_model_is_training(g));
+    free(train_mode), free(images), free(noise), free(eval);
+    gan_tensor_free(z);
+    gan_model_free(g), gan_model_free(d);
+    gan_context_free(ctx), gan_context_free(twin);
+}
+
+int main(void)
+{
+    test_temp_dir_create("gan_test_trainer");
+    gan_context *ctx = test_context(2, 1);
+    test_zoo(ctx);
+    gan_context_free(ctx);
+    test_trainer_step();
+    test_checkpoints();
+    test_sampler();
+    test_generate();
+    test_temp_dir_remove();
+    return test_finish("test_trainer");
+}
