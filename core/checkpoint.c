@@ -203,7 +203,7 @@ static bool read_float(gan_checkpoint *c, const char *key, float *out)
     errno = 0;
     *out = strtof(v, &end);
     if (!*v || *end || errno == ERANGE) {
-        gan_fail(c->ctx, GAN_ERR_FORMAT, "the checkpoint's '%s' is '%s', not a number", key, v);
+        gan_fail(c->ctx, GAN_ERR_FORMAT, "the checkpoint's '%s' is '%s', not a number in single precision's range", key, v);
         return false;
     }
     return true;

@@ -121,6 +121,30 @@ check "existing checkpoint untouched" cmp A/checkpoint.safetensors a.copy
 fails_with "resume with another model" "--model gan differs" "$bin/train_mnist" --resume A --model gan --data data --no-verify
 fails_with "resume into another program" "trained on mnist" "$bin/train_fashion" --resume A --data data --no-verify
 
+# a checkpoint whose values were edited and sealed again with a valid
+# checksum: each value is checked as its flag would be
+if command -v python3 > /dev/null; then
+    forged() { # forged KEY=VALUE NEEDLE: a copy of B with that value, refused saying NEEDLE
+        rm -rf E && cp -r B E && python3 "$here/forge_checkpoint.py" E/checkpoint.safetensors "$1"
+        fails_with "forged $1" "$2" "$bin/train_mnist" --resume E --data data --no-verify
+    }
+    forged batch=00 "the checkpoint's 'batch' must be between 2 and 65536, got 00"
+    forged seed=-1 "the checkpoint's 'seed' must be between 0 and"
+    forged rotate=nan "the checkpoint's 'rotate' needs a number, got 'nan'"
+    forged epochs=0 "the checkpoint's 'epochs' must be between 1 and"
+    forged lr_g=1e-50 "the checkpoint's 'lr_g' is '1e-50', not a number in single precision's range"
+    forged beta2=1 "betas must be in [0, 1)"
+    forged global_step=3 "does not fit epochs of 3 steps"
+    forged step_in_epoch=7 "does not fit epochs of 3 steps"
+    forged dataset_images=95 "trained on 95 images"
+    forged model=dcgan128 "is not one of the zoo's"
+else
+    echo "test_apps: no python3: the forged-checkpoint checks were skipped"
+fi
+# one bit of the metadata changed ("batch":"32" to "22") is a damaged file
+cp -r B M && sed -i 's/"batch":"32"/"batch":"22"/' M/checkpoint.safetensors
+fails_with "edited metadata" "the file is damaged" "$bin/train_mnist" --resume M --data data --no-verify
+
 # bad flags
 fails_with "unknown flag" "unknown option '--epoch'" "$bin/train_mnist" --epoch 3
 fails_with "bad number" "--batch needs a whole number, got 'x'" "$bin/train_mnist" --batch x
@@ -128,6 +152,19 @@ fails_with "out of range" "--lr must be between" "$bin/train_mnist" --lr -1
 fails_with "bad model" "--model takes gan, dcgan, dcgan64, not 'big'" "$bin/train_mnist" --model big --data data --no-verify --out X
 fails_with "bad backend" "--backend takes cpu or opencl" "$bin/train_mnist" --backend cuda
 fails_with "generate needs its flags" "--checkpoint and --out are required" "$bin/generate" --count 3
+fails_with "empty --out" "--out needs a value, got ''" "$bin/train_mnist" --out ""
+fails_with "empty --resume" "--resume needs a value, got ''" "$bin/train_mnist" --resume ""
+fails_with "empty --data" "--data needs a value, got ''" "$bin/train_mnist" --data ""
+fails_with "a path too long" "--out is 900 bytes long" "$bin/train_mnist" --out "$(printf 'x%.0s' {1..900})"
+fails_with "a learning rate of zero" "--lr must be between" "$bin/train_mnist" --lr 0
+fails_with "a learning rate that underflows" "--lr must be between" "$bin/train_mnist" --lr 1e-50
+fails_with "a beta that underflows" "--beta1 of 1e-50 is too small for single precision" "$bin/train_mnist" --beta1 1e-50
+make_data other 64
+fails_with "resume on another data set size" "the checkpoint was trained on 96 images, other holds 64" \
+    "$bin/train_mnist" --resume B --data other --no-verify
+mkdir -p gz && cp data/train-labels-idx1-ubyte gz/
+{ gzip -c data/train-images-idx3-ubyte; printf 'junk'; } > gz/train-images-idx3-ubyte.gz
+fails_with ".gz with trailing bytes" "4 unexpected bytes after the gzip data" "$bin/train_mnist" --data gz --no-verify --out X
 check "help lists every flag" bash -c "'$bin/train_mnist' --help | grep -q -- '--sample-every'"
 
 echo "test_apps: $passed passed, $failed failed"
