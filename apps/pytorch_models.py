@@ -1,4 +1,4 @@
-"""The apps' models (apps/models.c) as PyTorch nn.Sequential, layer for
+"""The model zoo's models (core/zoo.c) as PyTorch nn.Sequential, layer for
 layer, so that state_dict names and shapes match libgan's checkpoints."""
 from torch import nn
 
