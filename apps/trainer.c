@@ -278,6 +278,15 @@ static bool adopt_settings(run *r, gan_checkpoint *ckpt, option *opts, int n_opt
         fprintf(stderr, "%s: --model %s differs from the checkpoint's %s\n", r->program, c->model, info.model.name);
         return false;
     }
+    gan_models_info own;
+    gan_models_describe(info.model.name, NULL, &own);
+    if (info.model.z_dim != own.z_dim || info.model.image_size != own.image_size || info.model.channels != own.channels) {
+        fprintf(stderr, "%s: the checkpoint's %s has latent size %d, %dx%d images and %d channel(s); this program "
+                        "trains it with %d, %dx%d and %d\n", r->program, info.model.name, info.model.z_dim,
+                info.model.image_size, info.model.image_size, info.model.channels, own.z_dim, own.image_size,
+                own.image_size, own.channels);
+        return false;
+    }
     c->model = info.model.name;
     /* lr, beta1 and beta2 are the library's, validated by it; the trainer
      * programs use one learning rate for both networks */

@@ -463,9 +463,10 @@ GAN_API void gan_trainer_free(gan_trainer *trainer);
 GAN_API gan_status gan_trainer_step(gan_trainer *trainer, const gan_tensor *real, const gan_tensor *z,
                                     gan_step_stats *stats);
 
-/* Borrowed from the trainer. */
+/* Borrowed from the trainer (NULL for a NULL trainer). */
 GAN_API gan_model *gan_trainer_generator(const gan_trainer *trainer);
 GAN_API gan_model *gan_trainer_discriminator(const gan_trainer *trainer);
+/* The parameters the trainer was made with (the defaults for NULL). */
 GAN_API gan_trainer_params gan_trainer_get_params(const gan_trainer *trainer);
 /* The zoo model the trainer built; GAN_ERR_INVALID_ARGUMENT when it was
  * given its models. */
@@ -510,6 +511,7 @@ typedef struct gan_sampler_params {
 GAN_API gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count, int height,
                                       int width, int channels, const gan_sampler_params *params,
                                       gan_sampler **out);
+/* NULL is a no-op. */
 GAN_API void gan_sampler_free(gan_sampler *sampler);
 GAN_API int gan_sampler_batches_per_epoch(const gan_sampler *sampler);
 /* Fills out ([batch, channels, size, size]) with batch `index` (from 0) of
@@ -599,6 +601,7 @@ GAN_API gan_status gan_checkpoint_save(const gan_trainer *trainer, const char *p
  * (checksum), not a libgan training checkpoint, or holds a value out of
  * range. Reading it changes nothing in the context. */
 GAN_API gan_status gan_checkpoint_open(gan_context *ctx, const char *path, gan_checkpoint **out);
+/* NULL is a no-op. */
 GAN_API void gan_checkpoint_close(gan_checkpoint *ckpt);
 
 /* What the checkpoint records (validated by gan_checkpoint_open). */

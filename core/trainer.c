@@ -122,7 +122,10 @@ void gan_trainer_free(gan_trainer *t)
 
 gan_model *gan_trainer_generator(const gan_trainer *t) { return t ? t->g : NULL; }
 gan_model *gan_trainer_discriminator(const gan_trainer *t) { return t ? t->d : NULL; }
-gan_trainer_params gan_trainer_get_params(const gan_trainer *t) { return t->params; }
+gan_trainer_params gan_trainer_get_params(const gan_trainer *t)
+{
+    return t ? t->params : gan_trainer_default_params();
+}
 int64_t gan_trainer_steps(const gan_trainer *t) { return t ? t->steps : 0; }
 
 gan_status gan_trainer_models_info(const gan_trainer *t, gan_models_info *out)

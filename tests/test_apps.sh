@@ -138,6 +138,7 @@ if command -v python3 > /dev/null; then
     forged step_in_epoch=7 "does not fit epochs of 3 steps"
     forged dataset_images=95 "trained on 95 images"
     forged model=dcgan128 "is not one of the zoo's"
+    forged z_dim=32 "the checkpoint's dcgan has latent size 32, 28x28 images and 1 channel(s); this program trains it with 64"
 else
     echo "test_apps: no python3: the forged-checkpoint checks were skipped"
 fi
