@@ -114,6 +114,11 @@ bool dataset_load(gan_context *ctx, const dataset_source *src, const char *data_
                  src->fetch_hint);
         return false;
     }
+    if (strlen(dir) >= sizeof out->dir - 64) { /* room for the file names, never cut */
+        snprintf(err, err_size, "the data folder's path is %zu bytes long, more than the %zu this program takes",
+                 strlen(dir), sizeof out->dir - 65);
+        return false;
+    }
     snprintf(out->dir, sizeof out->dir, "%s", dir);
     if (!load_checked(ctx, dir, "train-images-idx3-ubyte", src->sha256[0], verify, &out->images, err, err_size))
         return false;
