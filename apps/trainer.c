@@ -288,36 +288,21 @@ static bool adopt_settings(run *r, gan_checkpoint *ckpt, option *opts, int n_opt
         return false;
     }
     c->model = info.model.name;
-    /* lr, beta1 and beta2 are the library's, validated by it; the trainer
-     * programs use one learning rate for both networks */
-    char lr[32], b1[32], b2[32];
-    snprintf(lr, sizeof lr, "%.9g", info.params.lr_g);
-    snprintf(b1, sizeof b1, "%.9g", info.params.beta1);
-    snprintf(b2, sizeof b2, "%.9g", info.params.beta2);
-    if (info.params.lr_d != info.params.lr_g) {
-        fprintf(stderr, "%s: the checkpoint has separate learning rates for G and D, which this program does not set\n",
-                r->program);
+    /* this program trains with one learning rate and the tutorial's labels */
+    const gan_trainer_params d = gan_trainer_default_params(), *p = &info.params;
+    if (p->lr_d != p->lr_g || p->eps != d.eps || p->real_label != d.real_label || p->fake_label != d.fake_label ||
+        p->generator_label != d.generator_label) {
+        fprintf(stderr, "%s: the checkpoint's trainer has separate learning rates, another eps or other labels, "
+                        "which this program does not set\n", r->program);
         return false;
     }
     const struct { const char *flag, *key; } stored[] = {
         {"--batch", "batch"}, {"--seed", "seed"}, {"--rotate", "rotate"}, {"--epochs", "epochs"},
+        {"--lr", "lr_g"}, {"--beta1", "beta1"}, {"--beta2", "beta2"},
     };
     for (size_t i = 0; i < sizeof stored / sizeof stored[0]; i++)
         if (!adopt(r, ckpt, opts, n_opts, stored[i].flag, stored[i].key))
             return false;
-    const struct { const char *flag, *text; float *value; } library[] = {
-        {"--lr", lr, &c->lr}, {"--beta1", b1, &c->beta1}, {"--beta2", b2, &c->beta2},
-    };
-    for (size_t i = 0; i < sizeof library / sizeof library[0]; i++) {
-        const option *o = options_find(opts, n_opts, library[i].flag);
-        const float kept = strtof(library[i].text, NULL);
-        if (o->given && *library[i].value != kept) {
-            fprintf(stderr, "%s: %s %g differs from the checkpoint's %g\n", r->program, library[i].flag,
-                    *library[i].value, kept);
-            return false;
-        }
-        *library[i].value = kept;
-    }
     return true;
 }
 

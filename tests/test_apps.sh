@@ -124,8 +124,8 @@ fails_with "resume into another program" "trained on mnist" "$bin/train_fashion"
 # a checkpoint whose values were edited and sealed again with a valid
 # checksum: each value is checked as its flag would be
 if command -v python3 > /dev/null; then
-    forged() { # forged KEY=VALUE NEEDLE: a copy of B with that value, refused saying NEEDLE
-        rm -rf E && cp -r B E && python3 "$here/forge_checkpoint.py" E/checkpoint.safetensors "$1"
+    forged() { # forged "KEY=VALUE ..." NEEDLE: a copy of B with those values, refused saying NEEDLE
+        rm -rf E && cp -r B E && python3 "$here/forge_checkpoint.py" E/checkpoint.safetensors $1
         fails_with "forged $1" "$2" "$bin/train_mnist" --resume E --data data --no-verify
     }
     forged batch=00 "the checkpoint's 'batch' must be between 2 and 65536, got 00"
@@ -133,6 +133,9 @@ if command -v python3 > /dev/null; then
     forged rotate=nan "the checkpoint's 'rotate' needs a number, got 'nan'"
     forged epochs=0 "the checkpoint's 'epochs' must be between 1 and"
     forged lr_g=1e-50 "the checkpoint's 'lr_g' is '1e-50', not a number in single precision's range"
+    forged lr_g=1e-20 "separate learning rates"
+    forged "lr_g=1e-20 lr_d=1e-20" "the checkpoint's 'lr_g' must be between 1e-10 and 1, got 1e-20"
+    forged real_label=0.9 "other labels"
     forged beta2=1 "betas must be in [0, 1)"
     forged global_step=3 "does not fit epochs of 3 steps"
     forged step_in_epoch=7 "does not fit epochs of 3 steps"
