@@ -19,34 +19,46 @@ void images_to_bytes(const float *src, size_t n, uint8_t *dst)
     }
 }
 
-bool images_write_grid(const char *path, const float *images, int count, int size, int columns,
-                       char *err, size_t err_size)
+uint8_t *images_grid(const float *images, int count, int size, int columns, int *width, int *height)
 {
     const int border = 2, rows = (count + columns - 1) / columns;
-    const int width = columns * (size + border) + border, height = rows * (size + border) + border;
-    uint8_t *canvas = malloc((size_t)width * height), *tile = malloc((size_t)size * size);
-    bool ok = canvas && tile;
-    if (ok) {
-        memset(canvas, 0, (size_t)width * height);
-        for (int i = 0; i < count; i++) {
-            images_to_bytes(images + (size_t)i * size * size, (size_t)size * size, tile);
-            const int x0 = border + (i % columns) * (size + border), y0 = border + (i / columns) * (size + border);
-            for (int y = 0; y < size; y++)
-                memcpy(canvas + (size_t)(y0 + y) * width + x0, tile + (size_t)y * size, (size_t)size);
-        }
-        char tmp[1100];
-        snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-        ok = stbi_write_png(tmp, width, height, 1, canvas, width) != 0;
-        if (ok && rename(tmp, path) != 0) {
-            ok = false;
-            remove(tmp);
-        }
-        if (!ok)
-            snprintf(err, err_size, "%s: cannot write the image: %s", path, strerror(errno));
-    } else {
-        snprintf(err, err_size, "%s: out of memory", path);
+    *width = columns * (size + border) + border;
+    *height = rows * (size + border) + border;
+    uint8_t *canvas = calloc((size_t)*width * *height, 1);
+    if (!canvas)
+        return NULL;
+    for (int i = 0; i < count; i++) {
+        const int x0 = border + (i % columns) * (size + border), y0 = border + (i / columns) * (size + border);
+        for (int y = 0; y < size; y++)
+            images_to_bytes(images + ((size_t)i * size + y) * size, (size_t)size, canvas + (size_t)(y0 + y) * *width + x0);
     }
+    return canvas;
+}
+
+bool images_write_png(const char *path, const uint8_t *pixels, int width, int height, char *err, size_t err_size)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    bool ok = stbi_write_png(tmp, width, height, 1, pixels, width) != 0;
+    if (ok && rename(tmp, path) != 0) {
+        ok = false;
+        remove(tmp);
+    }
+    if (!ok)
+        snprintf(err, err_size, "%s: cannot write the image: %s", path, strerror(errno));
+    return ok;
+}
+
+bool images_write_grid(const char *path, const float *images, int count, int size, int columns, char *err,
+                       size_t err_size)
+{
+    int width, height;
+    uint8_t *canvas = images_grid(images, count, size, columns, &width, &height);
+    if (!canvas) {
+        snprintf(err, err_size, "%s: out of memory", path);
+        return false;
+    }
+    const bool ok = images_write_png(path, canvas, width, height, err, err_size);
     free(canvas);
-    free(tile);
     return ok;
 }

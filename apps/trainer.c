@@ -27,7 +27,7 @@ typedef struct config {
     int device, epochs, batch, threads, log_every;
     int64_t max_steps, sample_every, seed;
     float lr, beta1, beta2, rotate;
-    bool no_verify, list_devices;
+    bool no_verify, list_devices, no_tensorboard;
 } config;
 
 typedef struct run {
@@ -45,6 +45,7 @@ typedef struct run {
     int steps_per_epoch;
     char out_dir[PATH_MAX_LEN + 1];
     FILE *csv;
+    gan_summary_writer *events; /* NULL with --no-tensorboard */
     bool tty;
     double started, last_draw;
 } run;
@@ -126,12 +127,14 @@ static void print_summary(run *r)
            "  optimizer     Adam lr %g, betas (%g, %g); BCE on logits\n"
            "  augmentation  %s\n"
            "  seed          %" PRId64 "\n"
-           "  output        %s\n",
+           "  output        %s\n"
+           "  TensorBoard   %s\n",
            r->data.dir, r->data.count, r->data.height, r->data.width,
            s != r->data.height ? ", resized" : "", gan_context_backend_name(r->ctx),
            gan_context_num_threads(r->ctx), c->batch, r->steps_per_epoch, c->epochs,
            c->max_steps ? " (stopping at --max-steps)" : "", c->lr, c->beta1, c->beta2,
-           c->rotate > 0 ? "random rotation" : "none", c->seed, r->out_dir);
+           c->rotate > 0 ? "random rotation" : "none", c->seed, r->out_dir,
+           r->events ? gan_summary_path(r->events) : "off (--no-tensorboard)");
     if (c->rotate > 0)
         printf("                up to %g degrees\n", c->rotate);
     if (r->global_step)
@@ -219,7 +222,7 @@ static bool save_checkpoint(run *r)
     };
     const gan_checkpoint_position pos = {r->epoch, r->step_in_epoch};
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->out_dir);
-    return sync_metrics(r) &&
+    return sync_metrics(r) && (!r->events || ok(r, gan_summary_flush(r->events), "TensorBoard log")) &&
            ok(r, gan_checkpoint_save(r->trainer, path, &pos, meta, sizeof meta / sizeof meta[0]),
               "saving the checkpoint");
 }
@@ -336,6 +339,7 @@ static bool restore_position(run *r, gan_checkpoint *ckpt)
 
 /* ------------------------------------------------------------- training */
 
+/* The fixed noise's grid into samples/NAME.png and the TensorBoard log. */
 static bool write_samples(run *r, const char *name)
 {
     const int size = r->model.image_size;
@@ -344,10 +348,33 @@ static bool write_samples(run *r, const char *name)
         return false;
     char path[PATH_MAX_LEN + 64], err[PATH_MAX_LEN + 256];
     snprintf(path, sizeof path, "%s/samples/%s.png", r->out_dir, name);
-    if (!images_write_grid(path, r->host_samples, SAMPLE_COUNT, size, SAMPLE_COLUMNS, err, sizeof err)) {
+    int width, height;
+    uint8_t *grid = images_grid(r->host_samples, SAMPLE_COUNT, size, SAMPLE_COLUMNS, &width, &height);
+    bool written = grid != NULL;
+    if (!grid)
+        snprintf(err, sizeof err, "%s: out of memory", path);
+    else
+        written = images_write_png(path, grid, width, height, err, sizeof err);
+    if (!written)
         fprintf(stderr, "%s: %s\n", r->program, err);
-        return false;
-    }
+    else if (r->events)
+        written = ok(r, gan_summary_image(r->events, "samples", r->global_step, grid, height, width, 1), "TensorBoard log");
+    free(grid);
+    return written;
+}
+
+/* The step's figures into the TensorBoard log. */
+static bool log_scalars(run *r, const gan_step_stats *s, double images_per_s)
+{
+    const gan_trainer_params p = gan_trainer_get_params(r->trainer);
+    const struct { const char *tag; float value; } scalars[] = {
+        {"loss/D", s->loss_d}, {"loss/G", s->loss_g}, {"D(x)", s->d_x}, {"D(G(z))/before_D_step", s->d_g_z1},
+        {"D(G(z))/after_D_step", s->d_g_z2}, {"speed/images_per_s", (float)images_per_s},
+        {"lr/G", p.lr_g}, {"lr/D", p.lr_d},
+    };
+    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
+        if (!ok(r, gan_summary_scalar(r->events, scalars[i].tag, r->global_step, scalars[i].value), "TensorBoard log"))
+            return false;
     return true;
 }
 
@@ -368,7 +395,8 @@ static void format_duration(double seconds, char *buf, size_t size)
         snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
 }
 
-static void report(run *r, const gan_step_stats *s, int64_t done_this_run, bool last_of_epoch)
+/* Draws the progress; returns the images/s of this run so far. */
+static double report(run *r, const gan_step_stats *s, int64_t done_this_run, bool last_of_epoch)
 {
     const config *c = &r->cfg;
     const double now = now_seconds(), elapsed = now - r->started;
@@ -378,7 +406,7 @@ static void report(run *r, const gan_step_stats *s, int64_t done_this_run, bool 
     format_duration(rate > 0 ? (double)(r->steps_per_epoch - step) * c->batch / rate : 0, eta, sizeof eta);
     if (r->tty) {
         if (!last_of_epoch && now - r->last_draw < 0.1)
-            return;
+            return rate;
         r->last_draw = now;
         enum { WIDTH = 24 };
         char bar[WIDTH + 1];
@@ -400,6 +428,7 @@ static void report(run *r, const gan_step_stats *s, int64_t done_this_run, bool 
                s->d_x, s->d_g_z1, s->d_g_z2);
         fflush(stdout);
     }
+    return rate;
 }
 
 static bool train(run *r)
@@ -424,7 +453,9 @@ static bool train(run *r)
             fprintf(r->csv, "%" PRId64 ",%" PRId64 ",%.6g,%.6g,%.6g,%.6g,%.6g,%.3f\n", r->epoch + 1,
                     r->global_step, s.loss_d, s.loss_g, s.d_x, s.d_g_z1, s.d_g_z2,
                     now_seconds() - r->started);
-            report(r, &s, done_this_run, r->step_in_epoch + 1 == r->steps_per_epoch);
+            const double rate = report(r, &s, done_this_run, r->step_in_epoch + 1 == r->steps_per_epoch);
+            if (r->events && r->global_step % c->log_every == 0 && !log_scalars(r, &s, rate))
+                return false;
             char name[32];
             snprintf(name, sizeof name, "step_%07" PRId64, r->global_step);
             if (c->sample_every && r->global_step % c->sample_every == 0 && !write_samples(r, name))
@@ -529,8 +560,20 @@ static bool setup(run *r)
     return true;
 }
 
+/* The run's TensorBoard log: a new event file each time; a resumed run
+ * first marks the restart, so TensorBoard drops what a killed run logged
+ * after its checkpoint. */
+static bool open_events(run *r)
+{
+    if (r->cfg.no_tensorboard)
+        return true;
+    return ok(r, gan_summary_open(r->ctx, r->out_dir, &r->events), "TensorBoard log") &&
+           (r->global_step == 0 || ok(r, gan_summary_restart(r->events, r->global_step), "TensorBoard log"));
+}
+
 static void teardown(run *r)
 {
+    gan_summary_close(r->events);
     if (r->csv)
         fclose(r->csv);
     free(r->host_samples);
@@ -568,8 +611,9 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
         {"--device", OPT_INT, &c->device, 0, 1024, "device index for --backend opencl", false},
         {"--list-devices", OPT_FLAG, &c->list_devices, 0, 0, "list the OpenCL platforms and devices, then exit", false},
         {"--sample-every", OPT_INT64, &c->sample_every, 0, 1e15, "also write a sample grid every N steps (0: only per epoch)", false},
-        {"--log-every", OPT_INT, &c->log_every, 1, 1000000, "steps between lines when output is not a terminal", false},
+        {"--log-every", OPT_INT, &c->log_every, 1, 1000000, "steps between TensorBoard scalars, and between lines when output is not a terminal", false},
         {"--no-verify", OPT_FLAG, &c->no_verify, 0, 0, "accept data files whose SHA-256 is not the published one", false},
+        {"--no-tensorboard", OPT_FLAG, &c->no_tensorboard, 0, 0, "write no TensorBoard event file", false},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     char summary[256];
@@ -621,9 +665,14 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
     gan_checkpoint_close(resume);
     resume = NULL;
     r.tty = isatty(STDOUT_FILENO);
-    print_summary(&r);
-    if (!open_metrics(&r) || !train(&r))
+    if (!open_metrics(&r) || !open_events(&r))
         goto done;
+    print_summary(&r);
+    if (!train(&r) || !ok(&r, gan_summary_close(r.events), "TensorBoard log")) {
+        r.events = NULL;
+        goto done;
+    }
+    r.events = NULL;
     printf("done: %s/samples holds the sample grids, %s/checkpoint.safetensors the model\n", r.out_dir, r.out_dir);
     status = 0;
 done:

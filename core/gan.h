@@ -518,6 +518,33 @@ GAN_API int gan_sampler_batches_per_epoch(const gan_sampler *sampler);
  * epoch `epoch` (from 0). */
 GAN_API gan_status gan_sampler_batch(gan_sampler *sampler, int64_t epoch, int64_t index, gan_tensor *out);
 
+/* ----------------------------------------------------- TensorBoard logs */
+
+/* An event file that TensorBoard reads (tensorboard --logdir DIR):
+ * DIR/events.out.tfevents.<10-digit time>.<host>, a new file for each
+ * writer, holding scalars and images by tag and step. */
+typedef struct gan_summary_writer gan_summary_writer;
+
+/* Creates the event file in dir (which must exist) and writes its first
+ * record. GAN_ERR_IO with a message when it cannot be created. */
+GAN_API gan_status gan_summary_open(gan_context *ctx, const char *dir, gan_summary_writer **out);
+/* The file's path; borrowed from the writer. */
+GAN_API const char *gan_summary_path(const gan_summary_writer *writer);
+/* A scalar (simple_value) under tag at step >= 0. */
+GAN_API gan_status gan_summary_scalar(gan_summary_writer *writer, const char *tag, int64_t step, float value);
+/* An image of height x width pixels with 1 to 4 interleaved 8-bit channels
+ * (grey, grey + alpha, RGB, RGBA), stored as a PNG. */
+GAN_API gan_status gan_summary_image(gan_summary_writer *writer, const char *tag, int64_t step,
+                                     const uint8_t *pixels, int height, int width, int channels);
+/* Marks a restart at step (SessionLog START): TensorBoard then drops what
+ * earlier files of the run hold for later steps, e.g. what a killed run
+ * wrote after its last checkpoint. */
+GAN_API gan_status gan_summary_restart(gan_summary_writer *writer, int64_t step);
+/* Puts everything written so far on disk. */
+GAN_API gan_status gan_summary_flush(gan_summary_writer *writer);
+/* Flushes and frees; NULL is a no-op (GAN_OK). */
+GAN_API gan_status gan_summary_close(gan_summary_writer *writer);
+
 /* ------------------------------------------------------------- IDX files */
 
 /* An IDX file (the MNIST format) of unsigned bytes, read whole. */
