@@ -9,6 +9,7 @@
 #include "dataset.h"
 #include "images.h"
 #include "options.h"
+#include "progress_gif.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,7 +27,7 @@ typedef struct config {
     const char *model, *data_dir, *out_dir, *resume_dir, *backend;
     int device, epochs, batch, threads, log_every;
     int64_t max_steps, sample_every, seed;
-    float lr, beta1, beta2, rotate;
+    float lr, beta1, beta2, rotate, gif_delay;
     bool no_verify, list_devices, no_tensorboard;
 } config;
 
@@ -592,7 +593,7 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
     r.source = dataset_source_find(dataset_key);
     config *c = &r.cfg;
     *c = (config){.model = "dcgan", .backend = "cpu", .epochs = 5, .batch = 128, .log_every = 50,
-                  .seed = 1, .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f};
+                  .seed = 1, .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f, .gif_delay = 0.5f};
     option opts[] = {
         {"--model", OPT_STRING, &c->model, 0, 64, "gan, dcgan or dcgan64", false},
         {"--data", OPT_STRING, &c->data_dir, 0, PATH_MAX_LEN, "folder with the IDX files (raw or .gz)", false},
@@ -613,6 +614,7 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
         {"--sample-every", OPT_INT64, &c->sample_every, 0, 1e15, "also write a sample grid every N steps (0: only per epoch)", false},
         {"--log-every", OPT_INT, &c->log_every, 1, 1000000, "steps between TensorBoard scalars, and between lines when output is not a terminal", false},
         {"--no-verify", OPT_FLAG, &c->no_verify, 0, 0, "accept data files whose SHA-256 is not the published one", false},
+        {"--gif-delay", OPT_FLOAT, &c->gif_delay, 0.01, 60, "seconds each grid shows in progress.gif", false},
         {"--no-tensorboard", OPT_FLAG, &c->no_tensorboard, 0, 0, "write no TensorBoard event file", false},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
@@ -673,7 +675,18 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
         goto done;
     }
     r.events = NULL;
-    printf("done: %s/samples holds the sample grids, %s/checkpoint.safetensors the model\n", r.out_dir, r.out_dir);
+    char gif[PATH_MAX_LEN + 32], err[PATH_MAX_LEN + 512];
+    int frames;
+    snprintf(gif, sizeof gif, "%s/progress.gif", r.out_dir);
+    if (!progress_gif_write(r.out_dir, r.steps_per_epoch, c->gif_delay, gif, &frames, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", r.program, err);
+        goto done;
+    }
+    if (frames)
+        printf("done: %s/samples holds the sample grids, progress.gif %d of them, checkpoint.safetensors the model\n",
+               r.out_dir, frames);
+    else
+        printf("done: %s/checkpoint.safetensors holds the model\n", r.out_dir);
     status = 0;
 done:
     gan_checkpoint_close(resume);

@@ -53,6 +53,21 @@ check "resumed checkpoint is identical" cmp A/checkpoint.safetensors B/checkpoin
 check "resumed metrics are identical" cmp <(cut -d, -f1-7 A/metrics.csv) <(cut -d, -f1-7 B/metrics.csv)
 check "resume says where it starts" grep -q 'resumed at    epoch 2, step 4' B.log
 
+# progress.gif: the grids in training order, from the start also after a resume
+python=${PYTHON:-/usr/bin/python3}
+if "$python" -c "import PIL" 2> /dev/null; then
+    check "GIF of a run" "$python" "$here/gif_check.py" A/progress.gif 0.5 A/samples/epoch_001.png A/samples/epoch_002.png
+    check "GIF of a resumed run" "$python" "$here/gif_check.py" B/progress.gif 0.5 B/samples/epoch_001.png B/samples/epoch_002.png
+    check "GIF of step grids between epochs" "$bin/train_mnist" "${common[@]}" --epochs 2 --sample-every 2 --gif-delay 0.2 --out S > /dev/null
+    check "their order" "$python" "$here/gif_check.py" S/progress.gif 0.2 S/samples/step_0000002.png \
+        S/samples/epoch_001.png S/samples/step_0000004.png S/samples/step_0000006.png S/samples/epoch_002.png
+    check "progress_gif on demand" "$bin/progress_gif" --run S --out again.gif --gif-delay 0.2 > /dev/null
+    check "the same GIF" cmp S/progress.gif again.gif
+else
+    echo "test_apps: no python3-pil: the GIF checks were skipped"
+fi
+fails_with "progress_gif needs a run" "checkpoint.safetensors: cannot open" "$bin/progress_gif" --run nowhere
+
 # generate: IDX and PNG
 check "generate IDX" "$bin/generate" --checkpoint A --count 5 --out five.idx --seed 7 > /dev/null
 check "IDX size" test "$(stat -c %s five.idx)" -eq $((16 + 5 * 784))
