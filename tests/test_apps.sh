@@ -56,17 +56,42 @@ check "resume says where it starts" grep -q 'resumed at    epoch 2, step 4' B.lo
 # progress.gif: the grids in training order, from the start also after a resume
 python=${PYTHON:-/usr/bin/python3}
 if "$python" -c "import PIL" 2> /dev/null; then
-    check "GIF of a run" "$python" "$here/gif_check.py" A/progress.gif 0.5 A/samples/epoch_001.png A/samples/epoch_002.png
-    check "GIF of a resumed run" "$python" "$here/gif_check.py" B/progress.gif 0.5 B/samples/epoch_001.png B/samples/epoch_002.png
+    check "GIF of a run" "$python" "$here/gif_check.py" A/progress.gif 0.5 A/samples/epoch_001.png A/samples/epoch_002.png > /dev/null
+    check "GIF of a resumed run" "$python" "$here/gif_check.py" B/progress.gif 0.5 B/samples/epoch_001.png B/samples/epoch_002.png > /dev/null
     check "GIF of step grids between epochs" "$bin/train_mnist" "${common[@]}" --epochs 2 --sample-every 2 --gif-delay 0.2 --out S > /dev/null
     check "their order" "$python" "$here/gif_check.py" S/progress.gif 0.2 S/samples/step_0000002.png \
-        S/samples/epoch_001.png S/samples/step_0000004.png S/samples/step_0000006.png S/samples/epoch_002.png
+        S/samples/epoch_001.png S/samples/step_0000004.png S/samples/step_0000006.png S/samples/epoch_002.png > /dev/null
     check "progress_gif on demand" "$bin/progress_gif" --run S --out again.gif --gif-delay 0.2 > /dev/null
     check "the same GIF" cmp S/progress.gif again.gif
 else
     echo "test_apps: no python3-pil: the GIF checks were skipped"
 fi
 fails_with "progress_gif needs a run" "checkpoint.safetensors: cannot open" "$bin/progress_gif" --run nowhere
+
+# the GAN vs DCGAN report: both runs, the pictures, and tables that are the
+# means of each epoch's rows of metrics.csv
+epoch_row() { # epoch_row METRICS EPOCH: the report's row for that epoch, recomputed
+    awk -F, -v e="$2" 'NR > 1 && $1 == e {n++; d += $3; g += $4; x += $5; z += $6}
+        END {b = int((x - z) / n * 1000 + (x > z ? 0.5 : -0.5)) / 1000; printf "| %d | %.4f | %.4f | %.3f | %.3f | %.3f |", e, d / n, g / n, x / n, z / n, b + 0}' "$1"
+}
+report_has_rows() { # report_has_rows DIR EPOCHS
+    for model in gan dcgan; do
+        for e in $(seq 1 "$2"); do
+            grep -qF "$(epoch_row "$1/$model/metrics.csv" "$e")" <(sed -n "/^### $model/,/^###\|^## /p" "$1/report.md") ||
+                { echo "report lacks $model epoch $e: $(epoch_row "$1/$model/metrics.csv" "$e")"; return 1; }
+        done
+    done
+}
+check "compare runs both" "$bin/compare" --data data --no-verify --batch 32 --epochs 1 --threads 2 --out CMP > /dev/null
+check "report tables match metrics.csv" report_has_rows CMP 1
+check "report concludes" grep -q "^## Conclusion" CMP/report.md
+check "side by side grids" is_png CMP/final_grids.png
+check "loss chart" is_png CMP/losses.png
+check "both GIFs" test -s CMP/gan/progress.gif -a -s CMP/dcgan/progress.gif
+check "compare resumes both runs for more epochs" "$bin/compare" --data data --no-verify --batch 32 --epochs 2 --threads 2 --out CMP > /dev/null
+check "report tables for 2 epochs" report_has_rows CMP 2
+fails_with "compare with another batch than its runs" "--batch 16 differs from the checkpoint's 32" \
+    "$bin/compare" --data data --no-verify --batch 16 --epochs 2 --out CMP
 
 # generate: IDX and PNG
 check "generate IDX" "$bin/generate" --checkpoint A --count 5 --out five.idx --seed 7 > /dev/null
