@@ -6,6 +6,7 @@
  * each run's folder keeps its progress.gif, metrics and TensorBoard log. */
 #define _POSIX_C_SOURCE 200809L
 #include "chart.h"
+#include "files.h"
 #include "options.h"
 #include "trainer.h"
 
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,8 +27,7 @@ enum { PATH_MAX_LEN = 700 };
 
 typedef struct step_row {
     int epoch;
-    float loss_d, loss_g, d_x, d_g_z1, d_g_z2;
-    double seconds;
+    double loss_d, loss_g, d_x, d_g_z1, d_g_z2, seconds;
 } step_row;
 
 typedef struct epoch_summary {
@@ -57,7 +56,7 @@ static bool read_metrics(const char *path, run_metrics *m)
     while (ok && fgets(line, sizeof line, f)) {
         step_row r;
         long long step;
-        if (sscanf(line, "%d,%lld,%f,%f,%f,%f,%f,%lf", &r.epoch, &step, &r.loss_d, &r.loss_g, &r.d_x, &r.d_g_z1,
+        if (sscanf(line, "%d,%lld,%lf,%lf,%lf,%lf,%lf,%lf", &r.epoch, &step, &r.loss_d, &r.loss_g, &r.d_x, &r.d_g_z1,
                    &r.d_g_z2, &r.seconds) != 8 || step != m->n_rows + 1 || r.epoch < 1) {
             fprintf(stderr, "%s: %s: row %d is not step %d of a run\n", program, path, m->n_rows + 1, m->n_rows + 1);
             ok = false;
@@ -252,8 +251,6 @@ static bool write_report(const char *dir, const char *dataset, const run_metrics
     return ok;
 }
 
-static bool make_dir(const char *path) { return mkdir(path, 0755) == 0 || errno == EEXIST; }
-
 int main(int argc, char **argv)
 {
     const char *dataset = "mnist", *out = NULL, *data = NULL, *backend = "cpu";
@@ -289,13 +286,14 @@ int main(int argc, char **argv)
         char stamp[32];
         time_t t = time(NULL);
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
-        make_dir("runs");
         snprintf(dir, sizeof dir, "runs/compare-%s-%s", dataset, stamp);
     }
-    if (!make_dir(dir)) {
+    if (!files_make_dirs(dir)) {
         fprintf(stderr, "%s: cannot create %s: %s\n", program, dir, strerror(errno));
         return 1;
     }
+    const char *const report_stems[] = {"report.md", "final_grids.png", "losses.png"};
+    files_remove_temporaries(dir, report_stems, 3);
     /* each model trains through the training program, resuming where an
      * earlier compare in this folder stopped */
     char run_dir[PATH_MAX_LEN + 16], probe[PATH_MAX_LEN + 48], n_epochs[16], n_batch[16], n_seed[24], n_threads[16],

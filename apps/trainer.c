@@ -7,17 +7,16 @@
 
 #include "backend_select.h"
 #include "dataset.h"
+#include "files.h"
 #include "images.h"
 #include "options.h"
 #include "progress_gif.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,20 +64,6 @@ static bool ok(run *r, gan_status st, const char *what)
         return true;
     fprintf(stderr, "%s: %s: %s\n", r->program, what, gan_context_error(r->ctx)[0] ? gan_context_error(r->ctx) : gan_strerror(st));
     return false;
-}
-
-static bool make_dirs(const char *path)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return false;
-            *p = '/';
-        }
-    return mkdir(buf, 0755) == 0 || errno == EEXIST;
 }
 
 static bool file_exists(const char *path) { return access(path, F_OK) == 0; }
@@ -482,45 +467,23 @@ static bool train(run *r)
 
 /* ----------------------------------------------------------------- setup */
 
-/* Removes the temporary files that a killed run left in dir: names that
- * start with one of the prefixes and go on with ".tmp". */
-static void remove_stale_temporaries(const char *dir, const char *const *stems, size_t n_stems)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        for (size_t i = 0; i < n_stems; i++) {
-            const size_t len = strlen(stems[i]);
-            if (strncmp(e->d_name, stems[i], len) == 0 && strstr(e->d_name + len, ".tmp")) {
-                char path[PATH_MAX_LEN + 300];
-                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-                remove(path);
-                break;
-            }
-        }
-    }
-    closedir(d);
-}
-
 /* Makes the run folder and its samples/ folder, checks that both take
  * files, and clears what a killed run left half-written. */
 static bool prepare_folder(run *r)
 {
     char samples[PATH_MAX_LEN + 16];
     snprintf(samples, sizeof samples, "%s/samples", r->out_dir);
-    const char *const failed = !make_dirs(samples) ? samples
+    const char *const failed = !files_make_dirs(samples) ? samples
                              : access(r->out_dir, W_OK) != 0 ? r->out_dir
                              : access(samples, W_OK) != 0 ? samples : NULL;
     if (failed) {
         fprintf(stderr, "%s: cannot write into %s: %s\n", r->program, failed, strerror(errno));
         return false;
     }
-    const char *const run_stems[] = {"checkpoint.safetensors", "metrics.csv"};
+    const char *const run_stems[] = {"checkpoint.safetensors", "metrics.csv", "progress.gif"};
     const char *const sample_stems[] = {"epoch_", "step_"};
-    remove_stale_temporaries(r->out_dir, run_stems, 2);
-    remove_stale_temporaries(samples, sample_stems, 2);
+    files_remove_temporaries(r->out_dir, run_stems, 3);
+    files_remove_temporaries(samples, sample_stems, 2);
     return true;
 }
 

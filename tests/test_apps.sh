@@ -72,7 +72,7 @@ fails_with "progress_gif needs a run" "checkpoint.safetensors: cannot open" "$bi
 # means of each epoch's rows of metrics.csv
 epoch_row() { # epoch_row METRICS EPOCH: the report's row for that epoch, recomputed
     awk -F, -v e="$2" 'NR > 1 && $1 == e {n++; d += $3; g += $4; x += $5; z += $6}
-        END {b = int((x - z) / n * 1000 + (x > z ? 0.5 : -0.5)) / 1000; printf "| %d | %.4f | %.4f | %.3f | %.3f | %.3f |", e, d / n, g / n, x / n, z / n, b + 0}' "$1"
+        END {b = x / n - z / n; b = int(b * 1000 + (b > 0 ? 0.5 : -0.5)) / 1000; printf "| %d | %.4f | %.4f | %.3f | %.3f | %.3f |", e, d / n, g / n, x / n, z / n, b + 0}' "$1"
 }
 report_has_rows() { # report_has_rows DIR EPOCHS
     for model in gan dcgan; do

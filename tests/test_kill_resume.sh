@@ -65,7 +65,7 @@ fi
 check "metrics: one well-formed row per step, in order" rows_ok killed/metrics.csv 24
 check "metrics match the uninterrupted run" cmp <(cut -d, -f1-7 whole/metrics.csv) <(cut -d, -f1-7 killed/metrics.csv)
 check "the same checkpoint, byte for byte" cmp whole/checkpoint.safetensors killed/checkpoint.safetensors
-check "no temporary file left" test -z "$(find killed -name '*.tmp*')"
+check "no temporary file left" test -z "$(find killed -name '*.tmp*' | tee /dev/stderr)"
 # the TensorBoard files together hold every step's scalars: what a kill
 # lost after a checkpoint, the resumed run logged again (a killed run's file
 # may end in a torn record, which the reader reports and TensorBoard skips)
@@ -78,6 +78,7 @@ fi
 cp -r whole stale
 : > stale/checkpoint.safetensors.tmp4242
 : > stale/samples/epoch_001.png.tmp4242
+: > stale/progress.gif.tmp4242
 check "resume with a stale temporary" "$bin/train_mnist" --resume stale --epochs 13 --threads 2 --data data --no-verify > /dev/null
 check "stale temporaries removed" test -z "$(find stale -name '*.tmp*')"
 check "metrics after extending the run" rows_ok stale/metrics.csv 26
