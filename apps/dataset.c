@@ -64,7 +64,7 @@ static bool has_data(const char *dir)
     return dir && find_file(dir, "train-images-idx3-ubyte", path, sizeof path);
 }
 
-static bool load_checked(gan_context *ctx, const char *dir, const char *stem, const char *sha,
+static bool load_checked(const char *dir, const char *stem, const char *sha,
                          bool verify, gan_idx *out, char *err, size_t err_size)
 {
     char path[1200];
@@ -72,10 +72,8 @@ static bool load_checked(gan_context *ctx, const char *dir, const char *stem, co
         snprintf(err, err_size, "%s: no %s or %s.gz", dir, stem, stem);
         return false;
     }
-    if (gan_idx_read(ctx, path, out) != GAN_OK) {
-        snprintf(err, err_size, "%s", gan_context_error(ctx));
+    if (gan_idx_read(path, out, err, err_size) != GAN_OK)
         return false;
-    }
     if (verify) {
         char hex[65];
         sha256_hex(out->bytes, out->n_bytes, hex);
@@ -90,7 +88,7 @@ static bool load_checked(gan_context *ctx, const char *dir, const char *stem, co
     return true;
 }
 
-bool dataset_load(gan_context *ctx, const dataset_source *src, const char *data_dir, bool verify,
+bool dataset_load(const dataset_source *src, const char *data_dir, bool verify,
                   dataset *out, char *err, size_t err_size)
 {
     memset(out, 0, sizeof *out);
@@ -120,9 +118,9 @@ bool dataset_load(gan_context *ctx, const dataset_source *src, const char *data_
         return false;
     }
     snprintf(out->dir, sizeof out->dir, "%s", dir);
-    if (!load_checked(ctx, dir, "train-images-idx3-ubyte", src->sha256[0], verify, &out->images, err, err_size))
+    if (!load_checked(dir, "train-images-idx3-ubyte", src->sha256[0], verify, &out->images, err, err_size))
         return false;
-    if (!load_checked(ctx, dir, "train-labels-idx1-ubyte", src->sha256[1], verify, &out->labels, err, err_size)) {
+    if (!load_checked(dir, "train-labels-idx1-ubyte", src->sha256[1], verify, &out->labels, err, err_size)) {
         dataset_free(out);
         return false;
     }

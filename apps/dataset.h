@@ -28,7 +28,7 @@ typedef struct dataset {
 /* Finds the training split: data_dir when given, else $env_var, ./local_dir,
  * system_dir. Checks each file's SHA-256 when verify is set and that images
  * and labels agree. On failure returns false with a message in err. */
-bool dataset_load(gan_context *ctx, const dataset_source *src, const char *data_dir, bool verify,
+bool dataset_load(const dataset_source *src, const char *data_dir, bool verify,
                   dataset *out, char *err, size_t err_size);
 void dataset_free(dataset *ds);
 

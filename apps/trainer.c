@@ -491,7 +491,7 @@ static bool setup(run *r)
 {
     config *c = &r->cfg;
     char err[4096];
-    if (!dataset_load(r->ctx, r->source, c->data_dir, !c->no_verify, &r->data, err, sizeof err)) {
+    if (!dataset_load(r->source, c->data_dir, !c->no_verify, &r->data, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", r->program, err);
         return false;
     }

@@ -32,6 +32,22 @@ gan_status gan_fail(gan_context *ctx, gan_status status, const char *fmt, ...)
     return status;
 }
 
+gan_status gan_sink_fail(gan_error_sink sink, gan_status status, const char *fmt, ...)
+{
+    if (sink.buf && sink.size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(sink.buf, sink.size, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+gan_error_sink gan_context_sink(gan_context *ctx)
+{
+    return ctx ? (gan_error_sink){ctx->error, sizeof ctx->error} : (gan_error_sink){NULL, 0};
+}
+
 const char *gan_context_error(const gan_context *ctx)
 {
     return ctx ? ctx->error : "no context";

@@ -11,24 +11,24 @@
 #include <string.h>
 #include <unistd.h>
 
-gan_status gan_read_file(gan_context *ctx, const char *path, size_t max_size, uint8_t **out, size_t *len)
+gan_status gan_read_file(gan_error_sink err, const char *path, size_t max_size, uint8_t **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return gan_fail(ctx, GAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return gan_sink_fail(err, GAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     gan_status st = GAN_OK;
     long size = -1;
     if (fseek(f, 0, SEEK_END) == 0)
         size = ftell(f);
     uint8_t *buf = NULL;
     if (size < 0 || fseek(f, 0, SEEK_SET) != 0)
-        st = gan_fail(ctx, GAN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+        st = gan_sink_fail(err, GAN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     else if ((unsigned long)size > max_size)
-        st = gan_fail(ctx, GAN_ERR_FORMAT, "%s: larger than %zu bytes", path, max_size);
+        st = gan_sink_fail(err, GAN_ERR_FORMAT, "%s: larger than %zu bytes", path, max_size);
     else if (!(buf = malloc(size ? (size_t)size : 1)))
-        st = gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        st = gan_sink_fail(err, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     else if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        st = gan_fail(ctx, GAN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+        st = gan_sink_fail(err, GAN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     fclose(f);
     if (st != GAN_OK) {
         free(buf);

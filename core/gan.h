@@ -558,11 +558,13 @@ typedef struct gan_idx {
 } gan_idx;
 
 /* Reads a raw or gzip-compressed IDX file, validating the magic number,
- * element type (unsigned byte), dimensions and length. Errors name the
- * file and the problem: GAN_ERR_IO (cannot read), GAN_ERR_FORMAT (truncated,
- * corrupt, trailing bytes, unsupported type). ctx receives the message and
- * may not be NULL. */
-GAN_API gan_status gan_idx_read(gan_context *ctx, const char *path, gan_idx *out);
+ * element type (unsigned byte), dimensions and length; needs no context.
+ * Returns GAN_OK, GAN_ERR_INVALID_ARGUMENT (path or out NULL), GAN_ERR_IO
+ * (cannot read), GAN_ERR_FORMAT (truncated, corrupt, trailing bytes, in the
+ * file or after its gzip data, unsupported type, over 1 GiB) or
+ * GAN_ERR_OUT_OF_MEMORY; error (may be NULL) receives a message naming the
+ * file and the problem. On failure *out is zeroed. */
+GAN_API gan_status gan_idx_read(const char *path, gan_idx *out, char *error, size_t error_size);
 /* Frees what gan_idx_read allocated; a zeroed struct is a no-op. */
 GAN_API void gan_idx_free(gan_idx *idx);
 /* Writes an IDX file of unsigned bytes (raw); the file is replaced atomically. */

@@ -202,10 +202,24 @@ gan_status gan_tensor_view(gan_context *ctx, gan_tensor **view, const gan_tensor
 bool gan_tensor_same_shape(const gan_tensor *a, const gan_tensor *b);
 /* "[128, 1, 28, 28]" into buf. */
 const char *gan_shape_str(int ndim, const int *shape, char *buf, size_t size);
+/* Where a failure's message goes when there is no context: a caller's
+ * buffer (buf NULL or size 0: nowhere). */
+typedef struct gan_error_sink {
+    char *buf;
+    size_t size;
+} gan_error_sink;
+gan_status gan_sink_fail(gan_error_sink sink, gan_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* The context's own sink, for code that reports through either. */
+gan_error_sink gan_context_sink(gan_context *ctx);
+
 /* Reads the whole file at path into *out (the caller frees it):
  * GAN_ERR_IO when it cannot be read, GAN_ERR_FORMAT when it is larger than
  * max_size bytes. */
-gan_status gan_read_file(gan_context *ctx, const char *path, size_t max_size, uint8_t **out, size_t *len);
+gan_status gan_read_file(gan_error_sink err, const char *path, size_t max_size, uint8_t **out, size_t *len);
 /* Writes the parts one after another to a temporary file beside path,
  * syncs it and renames it over path: readers see the old or the new file,
  * never a partial one. */

@@ -302,7 +302,7 @@ gan_status gan_safetensors_open(gan_context *ctx, const char *path, gan_safetens
     }
     st->ctx = ctx;
     size_t len = 0;
-    gan_status rc = gan_read_file(ctx, path, SIZE_MAX, &st->file, &len);
+    gan_status rc = gan_read_file(gan_context_sink(ctx), path, SIZE_MAX, &st->file, &len);
     if (rc != GAN_OK) {
         gan_safetensors_close(st);
         return rc;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the build into a fresh prefix and builds a program outside the
 # tree against it, once through CMake's find_package (shared and static)
-# and once through pkg-config; each trains a few GAN steps.
+# and once through pkg-config; each trains a few GAN steps. CC, CFLAGS and
+# LDFLAGS, when set, build the program (the build's compiler and sanitizers).
 # usage: test_install.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -25,7 +26,7 @@ if ldd "$work/consumer/consumer_static" | grep -q libgan; then
 fi
 
 export PKG_CONFIG_PATH=$libdir/pkgconfig
-cc -o "$work/consumer_pc" "$here/install/consumer.c" $(pkg-config --cflags --libs gan)
+${CC:-cc} ${CFLAGS:-} -o "$work/consumer_pc" "$here/install/consumer.c" $(pkg-config --cflags --libs gan) ${LDFLAGS:-}
 LD_LIBRARY_PATH=$libdir "$work/consumer_pc" | tee "$work/pc.out"
 grep -q "step 3 loss_D" "$work/pc.out"
 echo "test_install: find_package (shared, static) and pkg-config builds trained"
