@@ -25,6 +25,8 @@ gan_context *backend_context(const char *program, const char *backend, int devic
     if (st != GAN_OK) {
         fprintf(stderr, "%s: cannot use the %s backend: %s\n", program, backend,
                 error[0] ? error : gan_strerror(st));
+        if (st == GAN_ERR_UNAVAILABLE && p.backend == GAN_BACKEND_OPENCL)
+            fprintf(stderr, "%s: --list-devices shows the OpenCL devices, --device N picks one\n", program);
         return NULL;
     }
     return ctx;

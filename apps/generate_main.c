@@ -5,6 +5,7 @@
 #include "images.h"
 #include "options.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,37 @@ static int fail(gan_context *ctx, const char *what)
     return 1;
 }
 
+/* G in eval mode on the noise of a file: count vectors of z_dim floats. */
+static bool from_noise(gan_context *ctx, gan_model *g, const gan_models_info *spec, const char *path, int count,
+                       float *images)
+{
+    const size_t n = (size_t)count * spec->z_dim;
+    float *z_host = malloc(sizeof *z_host * n);
+    FILE *f = fopen(path, "rb");
+    long size = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    bool ok = z_host && f && size == (long)(n * sizeof *z_host) && fseek(f, 0, SEEK_SET) == 0 &&
+              fread(z_host, sizeof *z_host, n, f) == n;
+    if (!ok)
+        fprintf(stderr, "%s: %s: %s\n", program, path,
+                !f ? strerror(errno)
+                   : size != (long)(n * sizeof *z_host) ? "not --count vectors of the model's latent size in float32"
+                                                        : "cannot read");
+    if (f)
+        fclose(f);
+    gan_tensor *z = NULL;
+    const int shape[4] = {count, spec->z_dim, 1, 1};
+    if (ok && (gan_tensor_create(ctx, spec->z_ndim, shape, &z) != GAN_OK || gan_tensor_write(z, z_host, n) != GAN_OK ||
+               gan_model_sample(g, z, images, (size_t)count * spec->channels * spec->image_size * spec->image_size) != GAN_OK)) {
+        fail(ctx, "generating");
+        ok = false;
+    }
+    gan_tensor_free(z);
+    free(z_host);
+    return ok;
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -28,7 +60,7 @@ static bool ends_with(const char *s, const char *suffix)
 
 int main(int argc, char **argv)
 {
-    const char *checkpoint = NULL, *out = NULL, *backend = "cpu";
+    const char *checkpoint = NULL, *out = NULL, *backend = "cpu", *noise = NULL;
     int count = 64, threads = 0, columns = 0, device = 0;
     bool list_devices = false;
     int64_t seed = 0;
@@ -37,6 +69,7 @@ int main(int argc, char **argv)
         {"--count", OPT_INT, &count, 1, 1000000, "number of images", false},
         {"--out", OPT_STRING, &out, 0, PATH_MAX_LEN, "output: FILE.png for a grid, any other name for IDX", false},
         {"--seed", OPT_INT64, &seed, 0, 9e15, "seed of the noise", false},
+        {"--noise", OPT_STRING, &noise, 0, PATH_MAX_LEN, "the noise itself: --count vectors of float32, little-endian, raw (instead of --seed)", false},
         {"--columns", OPT_INT, &columns, 0, 1000, "grid columns (0: square-ish)", false},
         {"--threads", OPT_INT, &threads, 0, 1024, "CPU threads (0: all cores)", false},
         {"--backend", OPT_STRING, &backend, 0, 64, "cpu or opencl", false},
@@ -94,8 +127,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: out of memory\n", program);
         goto done;
     }
-    if (gan_generate(g, spec->z_ndim, spec->z_dim, count, images) != GAN_OK) {
-        status = fail(ctx, "generating");
+    if (noise ? !from_noise(ctx, g, spec, noise, count, images)
+              : gan_generate(g, spec->z_ndim, spec->z_dim, count, images) != GAN_OK) {
+        status = noise ? 1 : fail(ctx, "generating");
         goto done;
     }
     char err[PATH_MAX_LEN + 256];

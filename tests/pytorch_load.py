@@ -1,12 +1,16 @@
 """Loads a libgan training checkpoint into PyTorch: the generator and the
-discriminator as nn.Sequential with load_state_dict(strict=True), then
-samples the generator. Exits 77 (ctest's skip) without torch.
+discriminator as nn.Sequential with load_state_dict(strict=True), samples
+the generator, and checks its images against those libgan's `generate`
+makes from the same noise (--noise), within one grey level. Exits 77
+(ctest's skip) without torch.
 
-usage: python3 pytorch_load.py CHECKPOINT [OUT.png]"""
+usage: python3 pytorch_load.py CHECKPOINT GENERATE [OUT.png]"""
 import json
 import os
 import struct
+import subprocess
 import sys
+import tempfile
 import zlib
 
 try:
@@ -54,10 +58,39 @@ def main():
     print(f"pytorch_load: {meta['model']} generator and discriminator loaded strictly, "
           f"{sum(p.numel() for p in g.parameters())} + {sum(p.numel() for p in d.parameters())} parameters, "
           f"mean D(G(z)) {torch.sigmoid(logits).mean():.3f}")
-    if len(sys.argv) > 2:
+    worst = compare_with_libgan(sys.argv[1], sys.argv[2], g, z_shape)
+    print(f"pytorch_load: libgan's generate on the same noise: within {worst} grey level(s) of PyTorch's G")
+    if worst > 1:
+        sys.exit(1)
+    if len(sys.argv) > 3:
         size = images.shape[2]
-        grid = ((images.clamp(-1, 1) + 1) * 127.5).round().byte().reshape(8, 8, size, size)
-        write_png(sys.argv[2], grid.permute(0, 2, 1, 3).reshape(8 * size, 8 * size).numpy())
+        grid = to_bytes(images).reshape(8, 8, size, size)
+        write_png(sys.argv[3], grid.permute(0, 2, 1, 3).reshape(8 * size, 8 * size).numpy())
+
+
+def to_bytes(images):
+    """[-1, 1] to 0..255 as libgan's IDX and PNG writers round them."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().byte()
+
+
+def compare_with_libgan(checkpoint, generate, g, z_shape):
+    """The largest difference in grey levels between PyTorch's G(z) and the
+    images libgan's generate makes from the same noise."""
+    count = 16
+    z = torch.randn(count, *z_shape)
+    with tempfile.TemporaryDirectory() as tmp:
+        noise, out = os.path.join(tmp, "noise.f32"), os.path.join(tmp, "images.idx")
+        z.numpy().astype("<f4").tofile(noise)
+        subprocess.run([generate, "--checkpoint", checkpoint, "--noise", noise, "--count", str(count), "--out", out],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(out, "rb") as f:
+            data = f.read()
+    ndim = data[3]
+    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    got = torch.from_numpy(np.frombuffer(data[4 + 4 * ndim:], dtype=np.uint8).copy()).reshape(dims)
+    with torch.no_grad():
+        want = to_bytes(g(z)).reshape(dims)
+    return int((got.int() - want.int()).abs().max())
 
 
 def write_png(path, pixels):

@@ -100,6 +100,9 @@ check "generate PNG" "$bin/generate" --checkpoint A/checkpoint.safetensors --cou
 check "PNG written" is_png ten.png
 "$bin/generate" --checkpoint A --count 5 --out again.idx --seed 7 > /dev/null
 check "same seed, same images" cmp five.idx again.idx
+head -c 100 /dev/zero > short.f32
+fails_with "noise of the wrong size" "short.f32: not --count vectors of the model's latent size in float32" \
+    "$bin/generate" --checkpoint A --count 5 --noise short.f32 --out x.idx
 
 # the other models and the Fashion-MNIST program
 check "gan model" "$bin/train_mnist" "${common[@]}" --model gan --max-steps 2 --out G > /dev/null
@@ -127,6 +130,7 @@ if "$bin/train_mnist" --list-devices > /dev/null 2>&1; then
     check "generate on OpenCL" "$bin/generate" --checkpoint A --count 5 --out five_ocl.idx --seed 7 --backend opencl > /dev/null
     check "OpenCL samples match the CPU's within one grey level" bytes_close five.idx five_ocl.idx
     fails_with "no such device" "OpenCL device 99 does not exist" "$bin/train_mnist" "${common[@]}" --backend opencl --device 99 --out X
+    fails_with "the program's hint" "--list-devices shows the OpenCL devices" "$bin/train_mnist" "${common[@]}" --backend opencl --device 99 --out X
     # no driver at all: the ICD loader finds no platform in an empty vendor folder
     mkdir -p no_icd
     fails_with "no OpenCL driver" "install the OpenCL driver (ICD)" env OCL_ICD_VENDORS="$PWD/no_icd" \

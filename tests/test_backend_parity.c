@@ -288,8 +288,9 @@ static void check_losses_and_optimizers(void)
 }
 
 /* One training step of a whole model pair on both backends. Adam's first
- * step moves every weight by about lr * sign(gradient), so weights are
- * compared within 2 lr; gradients and losses more tightly. The gradients
+ * step moves every weight by about lr * sign(gradient), so the weights'
+ * updates are compared where the two gradients agree on the sign;
+ * gradients and losses more tightly. The gradients
  * are compared as whole tensors: the CPU backend runs dcgan64's
  * convolutions with Winograd's algorithm, whose rounding differs from the
  * direct products by about 1e-5, and that is enough to flip the side of a
@@ -310,6 +311,17 @@ static void check_training_step(const char *model, int batch)
     const int s = spec.image_size, img[4] = {batch, spec.channels, s, s}, zs[4] = {batch, spec.z_dim, 1, 1};
     gan_tensor *real_o, *real_c = random_pair(4, img, &real_o, -1.0f, 1.0f);
     gan_tensor *z_o, *z_c = random_pair(spec.z_ndim, zs, &z_o, -2.0f, 2.0f);
+    float **before[2]; /* the parameters before the step, G's then D's */
+    for (int m = 0; m < 2; m++) {
+        const gan_model *a = m ? dc : gc;
+        before[m] = calloc(gan_model_entry_count(a) + 1, sizeof *before[m]);
+        for (size_t i = 0, k = 0; i < gan_model_entry_count(a); i++) {
+            gan_entry e;
+            REQUIRE_OK(cpu, gan_model_entry(a, i, &e));
+            if (e.kind == GAN_ENTRY_PARAMETER)
+                before[m][k++] = test_read(e.value);
+        }
+    }
     gan_step_stats sc, so;
     gan_context_reset_transfers(ocl);
     REQUIRE_OK(cpu, gan_trainer_step(tc, real_c, z_c, &sc));
@@ -328,17 +340,54 @@ static void check_training_step(const char *model, int batch)
     compare_grads(what, go, gc, 1e-4, 2e-2, true);
     snprintf(what, sizeof what, "%s step, discriminator", model);
     compare_grads(what, dn, dc, 1e-4, 2e-2, true);
+    /* Adam's first step moves each weight by lr g / (|g| + eps), about lr
+     * against its gradient's sign: every weight whose gradient is well
+     * above eps must have moved so on the CPU, and the OpenCL step must
+     * have moved it the same way wherever the two gradients also agree
+     * with room to spare (the update is steep in g only near eps) */
+    const double lr = 2e-4, eps = 1e-8;
+    size_t unmoved = 0;
+    size_t stable = 0, total = 0;
     for (int m = 0; m < 2; m++) {
         const gan_model *a = m ? dc : gc, *b = m ? dn : go;
-        for (size_t i = 0; i < gan_model_entry_count(a); i++) {
+        for (size_t i = 0, k = 0; i < gan_model_entry_count(a); i++) {
             gan_entry ea, eb;
             REQUIRE_OK(cpu, gan_model_entry(a, i, &ea));
             REQUIRE_OK(ocl, gan_model_entry(b, i, &eb));
             if (ea.kind != GAN_ENTRY_PARAMETER)
                 continue;
+            const size_t n = gan_tensor_numel(ea.value);
+            float *wc = test_read(ea.value), *wo = test_read(eb.value), *gc_ = test_read(ea.grad), *go_ = test_read(eb.grad);
+            const float *w0 = before[m][k++];
+            double worst = 0.0;
+            size_t unmoved_here = 0;
+            for (size_t j = 0; j < n; j++) {
+                if (!(fabs(gc_[j]) > 100.0 * eps))
+                    continue;
+                const double dc_ = (double)wc[j] - w0[j], do_ = (double)wo[j] - w0[j];
+                unmoved_here += !(-dc_ * (gc_[j] > 0 ? 1 : -1) > 0.9 * lr);
+                if (fabs(gc_[j]) > 4.0 * fabs(go_[j] - gc_[j])) {
+                    worst = fmax(worst, fabs(do_ - dc_));
+                    stable++;
+                }
+            }
+            total += n;
+            unmoved += unmoved_here;
             snprintf(what, sizeof what, "%s step, %s %s", model, m ? "D" : "G", ea.name);
-            compare(what, eb.value, ea.value, 2.0 * 2e-4 + 1e-6, 0.0);
+            if (unmoved_here || !(worst <= 0.01 * lr)) {
+                fprintf(stderr, "  %s: %zu weight(s) not moved by lr against the gradient on the CPU; OpenCL's update "
+                                "off by up to %.3g where the gradients agree\n", what, unmoved_here, worst);
+                test_failures++;
+            }
+            free(wc), free(wo), free(gc_), free(go_);
         }
+    }
+    printf("%s step: Adam's updates compared on %.1f%% of the parameters\n", model, 100.0 * (double)stable / (double)total);
+    CHECK(stable >= total * 8 / 10 && unmoved == 0); /* dead ReLUs give some weights no gradient */
+    for (int m = 0; m < 2; m++) {
+        for (size_t k = 0; before[m][k]; k++)
+            free(before[m][k]);
+        free(before[m]);
     }
     gan_tensor_free(real_o), gan_tensor_free(real_c), gan_tensor_free(z_o), gan_tensor_free(z_c);
     gan_trainer_free(tc), gan_trainer_free(to);

@@ -59,6 +59,7 @@ static void test_idx(gan_context *ctx)
     EXPECT_IDX_ERR(test_path("header"), &zidx, GAN_ERR_FORMAT, "truncated in the header");
     uint8_t *copy = malloc(idx.n_bytes + 3);
     memcpy(copy, idx.bytes, idx.n_bytes);
+    memset(copy + idx.n_bytes, 0x7E, 3);
     test_write_file(test_path("long"), copy, idx.n_bytes + 3);
     EXPECT_IDX_ERR(test_path("long"), &zidx, GAN_ERR_FORMAT, "3 unexpected bytes");
     copy[0] = 0x50;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Trains each model a few steps on small random data, then loads the
-# checkpoints into PyTorch (tests/pytorch_load.py). Skips (77) without torch.
+# checkpoints into PyTorch (tests/pytorch_load.py), whose generator must
+# draw what libgan's generate draws from the same noise. Skips (77) without
+# torch.
 set -euo pipefail
 bin=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,5 +15,5 @@ cd "$work"
 make_data data 32
 for model in gan dcgan dcgan64; do
     "$bin/train_mnist" --data data --no-verify --batch 16 --model "$model" --max-steps 2 --out "$model" > /dev/null
-    "$python" "$here/pytorch_load.py" "$model/checkpoint.safetensors"
+    "$python" "$here/pytorch_load.py" "$model/checkpoint.safetensors" "$bin/generate"
 done

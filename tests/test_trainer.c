@@ -545,6 +545,56 @@ static void test_generate(void)
     gan_context_free(ctx), gan_context_free(twin);
 }
 
+/* ------------------------------------------------- profiling and memory */
+
+static const gan_op_profile *find_op(const gan_op_profile *ops, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(ops[i].op, name) == 0)
+            return &ops[i];
+    return NULL;
+}
+
+/* The profile counts the ops a step runs, and the memory accounting the
+ * tensors that exist, and gives them back when they are freed. */
+static void test_accounting(void)
+{
+    gan_context *ctx = test_context(1, 4);
+    size_t base, peak;
+    gan_context_memory(ctx, &base, &peak);
+    gan_trainer *t;
+    REQUIRE_OK(ctx, gan_trainer_create_zoo(ctx, "gan", NULL, NULL, &t));
+    gan_tensor *real = test_tensor(ctx, 4, (int[]){8, 1, 28, 28}, NULL), *z = test_tensor(ctx, 2, (int[]){8, 64}, NULL);
+    REQUIRE_OK(ctx, gan_trainer_step(t, real, z, NULL));
+    gan_context_set_profiling(ctx, 1);
+    REQUIRE_OK(ctx, gan_trainer_step(t, real, z, NULL));
+    gan_op_profile ops[GAN_OP_COUNT];
+    const int n = gan_context_profile(ctx, ops, GAN_OP_COUNT);
+    const gan_op_profile *adam = find_op(ops, n, "adam_step"), *bce = find_op(ops, n, "bce_logits"),
+                         *gemm = find_op(ops, n, "gemm"), *conv = find_op(ops, n, "conv2d_backward");
+    /* gan: 3 Linear layers in each network, a weight and a bias each; 3 losses; no convolution */
+    CHECK(adam && adam->calls == 12 && bce && bce->calls == 3 && gemm && gemm->calls > 0 && !conv);
+    for (int i = 0; i < n; i++)
+        CHECK(ops[i].calls > 0 && ops[i].seconds >= 0 && (i == 0 || ops[i].seconds <= ops[i - 1].seconds));
+    gan_context_reset_profile(ctx);
+    CHECK(gan_context_profile(ctx, ops, GAN_OP_COUNT) == 0);
+    gan_context_set_profiling(ctx, 0);
+
+    size_t in_use;
+    gan_context_memory(ctx, &in_use, &peak);
+    const size_t params = gan_model_parameter_count(gan_trainer_generator(t)) +
+                          gan_model_parameter_count(gan_trainer_discriminator(t));
+    printf("memory: %zu bytes in use for %zu parameters, peak %zu\n", in_use - base, params, peak);
+    CHECK(in_use - base >= 4 * sizeof(float) * params && peak >= in_use); /* value, grad, two Adam moments */
+    gan_tensor_free(real), gan_tensor_free(z);
+    gan_trainer_free(t);
+    size_t after;
+    gan_context_memory(ctx, &after, &peak);
+    printf("memory: %zu bytes in use after freeing them (the backend's workspaces)\n", after - base);
+    CHECK(after + 4 * sizeof(float) * params <= in_use); /* their tensors were given back */
+    gan_context_free(ctx);
+}
+
 int main(void)
 {
     test_temp_dir_create("gan_test_trainer");
@@ -555,6 +605,7 @@ int main(void)
     test_checkpoints();
     test_sampler();
     test_generate();
+    test_accounting();
     test_temp_dir_remove();
     return test_finish("test_trainer");
 }

@@ -668,8 +668,8 @@ gan_status gan_opencl_backend_create(gan_context *ctx, int device, gan_backend *
     if (err != CL_SUCCESS || n == 0)
         return gan_fail(ctx, GAN_ERR_UNAVAILABLE, "no OpenCL %s found: %s", err ? "platform" : "device", icd_hint);
     if (device >= n)
-        return gan_fail(ctx, GAN_ERR_UNAVAILABLE, "OpenCL device %d does not exist: there are %d (0 to %d); "
-                        "--list-devices shows them", device, n, n - 1);
+        return gan_fail(ctx, GAN_ERR_UNAVAILABLE, "OpenCL device %d does not exist: there are %d (0 to %d), "
+                        "as gan_opencl_devices lists them", device, n, n - 1);
     ocl_backend *ob = calloc(1, sizeof *ob);
     if (!ob)
         return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "OpenCL backend: out of memory");
@@ -696,8 +696,8 @@ gan_status gan_opencl_backend_create(gan_context *ctx, int device, gan_backend *
                           : NULL;
     if (missing) {
         free(ob);
-        return gan_fail(ctx, GAN_ERR_UNAVAILABLE, "OpenCL device %d (%s, %s) %s: pick another with --device",
-                        device, name, version, missing);
+        return gan_fail(ctx, GAN_ERR_UNAVAILABLE, "OpenCL device %d (%s, %s) %s: pick another device", device,
+                        name, version, missing);
     }
     for (ob->reduce_size = MAX_REDUCE_SIZE; ob->reduce_size > max_group; ob->reduce_size /= 2)
         ;
