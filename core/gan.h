@@ -120,7 +120,7 @@ GAN_API void gan_context_reset_transfers(gan_context *ctx);
 /* Per-op timing: when enabled, every backend op is timed (device backends
  * then wait for each op to finish, which costs some speed). */
 typedef struct gan_op_profile {
-    const char *op;  /* static name: "gemm", "conv2d_forward", ... */
+    const char *op;  /* static name: "gemm", "conv2d_backward", ... */
     uint64_t calls;
     double seconds;
 } gan_op_profile;

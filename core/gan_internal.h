@@ -59,98 +59,93 @@ typedef struct gan_batchnorm_args {
     float slope;
 } gan_batchnorm_args;
 
-/* One entry per op. Arguments are validated by the core before dispatch;
- * ops return GAN_OK or a device error. Tensors are accessed through ->data.
- * "Accumulate" means the result is added to what the output holds. */
-/* The ops of the interface, for profiling: X(member). */
-#define GAN_BACKEND_OPS(X)                                                                         \
-    X(write) X(read) X(fill) X(gemm) X(bias_add) X(bias_grad) X(conv2d_forward)                  \
-    X(conv2d_backward_data) X(conv2d_backward) X(conv_transpose2d_backward)                       \
-    X(activation_forward) X(activation_backward)                                                 \
-    X(batchnorm_forward_train) X(batchnorm_forward_eval) X(batchnorm_backward) X(inverse_std)     \
-    X(bce_logits) X(bce_probs) X(adam_step) X(sgd_step)
+/* One entry per op, the one list the interface, the profiler and the op
+ * names are made from: X(name, (parameters), (arguments)). Arguments are
+ * validated by the core before dispatch; ops return GAN_OK or a device
+ * error. Tensors are accessed through ->data. "Accumulate" means the result
+ * is added to what the output holds. */
+#define GAN_BACKEND_OPS(X)                                                                                \
+    /* memory: copies in and out, and a constant */                                                     \
+    X(write, (gan_backend *be, gan_tensor *t, const float *src, size_t n), (be, t, src, n))              \
+    X(read, (gan_backend *be, const gan_tensor *t, float *dst, size_t n), (be, t, dst, n))               \
+    X(fill, (gan_backend *be, gan_tensor *t, float value), (be, t, value))                              \
+    /* C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C, row-major, whole tensors */                 \
+    X(gemm, (gan_backend *be, bool trans_a, bool trans_b, int m, int n, int k, float alpha,              \
+             const gan_tensor *a, const gan_tensor *b, float beta, gan_tensor *c),                        \
+      (be, trans_a, trans_b, m, n, k, alpha, a, b, beta, c))                                             \
+    /* y[n][c][hw] += bias[c]; dbias[c] += sum over n, hw of dy (accumulate) */                         \
+    X(bias_add, (gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw),         \
+      (be, y, bias, n, c, hw))                                                                           \
+    X(bias_grad, (gan_backend *be, const gan_tensor *dy, gan_tensor *dbias, int n, int c, int hw),      \
+      (be, dy, dbias, n, c, hw))                                                                         \
+    /* Gradients of y = conv(x, w): dx = conv^T(dy, w) when dx is not NULL, dw += correlation of x    \
+     * and dy when dw is not NULL; in one pass so the two share their intermediates. x is read only   \
+     * for dw (may be NULL). With dw NULL this is a transposed convolution's forward pass. */          \
+    X(conv2d_backward, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,                   \
+                        const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw),      \
+      (be, g, x, dy, w, dx, dw))                                                                         \
+    /* Gradients of the transposed convolution y = conv^T(x, w) (g describes conv; x has its          \
+     * output's shape): dx = conv(dy, w) when dx is not NULL, dw += correlation of dy and x when dw    \
+     * is not NULL. x is read only for dw (may be NULL). With dw NULL this is a convolution's         \
+     * forward pass. */                                                                                 \
+    X(conv_transpose2d_backward, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,         \
+                                  const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx,             \
+                                  gan_tensor *dw),                                                       \
+      (be, g, x, dy, w, dx, dw))                                                                         \
+    /* elementwise; backward gets the forward's input x and output y */                                 \
+    X(activation_forward, (gan_backend *be, gan_activation act, float slope, const gan_tensor *x,       \
+                           gan_tensor *y),                                                               \
+      (be, act, slope, x, y))                                                                            \
+    X(activation_backward, (gan_backend *be, gan_activation act, float slope, const gan_tensor *x,      \
+                            const gan_tensor *y, const gan_tensor *dy, gan_tensor *dx),                  \
+      (be, act, slope, x, y, dy, dx))                                                                    \
+    /* Training: normalizes by batch statistics, saves mean and 1/std, updates running statistics    \
+     * (unbiased variance). Eval: uses running statistics. */                                           \
+    X(batchnorm_forward_train, (gan_backend *be, const gan_batchnorm_args *a, const gan_tensor *x,      \
+                                const gan_tensor *gamma, const gan_tensor *beta, gan_tensor *y,          \
+                                gan_tensor *save_mean, gan_tensor *save_invstd,                          \
+                                gan_tensor *running_mean, gan_tensor *running_var),                      \
+      (be, a, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var))                    \
+    X(batchnorm_forward_eval, (gan_backend *be, const gan_batchnorm_args *a, const gan_tensor *x,       \
+                               const gan_tensor *gamma, const gan_tensor *beta,                          \
+                               const gan_tensor *running_mean, const gan_tensor *running_var,            \
+                               gan_tensor *y),                                                           \
+      (be, a, x, gamma, beta, running_mean, running_var, y))                                             \
+    /* mean/invstd are the saved batch statistics (training) or those of the running statistics      \
+     * (eval, where batch_stats is false). y is the forward's output, read only when a->activate.    \
+     * dx may be NULL; dgamma/dbeta accumulate and may be NULL. */                                      \
+    X(batchnorm_backward, (gan_backend *be, const gan_batchnorm_args *a, bool batch_stats,              \
+                           const gan_tensor *x, const gan_tensor *y, const gan_tensor *dy,               \
+                           const gan_tensor *gamma, const gan_tensor *mean, const gan_tensor *invstd,    \
+                           gan_tensor *dx, gan_tensor *dgamma, gan_tensor *dbeta),                       \
+      (be, a, batch_stats, x, y, dy, gamma, mean, invstd, dx, dgamma, dbeta))                            \
+    /* invstd[c] = 1 / sqrt(var[c] + eps) */                                                             \
+    X(inverse_std, (gan_backend *be, const gan_tensor *var, float eps, gan_tensor *invstd),             \
+      (be, var, eps, invstd))                                                                            \
+    /* mean BCE; grad may be NULL; mean_prob may be NULL */                                             \
+    X(bce_logits, (gan_backend *be, const gan_tensor *z, const gan_tensor *t, gan_tensor *grad,         \
+                   float *loss, float *mean_prob),                                                       \
+      (be, z, t, grad, loss, mean_prob))                                                                 \
+    X(bce_probs, (gan_backend *be, const gan_tensor *p, const gan_tensor *t, gan_tensor *grad,          \
+                  float *loss),                                                                          \
+      (be, p, t, grad, loss))                                                                            \
+    /* optimizers, in place on param and state */                                                       \
+    X(adam_step, (gan_backend *be, const gan_adam_step_args *a, gan_tensor *param,                      \
+                  const gan_tensor *grad, gan_tensor *exp_avg, gan_tensor *exp_avg_sq),                  \
+      (be, a, param, grad, exp_avg, exp_avg_sq))                                                         \
+    X(sgd_step, (gan_backend *be, const gan_sgd_step_args *a, gan_tensor *param,                        \
+                 const gan_tensor *grad, gan_tensor *momentum_buf),                                      \
+      (be, a, param, grad, momentum_buf))
 
 typedef struct gan_backend_iface {
     const char *name;
     void (*destroy)(gan_backend *be);
     void (*finish)(gan_backend *be); /* (optional) NULL = ops complete synchronously */
-
-    /* memory */
     gan_status (*alloc)(gan_backend *be, size_t n_floats, void **data);
     void (*release)(gan_backend *be, void *data);
-    gan_status (*write)(gan_backend *be, gan_tensor *t, const float *src, size_t n);
-    gan_status (*read)(gan_backend *be, const gan_tensor *t, float *dst, size_t n);
-    gan_status (*fill)(gan_backend *be, gan_tensor *t, float value);
-
-    /* C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C, row-major, whole tensors */
-    gan_status (*gemm)(gan_backend *be, bool trans_a, bool trans_b, int m, int n, int k,
-                       float alpha, const gan_tensor *a, const gan_tensor *b, float beta,
-                       gan_tensor *c);
-
-    /* y[n][c][hw] += bias[c]; dbias[c] += sum over n, hw of dy (accumulate) */
-    gan_status (*bias_add)(gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw);
-    gan_status (*bias_grad)(gan_backend *be, const gan_tensor *dy, gan_tensor *dbias, int n, int c, int hw);
-
-    /* y = conv(x, w), and its adjoint dx = conv^T(dy, w), which is also the
-     * forward pass of a transposed convolution */
-    gan_status (*conv2d_forward)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
-                                 const gan_tensor *w, gan_tensor *y);
-    gan_status (*conv2d_backward_data)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
-                                       const gan_tensor *w, gan_tensor *dx);
-    /* Gradients of y = conv(x, w): dx = conv^T(dy, w) when dx is not NULL,
-     * dw += correlation of x and dy when dw is not NULL; in one pass so the
-     * two share their intermediates. x is read only for dw (may be NULL). */
-    gan_status (*conv2d_backward)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
-                                  const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw);
-    /* Gradients of the transposed convolution y = conv^T(x, w) (g describes
-     * conv; x has its output's shape): dx = conv(dy, w) when dx is not NULL,
-     * dw += correlation of dy and x when dw is not NULL. x is read only for
-     * dw (may be NULL). */
-    gan_status (*conv_transpose2d_backward)(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
-                                            const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx,
-                                            gan_tensor *dw);
-
-    /* elementwise; backward gets the forward's input x and output y */
-    gan_status (*activation_forward)(gan_backend *be, gan_activation act, float slope,
-                                     const gan_tensor *x, gan_tensor *y);
-    gan_status (*activation_backward)(gan_backend *be, gan_activation act, float slope,
-                                      const gan_tensor *x, const gan_tensor *y,
-                                      const gan_tensor *dy, gan_tensor *dx);
-
-    /* Training: normalizes by batch statistics, saves mean and 1/std, updates
-     * running statistics (unbiased variance). Eval: uses running statistics. */
-    gan_status (*batchnorm_forward_train)(gan_backend *be, const gan_batchnorm_args *a,
-                                          const gan_tensor *x, const gan_tensor *gamma,
-                                          const gan_tensor *beta, gan_tensor *y,
-                                          gan_tensor *save_mean, gan_tensor *save_invstd,
-                                          gan_tensor *running_mean, gan_tensor *running_var);
-    gan_status (*batchnorm_forward_eval)(gan_backend *be, const gan_batchnorm_args *a,
-                                         const gan_tensor *x, const gan_tensor *gamma,
-                                         const gan_tensor *beta, const gan_tensor *running_mean,
-                                         const gan_tensor *running_var, gan_tensor *y);
-    /* mean/invstd are the saved batch statistics (training) or those of the
-     * running statistics (eval, where batch_stats is false). y is the
-     * forward's output, read only when a->activate. dx may be NULL;
-     * dgamma/dbeta accumulate and may be NULL. */
-    gan_status (*batchnorm_backward)(gan_backend *be, const gan_batchnorm_args *a, bool batch_stats,
-                                     const gan_tensor *x, const gan_tensor *y, const gan_tensor *dy,
-                                     const gan_tensor *gamma, const gan_tensor *mean,
-                                     const gan_tensor *invstd, gan_tensor *dx,
-                                     gan_tensor *dgamma, gan_tensor *dbeta);
-    /* invstd[c] = 1 / sqrt(var[c] + eps) */
-    gan_status (*inverse_std)(gan_backend *be, const gan_tensor *var, float eps, gan_tensor *invstd);
-
-    /* mean BCE; grad may be NULL; mean_prob may be NULL */
-    gan_status (*bce_logits)(gan_backend *be, const gan_tensor *z, const gan_tensor *t,
-                             gan_tensor *grad, float *loss, float *mean_prob);
-    gan_status (*bce_probs)(gan_backend *be, const gan_tensor *p, const gan_tensor *t,
-                            gan_tensor *grad, float *loss);
-
-    /* optimizers, in place on param and state */
-    gan_status (*adam_step)(gan_backend *be, const gan_adam_step_args *a, gan_tensor *param,
-                            const gan_tensor *grad, gan_tensor *exp_avg, gan_tensor *exp_avg_sq);
-    gan_status (*sgd_step)(gan_backend *be, const gan_sgd_step_args *a, gan_tensor *param,
-                           const gan_tensor *grad, gan_tensor *momentum_buf);
+#define GAN_OP_MEMBER_(op, params, args) gan_status(*op) params;
+    GAN_BACKEND_OPS(GAN_OP_MEMBER_)
+#undef GAN_OP_MEMBER_
 } gan_backend_iface;
 
 struct gan_backend {
@@ -159,7 +154,7 @@ struct gan_backend {
 };
 
 enum {
-#define GAN_OP_ENUM_(op) GAN_OP_##op,
+#define GAN_OP_ENUM_(op, params, args) GAN_OP_##op,
     GAN_BACKEND_OPS(GAN_OP_ENUM_)
 #undef GAN_OP_ENUM_
     GAN_OP_COUNT

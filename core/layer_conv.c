@@ -86,9 +86,11 @@ static gan_status conv_forward(gan_layer *l, bool training)
     conv_layer *cl = as_conv(l);
     gan_backend *be = l->ctx->backend;
     const gan_conv_geom *g = update_geom(cl);
+    /* a convolution's output is the input gradient of the transposed one
+     * and the other way round: the backward ops without weight gradients */
     gan_status st = is_transposed(l)
-                        ? be->iface->conv2d_backward_data(be, g, l->input, cl->weight, l->output)
-                        : be->iface->conv2d_forward(be, g, l->input, cl->weight, l->output);
+                        ? be->iface->conv2d_backward(be, g, NULL, l->input, cl->weight, l->output, NULL)
+                        : be->iface->conv_transpose2d_backward(be, g, NULL, l->input, cl->weight, l->output, NULL);
     const gan_tensor *y = l->output;
     if (st == GAN_OK && cl->bias)
         st = be->iface->bias_add(be, l->output, cl->bias, y->shape[0], y->shape[1],

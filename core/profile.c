@@ -15,7 +15,7 @@ static double now_seconds(void)
 }
 
 static const char *const op_names[GAN_OP_COUNT] = {
-#define GAN_OP_NAME_(op) #op,
+#define GAN_OP_NAME_(op, params, args) #op,
     GAN_BACKEND_OPS(GAN_OP_NAME_)
 #undef GAN_OP_NAME_
 };
@@ -29,7 +29,7 @@ static void record(gan_backend *be, int op, double start)
     ctx->profile[op].seconds += now_seconds() - start;
 }
 
-/* one wrapper per op: time the backend's own entry */
+/* one wrapper per op, from the op list: time the backend's own entry */
 #define PROFILED(op, params, args)                                \
     static gan_status profiled_##op params                        \
     {                                                             \
@@ -38,50 +38,8 @@ static void record(gan_backend *be, int op, double start)
         record(be, GAN_OP_##op, start);                           \
         return st;                                                \
     }
-
-PROFILED(write, (gan_backend *be, gan_tensor *t, const float *src, size_t n), (be, t, src, n))
-PROFILED(read, (gan_backend *be, const gan_tensor *t, float *dst, size_t n), (be, t, dst, n))
-PROFILED(fill, (gan_backend *be, gan_tensor *t, float v), (be, t, v))
-PROFILED(gemm, (gan_backend *be, bool ta, bool tb, int m, int n, int k, float alpha, const gan_tensor *a,
-                const gan_tensor *b, float beta, gan_tensor *c), (be, ta, tb, m, n, k, alpha, a, b, beta, c))
-PROFILED(bias_add, (gan_backend *be, gan_tensor *y, const gan_tensor *b, int n, int c, int hw), (be, y, b, n, c, hw))
-PROFILED(bias_grad, (gan_backend *be, const gan_tensor *dy, gan_tensor *db, int n, int c, int hw),
-         (be, dy, db, n, c, hw))
-PROFILED(conv2d_forward, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *x, const gan_tensor *w,
-                          gan_tensor *y), (be, g, x, w, y))
-PROFILED(conv2d_backward_data, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
-                                const gan_tensor *w, gan_tensor *dx), (be, g, dy, w, dx))
-PROFILED(conv2d_backward, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *x, const gan_tensor *dy,
-                           const gan_tensor *w, gan_tensor *dx, gan_tensor *dw), (be, g, x, dy, w, dx, dw))
-PROFILED(conv_transpose2d_backward, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
-                                     const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw),
-         (be, g, x, dy, w, dx, dw))
-PROFILED(activation_forward, (gan_backend *be, gan_activation act, float slope, const gan_tensor *x,
-                              gan_tensor *y), (be, act, slope, x, y))
-PROFILED(activation_backward, (gan_backend *be, gan_activation act, float slope, const gan_tensor *x,
-                               const gan_tensor *y, const gan_tensor *dy, gan_tensor *dx),
-         (be, act, slope, x, y, dy, dx))
-PROFILED(batchnorm_forward_train, (gan_backend *be, const gan_batchnorm_args *a, const gan_tensor *x,
-                                   const gan_tensor *gamma, const gan_tensor *beta, gan_tensor *y,
-                                   gan_tensor *mean, gan_tensor *invstd, gan_tensor *rm, gan_tensor *rv),
-         (be, a, x, gamma, beta, y, mean, invstd, rm, rv))
-PROFILED(batchnorm_forward_eval, (gan_backend *be, const gan_batchnorm_args *a, const gan_tensor *x,
-                                  const gan_tensor *gamma, const gan_tensor *beta, const gan_tensor *rm,
-                                  const gan_tensor *rv, gan_tensor *y), (be, a, x, gamma, beta, rm, rv, y))
-PROFILED(batchnorm_backward, (gan_backend *be, const gan_batchnorm_args *a, bool batch_stats,
-                              const gan_tensor *x, const gan_tensor *y, const gan_tensor *dy,
-                              const gan_tensor *gamma, const gan_tensor *mean, const gan_tensor *invstd,
-                              gan_tensor *dx, gan_tensor *dgamma, gan_tensor *dbeta),
-         (be, a, batch_stats, x, y, dy, gamma, mean, invstd, dx, dgamma, dbeta))
-PROFILED(inverse_std, (gan_backend *be, const gan_tensor *var, float eps, gan_tensor *invstd), (be, var, eps, invstd))
-PROFILED(bce_logits, (gan_backend *be, const gan_tensor *z, const gan_tensor *t, gan_tensor *grad, float *loss,
-                      float *mean_prob), (be, z, t, grad, loss, mean_prob))
-PROFILED(bce_probs, (gan_backend *be, const gan_tensor *p, const gan_tensor *t, gan_tensor *grad, float *loss),
-         (be, p, t, grad, loss))
-PROFILED(adam_step, (gan_backend *be, const gan_adam_step_args *a, gan_tensor *p, const gan_tensor *g,
-                     gan_tensor *m, gan_tensor *v), (be, a, p, g, m, v))
-PROFILED(sgd_step, (gan_backend *be, const gan_sgd_step_args *a, gan_tensor *p, const gan_tensor *g,
-                    gan_tensor *buf), (be, a, p, g, buf))
+GAN_BACKEND_OPS(PROFILED)
+#undef PROFILED
 
 void gan_context_set_profiling(gan_context *ctx, int enabled)
 {
@@ -94,7 +52,7 @@ void gan_context_set_profiling(gan_context *ctx, int enabled)
     }
     ctx->unprofiled = ctx->backend->iface;
     ctx->profiled = *ctx->unprofiled;
-#define GAN_OP_WRAP_(op) ctx->profiled.op = profiled_##op;
+#define GAN_OP_WRAP_(op, params, args) ctx->profiled.op = profiled_##op;
     GAN_BACKEND_OPS(GAN_OP_WRAP_)
 #undef GAN_OP_WRAP_
     ctx->backend->iface = &ctx->profiled;

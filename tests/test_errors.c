@@ -1,5 +1,7 @@
 /* test_errors.c - bad arguments return the documented codes with a message
- * that names the problem, and leave everything usable. */
+ * that names the problem, and leave everything usable; every backend fills
+ * every entry of the op table. */
+#include "gan_internal.h"
 #include "test_util.h"
 
 #include <string.h>
@@ -166,8 +168,36 @@ static void test_model_errors(gan_context *ctx)
     gan_tensor_free(img), gan_tensor_free(small), gan_tensor_free(one), gan_tensor_free(t);
 }
 
+/* Each op of the list, and the memory entries, set in the backend's table. */
+static void check_backend_table(gan_backend_kind kind)
+{
+    gan_context_params p = gan_context_default_params();
+    p.backend = kind;
+    gan_context *ctx = NULL;
+    if (gan_context_create(&p, &ctx, NULL, 0) != GAN_OK) {
+        printf("backend table: %s not available here, not checked\n", kind == GAN_BACKEND_OPENCL ? "OpenCL" : "CPU");
+        return;
+    }
+    const gan_backend_iface *t = ctx->backend->iface;
+    int missing = 0, ops = 0;
+#define CHECK_OP_(op, params, args)                                                         \
+    ops++;                                                                                  \
+    if (!t->op) {                                                                           \
+        fprintf(stderr, "%s backend: no entry for op %s\n", t->name, #op);                   \
+        missing++;                                                                          \
+    }
+    GAN_BACKEND_OPS(CHECK_OP_)
+#undef CHECK_OP_
+    missing += !t->name + !t->destroy + !t->alloc + !t->release;
+    printf("backend table: %s fills all %d ops\n", t->name, ops);
+    CHECK(missing == 0);
+    gan_context_free(ctx);
+}
+
 int main(void)
 {
+    check_backend_table(GAN_BACKEND_CPU);
+    check_backend_table(GAN_BACKEND_OPENCL);
     test_context_errors();
     test_strerror();
     gan_context *ctx = test_context(1, 0);

@@ -288,21 +288,6 @@ static gan_status cpu_conv_transpose2d_backward(gan_backend *be, const gan_conv_
     return GAN_OK;
 }
 
-/* A forward convolution is the input gradient of a transposed one, and
- * backward-data the input gradient of a convolution: the fused ops with no
- * weight gradient run exactly those products. */
-static gan_status cpu_conv2d_forward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
-                                     const gan_tensor *w, gan_tensor *y)
-{
-    return cpu_conv_transpose2d_backward(be, g, NULL, x, w, y, NULL);
-}
-
-static gan_status cpu_conv2d_backward_data(gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
-                                           const gan_tensor *w, gan_tensor *dx)
-{
-    return cpu_conv2d_backward(be, g, NULL, dy, w, dx, NULL);
-}
-
 /* ----------------------------------------------------------- activations */
 
 /* Elementwise work: a range kernel over plain restrict pointers (so the
@@ -835,8 +820,6 @@ static const gan_backend_iface cpu_iface = {
     .gemm = cpu_gemm_op,
     .bias_add = cpu_bias_add,
     .bias_grad = cpu_bias_grad,
-    .conv2d_forward = cpu_conv2d_forward,
-    .conv2d_backward_data = cpu_conv2d_backward_data,
     .conv2d_backward = cpu_conv2d_backward,
     .conv_transpose2d_backward = cpu_conv_transpose2d_backward,
     .activation_forward = cpu_activation_forward,

@@ -19,16 +19,27 @@ enum { ELEMENTWISE_GROUP = 64, MAX_REDUCE_SIZE = 256 };
 /* workspace cap for the convolution's columns, as on the CPU */
 enum { CONV_WORKSPACE_FLOATS = 8 << 20 };
 
+/* The kernels of kernels.cl, one list: X(id, name in kernels.cl). */
+#define OCL_KERNELS(X)                                                                                  \
+    X(BIAS_ADD, bias_add) X(BIAS_GRAD, bias_grad) X(IM2COL, im2col) X(COL2IM, col2im)                  \
+    X(NCHW_TO_CHUNK, nchw_to_chunk) X(CHUNK_TO_NCHW, chunk_to_nchw)                                    \
+    X(ACT_FORWARD, activation_forward) X(ACT_BACKWARD, activation_backward)                            \
+    X(BN_STATS, batchnorm_stats) X(BN_APPLY, batchnorm_apply)                                          \
+    X(BN_BACKWARD_REDUCE, batchnorm_backward_reduce) X(BN_BACKWARD_DX, batchnorm_backward_dx)          \
+    X(INVERSE_STD, inverse_std) X(BCE, bce) X(ADAM, adam) X(SGD, sgd)
+
 typedef enum kernel_id {
-    K_BIAS_ADD, K_BIAS_GRAD, K_IM2COL, K_COL2IM, K_NCHW_TO_CHUNK, K_CHUNK_TO_NCHW,
-    K_ACT_FORWARD, K_ACT_BACKWARD, K_BN_STATS, K_BN_APPLY, K_BN_BACKWARD_REDUCE,
-    K_BN_BACKWARD_DX, K_INVERSE_STD, K_BCE, K_ADAM, K_SGD, K_COUNT
+#define OCL_KERNEL_ID_(id, name) K_##id,
+    OCL_KERNELS(OCL_KERNEL_ID_)
+#undef OCL_KERNEL_ID_
+    K_COUNT
 } kernel_id;
 
 static const char *const kernel_names[K_COUNT] = {
-    "bias_add", "bias_grad", "im2col", "col2im", "nchw_to_chunk", "chunk_to_nchw",
-    "activation_forward", "activation_backward", "batchnorm_stats", "batchnorm_apply",
-    "batchnorm_backward_reduce", "batchnorm_backward_dx", "inverse_std", "bce", "adam", "sgd"};
+#define OCL_KERNEL_NAME_(id, name) #name,
+    OCL_KERNELS(OCL_KERNEL_NAME_)
+#undef OCL_KERNEL_NAME_
+};
 
 typedef struct ocl_backend {
     gan_backend base;
@@ -415,21 +426,6 @@ static gan_status ocl_conv_transpose2d_backward(gan_backend *be, const gan_conv_
     return st;
 }
 
-/* A forward convolution is the input gradient of a transposed one, and
- * backward-data the input gradient of a convolution: the fused ops with no
- * weight gradient run exactly those products. */
-static gan_status ocl_conv2d_forward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
-                                     const gan_tensor *w, gan_tensor *y)
-{
-    return ocl_conv_transpose2d_backward(be, g, NULL, x, w, y, NULL);
-}
-
-static gan_status ocl_conv2d_backward_data(gan_backend *be, const gan_conv_geom *g, const gan_tensor *dy,
-                                           const gan_tensor *w, gan_tensor *dx)
-{
-    return ocl_conv2d_backward(be, g, NULL, dy, w, dx, NULL);
-}
-
 /* ----------------------------------------------------------- activations */
 
 static gan_status ocl_activation_forward(gan_backend *be, gan_activation act, float slope, const gan_tensor *x,
@@ -613,8 +609,6 @@ static const gan_backend_iface ocl_iface = {
     .gemm = ocl_gemm,
     .bias_add = ocl_bias_add,
     .bias_grad = ocl_bias_grad,
-    .conv2d_forward = ocl_conv2d_forward,
-    .conv2d_backward_data = ocl_conv2d_backward_data,
     .conv2d_backward = ocl_conv2d_backward,
     .conv_transpose2d_backward = ocl_conv_transpose2d_backward,
     .activation_forward = ocl_activation_forward,
