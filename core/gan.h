@@ -176,6 +176,7 @@ typedef struct gan_tensor gan_tensor;
 /* Creates a tensor of 1 to GAN_MAX_DIMS dimensions, each >= 1, zero-filled.
  * The caller owns *out and frees it with gan_tensor_free. */
 GAN_API gan_status gan_tensor_create(gan_context *ctx, int ndim, const int *shape, gan_tensor **out);
+/* NULL is a no-op. */
 GAN_API void gan_tensor_free(gan_tensor *t);
 
 GAN_API int gan_tensor_ndim(const gan_tensor *t);
@@ -369,6 +370,7 @@ GAN_API gan_status gan_optimizer_adam_create(gan_model *model, const gan_adam_pa
                                              gan_optimizer **out);
 GAN_API gan_status gan_optimizer_sgd_create(gan_model *model, const gan_sgd_params *params,
                                             gan_optimizer **out);
+/* NULL is a no-op. */
 GAN_API void gan_optimizer_free(gan_optimizer *opt);
 /* One update from the accumulated gradients. */
 GAN_API gan_status gan_optimizer_step(gan_optimizer *opt);
@@ -593,6 +595,7 @@ typedef struct gan_safetensors gan_safetensors;
  * present; files of other writers carry neither. A damaged file:
  * GAN_ERR_FORMAT with a message naming the problem. */
 GAN_API gan_status gan_safetensors_open(gan_context *ctx, const char *path, gan_safetensors **out);
+/* NULL is a no-op. */
 GAN_API void gan_safetensors_close(gan_safetensors *st);
 /* Metadata value for key, or NULL; borrowed from st. */
 GAN_API const char *gan_safetensors_meta(const gan_safetensors *st, const char *key);

@@ -165,8 +165,10 @@ size_t gan_optimizer_entry_count(const gan_optimizer *opt)
 
 gan_status gan_optimizer_entry(const gan_optimizer *opt, size_t i, gan_entry *out)
 {
-    if (!opt || !out)
+    if (!opt)
         return GAN_ERR_INVALID_ARGUMENT;
+    if (!out)
+        return gan_fail(opt->ctx, GAN_ERR_INVALID_ARGUMENT, "gan_optimizer_entry: out is NULL");
     memset(out, 0, sizeof *out);
     const size_t n_states = opt->n_slots * (size_t)opt->states_per_slot;
     if (i == n_states) {
