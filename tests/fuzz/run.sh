@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/gan_fuzz.XXXXXX)
 mkdir -p "$work/idx" "$work/checkpoint"
 "$build/tests/fuzz/make_seeds" "$work/idx" "$work/checkpoint"
-status=0
+status=0 passed=0 failed=0
 for harness in idx checkpoint; do
     dict=()
     [ -f "$here/$harness.dict" ] && dict=(-dict="$here/$harness.dict")
@@ -20,10 +20,12 @@ for harness in idx checkpoint; do
             -print_final_stats=1 "$work/$harness" > "$work/$harness.log" 2>&1); then
         tail -40 "$work/$harness.log"
         echo "fuzz_$harness: FAILED; the input and the log are in $work" >&2
-        status=1
+        status=1 failed=$((failed + 1))
         continue
     fi
+    passed=$((passed + 1))
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$work/$harness.log" | sed "s/^/fuzz_$harness: /"
 done
 [ "$status" -eq 0 ] && rm -rf "$work"
+echo "fuzz: $passed passed, $failed failed"
 exit "$status"
