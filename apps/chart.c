@@ -3,14 +3,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "chart.h"
 
-#include <errno.h>
+#include "images.h"
+
 #include <math.h>
 #include <stb_easy_font.h>
-#include <stb_image_write.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 bool canvas_create(canvas *c, int width, int height)
 {
@@ -80,16 +79,7 @@ void canvas_grey(canvas *c, int x, int y, const uint8_t *pixels, int width, int 
 
 bool canvas_write_png(const canvas *c, const char *path, char *err, size_t err_size)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    bool ok = stbi_write_png(tmp, c->width, c->height, 3, c->rgb, c->width * 3) != 0;
-    if (ok && rename(tmp, path) != 0) {
-        ok = false;
-        remove(tmp);
-    }
-    if (!ok)
-        snprintf(err, err_size, "%s: cannot write the image: %s", path, strerror(errno));
-    return ok;
+    return images_write_png(path, c->rgb, c->width, c->height, 3, err, err_size);
 }
 
 /* A round step for about `want` ticks over span. */

@@ -35,11 +35,12 @@ uint8_t *images_grid(const float *images, int count, int size, int columns, int 
     return canvas;
 }
 
-bool images_write_png(const char *path, const uint8_t *pixels, int width, int height, char *err, size_t err_size)
+bool images_write_png(const char *path, const uint8_t *pixels, int width, int height, int channels, char *err,
+                      size_t err_size)
 {
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    bool ok = stbi_write_png(tmp, width, height, 1, pixels, width) != 0;
+    bool ok = stbi_write_png(tmp, width, height, channels, pixels, width * channels) != 0;
     if (ok && rename(tmp, path) != 0) {
         ok = false;
         remove(tmp);
@@ -58,7 +59,7 @@ bool images_write_grid(const char *path, const float *images, int count, int siz
         snprintf(err, err_size, "%s: out of memory", path);
         return false;
     }
-    const bool ok = images_write_png(path, canvas, width, height, err, err_size);
+    const bool ok = images_write_png(path, canvas, width, height, 1, err, err_size);
     free(canvas);
     return ok;
 }

@@ -14,9 +14,11 @@ void images_to_bytes(const float *src, size_t n, uint8_t *dst);
  * *height; NULL when out of memory (the caller frees). */
 uint8_t *images_grid(const float *images, int count, int size, int columns, int *width, int *height);
 
-/* Writes 8-bit grey pixels as a PNG, replaced atomically. On failure returns
- * false with a message in err. */
-bool images_write_png(const char *path, const uint8_t *pixels, int width, int height, char *err, size_t err_size);
+/* Writes 8-bit pixels of 1 to 4 interleaved channels (grey, grey + alpha,
+ * RGB, RGBA) as a PNG, replaced atomically. On failure returns false with a
+ * message in err. */
+bool images_write_png(const char *path, const uint8_t *pixels, int width, int height, int channels, char *err,
+                      size_t err_size);
 
 /* Writes count square grayscale images of size x size (values in [-1, 1])
  * as a PNG grid of `columns` columns with a 2-pixel border; the file is

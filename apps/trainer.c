@@ -340,7 +340,7 @@ static bool write_samples(run *r, const char *name)
     if (!grid)
         snprintf(err, sizeof err, "%s: out of memory", path);
     else
-        written = images_write_png(path, grid, width, height, err, sizeof err);
+        written = images_write_png(path, grid, width, height, 1, err, sizeof err);
     if (!written)
         fprintf(stderr, "%s: %s\n", r->program, err);
     else if (r->events)

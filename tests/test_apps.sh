@@ -9,24 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-passed=0 failed=0
-
-check() { # check "what" command...: the command must succeed
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what" >&2; failed=$((failed + 1)); fi
-}
-fails_with() { # fails_with "what" "needle" command...: must exit non-zero saying needle
-    local what=$1 needle=$2; shift 2
-    local out
-    if out=$("$@" 2>&1); then
-        echo "FAIL: $what: succeeded" >&2; failed=$((failed + 1))
-    elif [[ $out != *"$needle"* ]]; then
-        echo "FAIL: $what: message lacks '$needle':" >&2; echo "$out" | tail -3 >&2; failed=$((failed + 1))
-    else
-        passed=$((passed + 1))
-    fi
-}
 . "$here/idx_data.sh"
+. "$here/check.sh"
 bytes_close() { # every byte of two equally long files within 1
     paste <(od -An -tu1 -v "$1" | tr -s ' ' '\n' | sed '/^$/d') <(od -An -tu1 -v "$2" | tr -s ' ' '\n' | sed '/^$/d') |
         awk 'NF != 2 {exit 1} {d = $1 - $2; if (d < 0) d = -d; if (d > 1) exit 1}'
@@ -215,5 +199,4 @@ mkdir -p gz && cp data/train-labels-idx1-ubyte gz/
 fails_with ".gz with trailing bytes" "4 unexpected bytes after the gzip data" "$bin/train_mnist" --data gz --no-verify --out X
 check "help lists every flag" bash -c "'$bin/train_mnist' --help | grep -q -- '--sample-every'"
 
-echo "test_apps: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish test_apps

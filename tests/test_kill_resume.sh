@@ -14,12 +14,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-passed=0 failed=0
-check() {
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what" >&2; failed=$((failed + 1)); fi
-}
 . "$here/idx_data.sh"
+. "$here/check.sh"
 # one row per step 1..N in order, 8 fields each, and the header first
 rows_ok() { # rows_ok FILE N
     awk -F, -v n="$2" 'NR == 1 {if ($0 != "epoch,step,loss_d,loss_g,d_x,d_g_z1,d_g_z2,seconds") exit 1; next}
@@ -103,5 +99,4 @@ check "the failing grid is reported" grep -q "epoch_001.png: cannot write the im
 check "the epoch's checkpoint was saved first" test -s nogrid/checkpoint.safetensors
 check "and it holds epoch 1" grep -q '"epoch":"1"' nogrid/checkpoint.safetensors
 
-echo "test_kill_resume: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish test_kill_resume

@@ -14,12 +14,8 @@ python=${PYTHON:-/usr/bin/python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-passed=0 failed=0
-check() {
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what" >&2; failed=$((failed + 1)); fi
-}
 . "$here/idx_data.sh"
+. "$here/check.sh"
 # every scalar of the dump against the metrics.csv row of its step (the
 # file rounds to 6 digits), and the rows of those steps all present
 scalars_match() { # scalars_match DUMP METRICS LOG_EVERY FIRST LAST
@@ -81,5 +77,4 @@ check "and goes on from step 6" scalars_match B2.dump B/metrics.csv 2 6 12
 check "--no-tensorboard" "$bin/train_mnist" "${common[@]}" --max-steps 2 --no-tensorboard --out C > /dev/null
 check "writes no event file" test -z "$(ls C | grep tfevents)"
 
-echo "test_tensorboard: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish test_tensorboard
