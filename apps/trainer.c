@@ -196,7 +196,7 @@ static bool sync_metrics(run *r)
 static bool save_checkpoint(run *r)
 {
     const config *c = &r->cfg;
-    char v[6][32], path[PATH_MAX_LEN + 32];
+    char v[5][32], path[PATH_MAX_LEN + 32];
     snprintf(v[0], sizeof v[0], "%d", c->batch);
     snprintf(v[1], sizeof v[1], "%.9g", c->rotate);
     snprintf(v[2], sizeof v[2], "%" PRId64, c->seed);
@@ -213,10 +213,24 @@ static bool save_checkpoint(run *r)
               "saving the checkpoint");
 }
 
+/* A number option's value, read from value (an int, int64_t or float as
+ * the option's type says), and that type's size. */
+static double number_of(const option *o, const void *value)
+{
+    return o->type == OPT_INT ? *(const int *)value : o->type == OPT_INT64 ? (double)*(const int64_t *)value
+                                                                        : *(const float *)value;
+}
+
+static size_t size_of(const option *o)
+{
+    return o->type == OPT_INT ? sizeof(int) : o->type == OPT_INT64 ? sizeof(int64_t) : sizeof(float);
+}
+
 /* The value the checkpoint stores under key, read as the flag `flag` reads
- * its value, with the same bounds, into *value; a flag given on the command
- * line must agree with it. */
-static bool adopt(run *r, gan_checkpoint *ckpt, option *opts, int n_opts, const char *flag, const char *key)
+ * its value, with the same bounds, into the flag's variable unless the
+ * command line gave it; a given flag must then agree, unless may_differ. */
+static bool adopt(run *r, gan_checkpoint *ckpt, option *opts, int n_opts, const char *flag, const char *key,
+                  bool may_differ)
 {
     option *o = (option *)options_find(opts, n_opts, flag);
     union { int i; int64_t i64; float f; } stored;
@@ -231,16 +245,13 @@ static bool adopt(run *r, gan_checkpoint *ckpt, option *opts, int n_opts, const 
     }
     if (!options_read_value(&copy, text, r->program, what))
         return false;
-    const double given = o->type == OPT_INT ? *(int *)o->value : o->type == OPT_INT64 ? (double)*(int64_t *)o->value
-                                                                                    : *(float *)o->value;
-    const double kept = o->type == OPT_INT ? stored.i : o->type == OPT_INT64 ? (double)stored.i64 : stored.f;
-    if (o->given && given != kept && strcmp(flag, "--epochs") != 0) {
+    const double given = number_of(o, o->value), kept = number_of(o, &stored);
+    if (o->given && given != kept && !may_differ) {
         fprintf(stderr, "%s: %s %g differs from the checkpoint's %g\n", r->program, flag, given, kept);
         return false;
     }
     if (!o->given)
-        memcpy(o->value, &stored, o->type == OPT_INT ? sizeof(int) : o->type == OPT_INT64 ? sizeof(int64_t)
-                                                                                          : sizeof(float));
+        memcpy(o->value, &stored, size_of(o));
     return true;
 }
 
@@ -285,12 +296,13 @@ static bool adopt_settings(run *r, gan_checkpoint *ckpt, option *opts, int n_opt
                         "which this program does not set\n", r->program);
         return false;
     }
-    const struct { const char *flag, *key; } stored[] = {
-        {"--batch", "batch"}, {"--seed", "seed"}, {"--rotate", "rotate"}, {"--epochs", "epochs"},
-        {"--lr", "lr_g"}, {"--beta1", "beta1"}, {"--beta2", "beta2"},
+    const struct { const char *flag, *key; bool may_differ; } stored[] = {
+        {"--batch", "batch", false}, {"--seed", "seed", false}, {"--rotate", "rotate", false},
+        {"--epochs", "epochs", true}, /* a run may be trained on to more epochs */
+        {"--lr", "lr_g", false}, {"--beta1", "beta1", false}, {"--beta2", "beta2", false},
     };
     for (size_t i = 0; i < sizeof stored / sizeof stored[0]; i++)
-        if (!adopt(r, ckpt, opts, n_opts, stored[i].flag, stored[i].key))
+        if (!adopt(r, ckpt, opts, n_opts, stored[i].flag, stored[i].key, stored[i].may_differ))
             return false;
     return true;
 }

@@ -250,9 +250,14 @@ gan_status gan_generate(gan_model *g, int z_ndim, int z_dim, int count, float *d
     enum { CHUNK = 128 };
     const int chunk = count < CHUNK ? count : CHUNK;
     const int shape[4] = {chunk, z_dim, 1, 1};
-    gan_tensor *z;
-    gan_status st = gan_tensor_create(ctx, z_ndim, shape, &z);
-    size_t per_image = 0;
+    int out_ndim, out[GAN_MAX_DIMS]; /* one image's floats, from G's output shape */
+    gan_status st = gan_model_layer_output_shape(g, gan_model_layer_count(g) - 1, z_ndim, shape, &out_ndim, out);
+    size_t per_image = 1;
+    for (int k = 1; st == GAN_OK && k < out_ndim; k++)
+        per_image *= (size_t)out[k];
+    gan_tensor *z = NULL;
+    if (st == GAN_OK)
+        st = gan_tensor_create(ctx, z_ndim, shape, &z);
     for (int at = 0; at < count && st == GAN_OK; at += chunk) {
         const int n = count - at < chunk ? count - at : chunk;
         if (n < chunk) { /* the last, shorter batch */
@@ -261,12 +266,6 @@ gan_status gan_generate(gan_model *g, int z_ndim, int z_dim, int count, float *d
         }
         if (st == GAN_OK)
             st = gan_tensor_fill_normal(z, 0.0f, 1.0f);
-        int out_ndim, out[GAN_MAX_DIMS];
-        if (st == GAN_OK && !per_image &&
-            (st = gan_model_layer_output_shape(g, gan_model_layer_count(g) - 1, z_ndim, z->shape, &out_ndim,
-                                               out)) == GAN_OK)
-            for (int k = 1; k < out_ndim; k++)
-                per_image = (per_image ? per_image : 1) * (size_t)out[k];
         if (st == GAN_OK)
             st = gan_model_sample(g, z, dst + (size_t)at * per_image, (size_t)n * per_image);
     }
