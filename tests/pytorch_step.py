@@ -32,11 +32,23 @@ from pytorch_models import models  # noqa: E402
 # means, relative to the running standard deviations: a mean near zero is a
 # sum with much cancellation). Norms, since a rounding difference can flip a
 # LeakyReLU input in D and move single gradient elements by their full
-# size: at init dcgan64's gradients differ by about 1% between PyTorch's own
-# float32 and float64. dcgan64's floor is higher for the CPU backend's
+# size. dcgan64's floor is higher for the CPU backend's
 # Winograd convolutions, which round about 1e-5 relative per product: D's
 # first gradients, sums with much cancellation, then differ from float64 by
 # up to 1e-3 (PyTorch's direct ones by 2e-6).
+#
+# Such flips are not smooth: at init, dcgan64's D sees some LeakyReLU
+# inputs within 2.5e-6 of their spread from zero, and which side of the kink
+# a float32 run lands on decides G's whole gradient to about 1% (and, through
+# Adam's first step, the sign of the smallest entries' updates). Whether
+# PyTorch's own float32 run flips them depends on its kernels, so it cannot
+# set that tolerance. Instead, float64 also runs with G's output multiplied
+# by (1 + PERTURB n), n standard normal, for PERTURBED_RUNS seeds: rounding
+# of a float32 generator's size, moving those inputs to either side. libgan
+# must match one of these float64 runs, plain or perturbed, within the
+# tolerance above (measured against the plain run), at every step.
+PERTURB = 1e-6
+PERTURBED_RUNS = 3
 FLOAT_FACTOR = 3.0
 ATOL, RTOL = 2e-5, 2e-4
 NORM_FLOOR = {"gan": 1e-4, "dcgan": 1e-4, "dcgan64": 3e-3}
@@ -49,11 +61,13 @@ def load_raw(path, shape):
     return torch.from_numpy(np.fromfile(path, dtype=np.float32).reshape(shape))
 
 
-def train(folder, name, batch, dtype):
+def train(folder, name, batch, dtype, perturb_seed=None):
     """The PyTorch DCGAN tutorial's steps from libgan's initial checkpoint;
     returns each step's statistics, the checkpoint-named tensors after the
-    SAVED steps (as float64), and the models."""
+    SAVED steps (as float64), and the models. With perturb_seed, G's output
+    is perturbed as PERTURB says."""
     torch.manual_seed(0)
+    noise = torch.Generator().manual_seed(perturb_seed) if perturb_seed is not None else None
     g, d, z_shape = models(name)
     _, start = read_safetensors(os.path.join(folder, "step0.safetensors"))
     for prefix, net in (("generator.", g), ("discriminator.", d)):
@@ -76,6 +90,8 @@ def train(folder, name, batch, dtype):
         err_real.backward()
         d_x = torch.sigmoid(out).mean().item()
         fake = g(z)
+        if noise is not None:
+            fake = fake * (1 + PERTURB * torch.randn(fake.shape, generator=noise, dtype=dtype))
         out = d(fake.detach()).view(-1)
         err_fake = criterion(out, zeros)
         err_fake.backward()
@@ -128,40 +144,63 @@ def main():
     torch.set_num_threads(2)
     stats32, states32, g, d = train(folder, name, batch, torch.float32)
     stats64, states64, _, _ = train(folder, name, batch, torch.float64)
+    noise, shifted = (a | b for a, b in zip(degenerate_biases(g, "generator."), degenerate_biases(d, "discriminator.")))
     with open(os.path.join(folder, "stats.txt")) as f:
         libgan = [[float(x) for x in line.split()] for line in f]
-    failures = 0
-    for step in STEPS:
-        got, want, own = libgan[step - 1], stats64[step - 1], stats32[step - 1]
-        rtol = max(RTOL, NORM_FLOOR[name])
-        worst = max(abs(a - b) / (ATOL + rtol * abs(b) + FLOAT_FACTOR * abs(c - b)) for a, b, c in zip(got, want, own))
-        print(f"pytorch_step: {name} step {step}: loss_D libgan {got[0]:.6f}, PyTorch {own[0]:.6f} (float64 "
-              f"{want[0]:.6f}); loss_G {got[1]:.6f}, {own[1]:.6f} ({want[1]:.6f}); worst ratio to tolerance {worst:.2f}")
-        if not worst <= 1:
-            print(f"pytorch_step: FAIL: {name} step {step}: statistics {got}, PyTorch float64 {want}")
-            failures += 1
-    biases_g, means_g = degenerate_biases(g, "generator.")
-    biases_d, means_d = degenerate_biases(d, "discriminator.")
-    for step in SAVED:
-        failures += compare_checkpoint(folder, name, step, states32[step], states64[step],
-                                       biases_g | biases_d, means_g | means_d)
+    results = []
+    for seed in [None] + list(range(PERTURBED_RUNS)):
+        if seed is None:
+            label, stats, states = "float64", stats64, states64
+        else:
+            label = f"float64 with G(z) perturbed (seed {seed})"
+            stats, states, _, _ = train(folder, name, batch, torch.float64, perturb_seed=seed)
+        lines, failures = [], 0
+        for step in STEPS:
+            failures += compare_stats(name, step, libgan[step - 1], stats[step - 1], stats64[step - 1],
+                                      stats32[step - 1], lines)
+        for step in SAVED:
+            failures += compare_checkpoint(folder, name, step, states32[step], states[step], states64[step],
+                                           noise, shifted, lines)
+        results.append((failures, label, lines))
+        if not failures:
+            break
+    failures, label, lines = min(results, key=lambda r: r[0])
+    print(f"pytorch_step: {name}: against PyTorch {label}")
+    print("\n".join(lines))
     return failures
 
 
-def compare_checkpoint(folder, name, step, own, want, noise, shifted):
+def compare_stats(name, step, got, want, plain, own, lines):
+    """Losses, D(x) and D(G(z)) of one step against want; the tolerance is
+    measured between own (float32) and plain (float64)."""
+    rtol = max(RTOL, NORM_FLOOR[name])
+    worst = max(abs(a - b) / (ATOL + rtol * abs(b) + FLOAT_FACTOR * abs(c - p))
+                for a, b, c, p in zip(got, want, own, plain))
+    lines.append(f"pytorch_step: {name} step {step}: loss_D libgan {got[0]:.6f}, PyTorch {own[0]:.6f} (float64 "
+                 f"{want[0]:.6f}); loss_G {got[1]:.6f}, {own[1]:.6f} ({want[1]:.6f}); worst ratio to tolerance "
+                 f"{worst:.2f}")
+    if not worst <= 1:
+        lines.append(f"pytorch_step: FAIL: {name} step {step}: statistics {got}, PyTorch float64 {want}")
+        return 1
+    return 0
+
+
+def compare_checkpoint(folder, name, step, own, want, plain, noise, shifted, lines):
+    """libgan's checkpoint after step against want; each tensor's tolerance
+    is measured between own (float32) and plain (float64)."""
     meta, got = read_safetensors(os.path.join(folder, f"step{step}.safetensors"))
     if set(got) != set(want):
-        print(f"pytorch_step: FAIL: tensor names differ: {sorted(set(got) ^ set(want))}")
+        lines.append(f"pytorch_step: FAIL: tensor names differ: {sorted(set(got) ^ set(want))}")
         return 1
     failures = 0
     if meta.get("global_step") != str(step):
-        print(f"pytorch_step: FAIL: global_step {meta.get('global_step')} after step {step}")
+        lines.append(f"pytorch_step: FAIL: global_step {meta.get('global_step')} after step {step}")
         failures += 1
     worst = {"tensors": 0.0, "noise": 0.0}
     for key, w in want.items():
         a = got[key].double() if got[key].is_floating_point() else got[key]
         if a.shape != w.shape:
-            print(f"pytorch_step: FAIL: {key} shape {tuple(a.shape)} against {tuple(w.shape)}")
+            lines.append(f"pytorch_step: FAIL: {key} shape {tuple(a.shape)} against {tuple(w.shape)}")
             failures += 1
             continue
         module_key = key.replace("optimizer_g.", "generator.").replace("optimizer_d.", "discriminator.")
@@ -175,14 +214,14 @@ def compare_checkpoint(folder, name, step, own, want, noise, shifted):
             kind, ratio = "noise", ((a - w).abs().max() / (ATOL + RTOL * w.abs().max() + 2 * LR * step)).item()
         else:
             scale = want[key[:-4] + "var"].sqrt().norm() if key.endswith("running_mean") else w.norm()
-            allowed = NORM_FLOOR[name] * scale + FLOAT_FACTOR * (own[key] - w).norm()
+            allowed = NORM_FLOOR[name] * scale + FLOAT_FACTOR * (own[key] - plain[key]).norm()
             kind, ratio = "tensors", ((a - w).norm() / (allowed + 1e-30)).item()
         worst[kind] = max(worst[kind], ratio)
         if not ratio <= 1:
-            print(f"pytorch_step: FAIL: {name} step {step}: {key} differs (ratio to tolerance {ratio:.2f})")
+            lines.append(f"pytorch_step: FAIL: {name} step {step}: {key} differs (ratio to tolerance {ratio:.2f})")
             failures += 1
-    print(f"pytorch_step: {name} after step {step}: {len(want)} tensors; worst ratio to tolerance "
-          f"{worst['tensors']:.3f}, biases before batch norm {worst['noise']:.3f}")
+    lines.append(f"pytorch_step: {name} after step {step}: {len(want)} tensors; worst ratio to tolerance "
+                 f"{worst['tensors']:.3f}, biases before batch norm {worst['noise']:.3f}")
     return failures
 
 
