@@ -90,36 +90,29 @@ gan_status gan_context_create(const gan_context_params *params, gan_context **ou
     if (!ctx)
         return GAN_ERR_OUT_OF_MEMORY;
     ctx->kind = params->backend;
-    ctx->num_threads = params->num_threads ? params->num_threads : available_threads();
+    ctx->env.num_threads = params->num_threads ? params->num_threads : available_threads();
 #ifndef _OPENMP
-    ctx->num_threads = 1;
+    ctx->env.num_threads = 1;
 #endif
+    ctx->env.error = gan_context_sink(ctx);
     gan_random_seed(ctx, params->seed);
 
+    const gan_backend_entry *entry = gan_backend_find(params->backend);
     gan_status st;
-    switch (params->backend) {
-    case GAN_BACKEND_CPU:
-        st = gan_cpu_backend_create(ctx, &ctx->backend);
-        break;
-    case GAN_BACKEND_OPENCL:
-#ifdef GAN_HAVE_OPENCL
-        st = gan_opencl_backend_create(ctx, params->device, &ctx->backend);
-#else
-        st = gan_fail(ctx, GAN_ERR_UNAVAILABLE, "this libgan was built without OpenCL: rebuild with "
-                      "ocl-icd-opencl-dev, opencl-headers and libclblast-dev installed");
-#endif
-        break;
-    default:
+    if (!entry)
         st = gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_context_create: unknown backend %d",
                       (int)params->backend);
-        break;
-    }
+    else if (!entry->create)
+        st = gan_fail(ctx, GAN_ERR_UNAVAILABLE, "%s", entry->missing);
+    else
+        st = entry->create(&ctx->env, params->device, &ctx->backend);
     if (st != GAN_OK) {
         if (error && error_size)
             snprintf(error, error_size, "%s", ctx->error);
         free(ctx);
         return st;
     }
+    ctx->ops = &ctx->backend->iface->ops;
     *out = ctx;
     return GAN_OK;
 }
@@ -128,7 +121,6 @@ void gan_context_free(gan_context *ctx)
 {
     if (!ctx)
         return;
-    gan_context_set_profiling(ctx, 0);
     ctx->backend->iface->destroy(ctx->backend);
     free(ctx->host_scratch);
     free(ctx);
@@ -137,40 +129,27 @@ void gan_context_free(gan_context *ctx)
 gan_backend_kind gan_context_backend(const gan_context *ctx) { return ctx->kind; }
 const char *gan_context_backend_name(const gan_context *ctx) { return ctx->backend->iface->name; }
 
-void gan_track_memory(gan_context *ctx, ptrdiff_t bytes)
+void gan_backend_track_memory(gan_backend_env *env, ptrdiff_t bytes)
 {
-    ctx->memory_in_use += (size_t)bytes; /* wraps back on release */
-    if (ctx->memory_in_use > ctx->memory_peak)
-        ctx->memory_peak = ctx->memory_in_use;
+    env->memory_in_use += (size_t)bytes; /* wraps back on release */
+    if (env->memory_in_use > env->memory_peak)
+        env->memory_peak = env->memory_in_use;
 }
 
 void gan_context_memory(const gan_context *ctx, size_t *in_use, size_t *peak)
 {
     if (in_use)
-        *in_use = ctx->memory_in_use;
+        *in_use = ctx->env.memory_in_use;
     if (peak)
-        *peak = ctx->memory_peak;
+        *peak = ctx->env.memory_peak;
 }
-int gan_context_num_threads(const gan_context *ctx) { return ctx->num_threads; }
-gan_transfer_stats gan_context_transfers(const gan_context *ctx) { return ctx->transfers; }
+int gan_context_num_threads(const gan_context *ctx) { return ctx->env.num_threads; }
+gan_transfer_stats gan_context_transfers(const gan_context *ctx) { return ctx->env.transfers; }
 
 void gan_context_reset_transfers(gan_context *ctx)
 {
-    memset(&ctx->transfers, 0, sizeof ctx->transfers);
+    memset(&ctx->env.transfers, 0, sizeof ctx->env.transfers);
 }
-
-#ifndef GAN_HAVE_OPENCL
-gan_status gan_opencl_devices(gan_device_info *out, int max, int *count, char *error, size_t error_size)
-{
-    (void)out;
-    (void)max;
-    if (count)
-        *count = 0;
-    if (error && error_size)
-        snprintf(error, error_size, "this libgan was built without OpenCL");
-    return GAN_ERR_UNAVAILABLE;
-}
-#endif
 
 float *gan_host_scratch(gan_context *ctx, size_t n)
 {

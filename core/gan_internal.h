@@ -1,157 +1,13 @@
-/* gan_internal.h - structures shared by the core and the backends: the
- * context, the tensor, and the backend interface every op goes through. */
+/* gan_internal.h - what the core's files share: the context, the helpers
+ * layers use, and the few entries the trainer and checkpoint code share.
+ * Backends do not include it (they see gan_backend.h). */
 #ifndef GAN_INTERNAL_H
 #define GAN_INTERNAL_H
 
-#include "gan.h"
+#include "gan_backend.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
-
-typedef struct gan_backend gan_backend;
-
-struct gan_tensor {
-    gan_context *ctx;
-    int ndim;
-    int shape[GAN_MAX_DIMS];
-    size_t numel;
-    size_t capacity;    /* floats allocated in data */
-    void *data;         /* backend handle: float * on the CPU, cl_mem on OpenCL */
-    bool owns_data;     /* false for views (Flatten, Reshape) */
-};
-
-/* Geometry of a 2-D convolution from input [n, in_c, in_h, in_w] to output
- * [n, out_c, out_h, out_w]. A transposed convolution is described by the
- * convolution it is the adjoint of (input and output swapped). */
-typedef struct gan_conv_geom {
-    int n, in_c, in_h, in_w;
-    int out_c, out_h, out_w;
-    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
-} gan_conv_geom;
-
-typedef enum gan_activation {
-    GAN_ACT_RELU,
-    GAN_ACT_LEAKY_RELU,
-    GAN_ACT_TANH,
-    GAN_ACT_SIGMOID
-} gan_activation;
-
-typedef struct gan_adam_step_args {
-    float lr, beta1, beta2, eps, weight_decay;
-    int64_t step; /* 1 on the first update */
-} gan_adam_step_args;
-
-typedef struct gan_sgd_step_args {
-    float lr, momentum, dampening, weight_decay;
-    int nesterov;
-    int first; /* momentum buffer starts as the gradient */
-} gan_sgd_step_args;
-
-typedef struct gan_batchnorm_args {
-    int n, c, hw;
-    float eps, momentum;
-    /* An activation folded into the batch norm (see gan_model_add): when
-     * set, ReLU or LeakyReLU (slope >= 0) applies to the output, and
-     * backward first takes dy through it, reading the output (y > 0 exactly
-     * where the activation's input was). */
-    bool activate;
-    gan_activation act;
-    float slope;
-} gan_batchnorm_args;
-
-/* One entry per op, the one list the interface, the profiler and the op
- * names are made from: X(name, (parameters), (arguments)). Arguments are
- * validated by the core before dispatch; ops return GAN_OK or a device
- * error. Tensors are accessed through ->data. "Accumulate" means the result
- * is added to what the output holds. */
-#define GAN_BACKEND_OPS(X)                                                                                \
-    /* memory: copies in and out, and a constant */                                                     \
-    X(write, (gan_backend *be, gan_tensor *t, const float *src, size_t n), (be, t, src, n))              \
-    X(read, (gan_backend *be, const gan_tensor *t, float *dst, size_t n), (be, t, dst, n))               \
-    X(fill, (gan_backend *be, gan_tensor *t, float value), (be, t, value))                              \
-    /* C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C, row-major, whole tensors */                 \
-    X(gemm, (gan_backend *be, bool trans_a, bool trans_b, int m, int n, int k, float alpha,              \
-             const gan_tensor *a, const gan_tensor *b, float beta, gan_tensor *c),                        \
-      (be, trans_a, trans_b, m, n, k, alpha, a, b, beta, c))                                             \
-    /* y[n][c][hw] += bias[c]; dbias[c] += sum over n, hw of dy (accumulate) */                         \
-    X(bias_add, (gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw),         \
-      (be, y, bias, n, c, hw))                                                                           \
-    X(bias_grad, (gan_backend *be, const gan_tensor *dy, gan_tensor *dbias, int n, int c, int hw),      \
-      (be, dy, dbias, n, c, hw))                                                                         \
-    /* Gradients of y = conv(x, w): dx = conv^T(dy, w) when dx is not NULL, dw += correlation of x    \
-     * and dy when dw is not NULL; in one pass so the two share their intermediates. x is read only   \
-     * for dw (may be NULL). With dw NULL this is a transposed convolution's forward pass. */          \
-    X(conv2d_backward, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,                   \
-                        const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw),      \
-      (be, g, x, dy, w, dx, dw))                                                                         \
-    /* Gradients of the transposed convolution y = conv^T(x, w) (g describes conv; x has its          \
-     * output's shape): dx = conv(dy, w) when dx is not NULL, dw += correlation of dy and x when dw    \
-     * is not NULL. x is read only for dw (may be NULL). With dw NULL this is a convolution's         \
-     * forward pass. */                                                                                 \
-    X(conv_transpose2d_backward, (gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,         \
-                                  const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx,             \
-                                  gan_tensor *dw),                                                       \
-      (be, g, x, dy, w, dx, dw))                                                                         \
-    /* elementwise; backward gets the forward's input x and output y */                                 \
-    X(activation_forward, (gan_backend *be, gan_activation act, float slope, const gan_tensor *x,       \
-                           gan_tensor *y),                                                               \
-      (be, act, slope, x, y))                                                                            \
-    X(activation_backward, (gan_backend *be, gan_activation act, float slope, const gan_tensor *x,      \
-                            const gan_tensor *y, const gan_tensor *dy, gan_tensor *dx),                  \
-      (be, act, slope, x, y, dy, dx))                                                                    \
-    /* Training: normalizes by batch statistics, saves mean and 1/std, updates running statistics    \
-     * (unbiased variance). Eval: uses running statistics. */                                           \
-    X(batchnorm_forward_train, (gan_backend *be, const gan_batchnorm_args *a, const gan_tensor *x,      \
-                                const gan_tensor *gamma, const gan_tensor *beta, gan_tensor *y,          \
-                                gan_tensor *save_mean, gan_tensor *save_invstd,                          \
-                                gan_tensor *running_mean, gan_tensor *running_var),                      \
-      (be, a, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var))                    \
-    X(batchnorm_forward_eval, (gan_backend *be, const gan_batchnorm_args *a, const gan_tensor *x,       \
-                               const gan_tensor *gamma, const gan_tensor *beta,                          \
-                               const gan_tensor *running_mean, const gan_tensor *running_var,            \
-                               gan_tensor *y),                                                           \
-      (be, a, x, gamma, beta, running_mean, running_var, y))                                             \
-    /* mean/invstd are the saved batch statistics (training) or those of the running statistics      \
-     * (eval, where batch_stats is false). y is the forward's output, read only when a->activate.    \
-     * dx may be NULL; dgamma/dbeta accumulate and may be NULL. */                                      \
-    X(batchnorm_backward, (gan_backend *be, const gan_batchnorm_args *a, bool batch_stats,              \
-                           const gan_tensor *x, const gan_tensor *y, const gan_tensor *dy,               \
-                           const gan_tensor *gamma, const gan_tensor *mean, const gan_tensor *invstd,    \
-                           gan_tensor *dx, gan_tensor *dgamma, gan_tensor *dbeta),                       \
-      (be, a, batch_stats, x, y, dy, gamma, mean, invstd, dx, dgamma, dbeta))                            \
-    /* invstd[c] = 1 / sqrt(var[c] + eps) */                                                             \
-    X(inverse_std, (gan_backend *be, const gan_tensor *var, float eps, gan_tensor *invstd),             \
-      (be, var, eps, invstd))                                                                            \
-    /* mean BCE; grad may be NULL; mean_prob may be NULL */                                             \
-    X(bce_logits, (gan_backend *be, const gan_tensor *z, const gan_tensor *t, gan_tensor *grad,         \
-                   float *loss, float *mean_prob),                                                       \
-      (be, z, t, grad, loss, mean_prob))                                                                 \
-    X(bce_probs, (gan_backend *be, const gan_tensor *p, const gan_tensor *t, gan_tensor *grad,          \
-                  float *loss),                                                                          \
-      (be, p, t, grad, loss))                                                                            \
-    /* optimizers, in place on param and state */                                                       \
-    X(adam_step, (gan_backend *be, const gan_adam_step_args *a, gan_tensor *param,                      \
-                  const gan_tensor *grad, gan_tensor *exp_avg, gan_tensor *exp_avg_sq),                  \
-      (be, a, param, grad, exp_avg, exp_avg_sq))                                                         \
-    X(sgd_step, (gan_backend *be, const gan_sgd_step_args *a, gan_tensor *param,                        \
-                 const gan_tensor *grad, gan_tensor *momentum_buf),                                      \
-      (be, a, param, grad, momentum_buf))
-
-typedef struct gan_backend_iface {
-    const char *name;
-    void (*destroy)(gan_backend *be);
-    void (*finish)(gan_backend *be); /* (optional) NULL = ops complete synchronously */
-    gan_status (*alloc)(gan_backend *be, size_t n_floats, void **data);
-    void (*release)(gan_backend *be, void *data);
-#define GAN_OP_MEMBER_(op, params, args) gan_status(*op) params;
-    GAN_BACKEND_OPS(GAN_OP_MEMBER_)
-#undef GAN_OP_MEMBER_
-} gan_backend_iface;
-
-struct gan_backend {
-    const gan_backend_iface *iface;
-    gan_context *ctx;
-};
 
 enum {
 #define GAN_OP_ENUM_(op, params, args) GAN_OP_##op,
@@ -162,18 +18,19 @@ enum {
 
 struct gan_context {
     gan_backend *backend;
-    const gan_backend_iface *unprofiled; /* the backend's own table while profiling */
-    gan_backend_iface profiled;          /* its copy with timing wrappers */
+    const gan_backend_ops *ops; /* what the core dispatches through: the backend's
+                                 * own, or the profiler's timing wrappers */
+    gan_backend_env env;        /* lent to the backend */
     gan_op_profile profile[GAN_OP_COUNT];
-    size_t memory_in_use, memory_peak;
     gan_backend_kind kind;
-    int num_threads;
     uint64_t rng[4];
     float *host_scratch;     /* for initializers; grows, never shrinks */
     size_t host_scratch_len;
-    gan_transfer_stats transfers; /* counted by device backends */
     char error[4096];        /* room for an OpenCL compiler log */
 };
+
+/* Runs backend op `op` of ctx with the arguments after the backend. */
+#define GAN_RUN(ctx, op, ...) ((ctx)->ops->op((ctx)->backend, __VA_ARGS__))
 
 /* Records a formatted message for gan_context_error and returns status. */
 gan_status gan_fail(gan_context *ctx, gan_status status, const char *fmt, ...)
@@ -181,12 +38,6 @@ gan_status gan_fail(gan_context *ctx, gan_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-
-/* Backend constructors; a failure's message is in ctx->error. */
-gan_status gan_cpu_backend_create(gan_context *ctx, gan_backend **out);
-#ifdef GAN_HAVE_OPENCL
-gan_status gan_opencl_backend_create(gan_context *ctx, int device, gan_backend **out);
-#endif
 
 /* Tensor helpers for layers: allocate, or reshape in place when the
  * capacity already suffices (so the steady state allocates nothing). */
@@ -197,17 +48,6 @@ gan_status gan_tensor_view(gan_context *ctx, gan_tensor **view, const gan_tensor
 bool gan_tensor_same_shape(const gan_tensor *a, const gan_tensor *b);
 /* "[128, 1, 28, 28]" into buf. */
 const char *gan_shape_str(int ndim, const int *shape, char *buf, size_t size);
-/* Where a failure's message goes when there is no context: a caller's
- * buffer (buf NULL or size 0: nowhere). */
-typedef struct gan_error_sink {
-    char *buf;
-    size_t size;
-} gan_error_sink;
-gan_status gan_sink_fail(gan_error_sink sink, gan_status status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 /* The context's own sink, for code that reports through either. */
 gan_error_sink gan_context_sink(gan_context *ctx);
 
@@ -220,8 +60,6 @@ gan_status gan_read_file(gan_error_sink err, const char *path, size_t max_size, 
  * never a partial one. */
 gan_status gan_write_file_atomic(gan_context *ctx, const char *path, const void *const *parts,
                                  const size_t *sizes, size_t n_parts);
-/* Backends and tensors report the device memory they take (+) and give back (-). */
-void gan_track_memory(gan_context *ctx, ptrdiff_t bytes);
 /* Host scratch of at least n floats owned by the context. */
 float *gan_host_scratch(gan_context *ctx, size_t n);
 

@@ -73,11 +73,10 @@ void gan_batchnorm_fold(gan_layer *bn, gan_activation act, float slope)
 static gan_status bn_forward(gan_layer *l, bool training)
 {
     batchnorm_layer *b = as_bn(l);
-    gan_backend *be = l->ctx->backend;
     const gan_batchnorm_args a = bn_args(b);
     b->trained_last = training;
     if (!training)
-        return be->iface->batchnorm_forward_eval(be, &a, l->input, b->gamma, b->beta,
+        return GAN_RUN(l->ctx, batchnorm_forward_eval, &a, l->input, b->gamma, b->beta,
                                                  b->running_mean, b->running_var, l->output);
     if ((size_t)a.n * a.hw < 2) {
         char label[128];
@@ -86,7 +85,7 @@ static gan_status bn_forward(gan_layer *l, bool training)
                         gan_layer_label(l, label, sizeof label), a.n);
     }
     b->num_batches_tracked++;
-    return be->iface->batchnorm_forward_train(be, &a, l->input, b->gamma, b->beta, l->output,
+    return GAN_RUN(l->ctx, batchnorm_forward_train, &a, l->input, b->gamma, b->beta, l->output,
                                               b->save_mean, b->save_invstd, b->running_mean,
                                               b->running_var);
 }
@@ -94,17 +93,16 @@ static gan_status bn_forward(gan_layer *l, bool training)
 static gan_status bn_backward(gan_layer *l, const gan_tensor *dy, bool need_dx, bool param_grads)
 {
     batchnorm_layer *b = as_bn(l);
-    gan_backend *be = l->ctx->backend;
     const gan_batchnorm_args a = bn_args(b);
     const gan_tensor *mean = b->save_mean, *invstd = b->save_invstd;
     if (!b->trained_last) {
-        gan_status st = be->iface->inverse_std(be, b->running_var, b->eps, b->eval_invstd);
+        gan_status st = GAN_RUN(l->ctx, inverse_std, b->running_var, b->eps, b->eval_invstd);
         if (st != GAN_OK)
             return st;
         mean = b->running_mean;
         invstd = b->eval_invstd;
     }
-    return be->iface->batchnorm_backward(be, &a, b->trained_last, l->input, l->output, dy, b->gamma, mean,
+    return GAN_RUN(l->ctx, batchnorm_backward, &a, b->trained_last, l->input, l->output, dy, b->gamma, mean,
                                          invstd, need_dx ? l->grad_input : NULL,
                                          param_grads ? gan_layer_grad(l, "weight") : NULL,
                                          param_grads ? gan_layer_grad(l, "bias") : NULL);

@@ -84,16 +84,15 @@ static gan_status conv_forward(gan_layer *l, bool training)
 {
     (void)training;
     conv_layer *cl = as_conv(l);
-    gan_backend *be = l->ctx->backend;
     const gan_conv_geom *g = update_geom(cl);
     /* a convolution's output is the input gradient of the transposed one
      * and the other way round: the backward ops without weight gradients */
     gan_status st = is_transposed(l)
-                        ? be->iface->conv2d_backward(be, g, NULL, l->input, cl->weight, l->output, NULL)
-                        : be->iface->conv_transpose2d_backward(be, g, NULL, l->input, cl->weight, l->output, NULL);
+                        ? GAN_RUN(l->ctx, conv2d_backward, g, NULL, l->input, cl->weight, l->output, NULL)
+                        : GAN_RUN(l->ctx, conv_transpose2d_backward, g, NULL, l->input, cl->weight, l->output, NULL);
     const gan_tensor *y = l->output;
     if (st == GAN_OK && cl->bias)
-        st = be->iface->bias_add(be, l->output, cl->bias, y->shape[0], y->shape[1],
+        st = GAN_RUN(l->ctx, bias_add, l->output, cl->bias, y->shape[0], y->shape[1],
                                  y->shape[2] * y->shape[3]);
     return st;
 }
@@ -101,17 +100,16 @@ static gan_status conv_forward(gan_layer *l, bool training)
 static gan_status conv_backward(gan_layer *l, const gan_tensor *dy, bool need_dx, bool param_grads)
 {
     conv_layer *cl = as_conv(l);
-    gan_backend *be = l->ctx->backend;
     const gan_conv_geom *g = &cl->geom;
     const bool tr = is_transposed(l);
     gan_tensor *dx = need_dx ? l->grad_input : NULL, *dw = param_grads ? gan_layer_grad(l, "weight") : NULL;
     gan_status st = GAN_OK;
     if (dx || dw)
-        st = tr ? be->iface->conv_transpose2d_backward(be, g, l->input, dy, cl->weight, dx, dw)
-                : be->iface->conv2d_backward(be, g, l->input, dy, cl->weight, dx, dw);
+        st = tr ? GAN_RUN(l->ctx, conv_transpose2d_backward, g, l->input, dy, cl->weight, dx, dw)
+                : GAN_RUN(l->ctx, conv2d_backward, g, l->input, dy, cl->weight, dx, dw);
     if (st == GAN_OK && param_grads) {
         if (cl->bias)
-            st = be->iface->bias_grad(be, dy, gan_layer_grad(l, "bias"), dy->shape[0],
+            st = GAN_RUN(l->ctx, bias_grad, dy, gan_layer_grad(l, "bias"), dy->shape[0],
                                       dy->shape[1], dy->shape[2] * dy->shape[3]);
     }
     return st;

@@ -39,8 +39,7 @@ static gan_status activation_forward(gan_layer *l, bool training)
 {
     (void)training;
     const activation_layer *a = (const activation_layer *)l;
-    gan_backend *be = l->ctx->backend;
-    return be->iface->activation_forward(be, a->act, a->slope, l->input, l->output);
+    return GAN_RUN(l->ctx, activation_forward, a->act, a->slope, l->input, l->output);
 }
 
 static gan_status activation_backward(gan_layer *l, const gan_tensor *dy, bool need_dx,
@@ -50,8 +49,7 @@ static gan_status activation_backward(gan_layer *l, const gan_tensor *dy, bool n
     if (!need_dx)
         return GAN_OK;
     const activation_layer *a = (const activation_layer *)l;
-    gan_backend *be = l->ctx->backend;
-    return be->iface->activation_backward(be, a->act, a->slope, l->input, l->output, dy,
+    return GAN_RUN(l->ctx, activation_backward, a->act, a->slope, l->input, l->output, dy,
                                           l->grad_input);
 }
 

@@ -38,29 +38,27 @@ static gan_status linear_forward(gan_layer *l, bool training)
 {
     (void)training;
     linear_layer *ll = as_linear(l);
-    gan_backend *be = l->ctx->backend;
     const int n = l->input->shape[0];
-    gan_status st = be->iface->gemm(be, false, true, n, ll->out_features, ll->in_features, 1.0f,
+    gan_status st = GAN_RUN(l->ctx, gemm, false, true, n, ll->out_features, ll->in_features, 1.0f,
                                     l->input, ll->weight, 0.0f, l->output);
     if (st == GAN_OK && ll->bias)
-        st = be->iface->bias_add(be, l->output, ll->bias, n, ll->out_features, 1);
+        st = GAN_RUN(l->ctx, bias_add, l->output, ll->bias, n, ll->out_features, 1);
     return st;
 }
 
 static gan_status linear_backward(gan_layer *l, const gan_tensor *dy, bool need_dx, bool param_grads)
 {
     linear_layer *ll = as_linear(l);
-    gan_backend *be = l->ctx->backend;
     const int n = l->input->shape[0];
     gan_status st = GAN_OK;
     if (need_dx)
-        st = be->iface->gemm(be, false, false, n, ll->in_features, ll->out_features, 1.0f, dy,
+        st = GAN_RUN(l->ctx, gemm, false, false, n, ll->in_features, ll->out_features, 1.0f, dy,
                              ll->weight, 0.0f, l->grad_input);
     if (st == GAN_OK && param_grads) {
-        st = be->iface->gemm(be, true, false, ll->out_features, ll->in_features, n, 1.0f, dy,
+        st = GAN_RUN(l->ctx, gemm, true, false, ll->out_features, ll->in_features, n, 1.0f, dy,
                              l->input, 1.0f, gan_layer_grad(l, "weight"));
         if (st == GAN_OK && ll->bias)
-            st = be->iface->bias_grad(be, dy, gan_layer_grad(l, "bias"), n, ll->out_features, 1);
+            st = GAN_RUN(l->ctx, bias_grad, dy, gan_layer_grad(l, "bias"), n, ll->out_features, 1);
     }
     return st;
 }

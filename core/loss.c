@@ -29,7 +29,7 @@ gan_status gan_bce_with_logits(gan_context *ctx, const gan_tensor *logits, const
     gan_status st = check_loss_args(ctx, "gan_bce_with_logits", logits, target, grad, loss);
     if (st != GAN_OK)
         return st;
-    return ctx->backend->iface->bce_logits(ctx->backend, logits, target, grad, loss, mean_prob);
+    return GAN_RUN(ctx, bce_logits, logits, target, grad, loss, mean_prob);
 }
 
 gan_status gan_bce(gan_context *ctx, const gan_tensor *probs, const gan_tensor *target,
@@ -40,5 +40,5 @@ gan_status gan_bce(gan_context *ctx, const gan_tensor *probs, const gan_tensor *
     gan_status st = check_loss_args(ctx, "gan_bce", probs, target, grad, loss);
     if (st != GAN_OK)
         return st;
-    return ctx->backend->iface->bce_probs(ctx->backend, probs, target, grad, loss);
+    return GAN_RUN(ctx, bce_probs, probs, target, grad, loss);
 }

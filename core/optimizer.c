@@ -138,7 +138,6 @@ gan_status gan_optimizer_step(gan_optimizer *opt)
         return GAN_ERR_INVALID_ARGUMENT;
     if (opt->n_slots == 0)
         return GAN_OK;
-    gan_backend *be = opt->ctx->backend;
     opt->step++;
     for (size_t i = 0; i < opt->n_slots; i++) {
         optimizer_slot *s = &opt->slots[i];
@@ -146,11 +145,11 @@ gan_status gan_optimizer_step(gan_optimizer *opt)
         if (opt->kind == OPT_ADAM) {
             const gan_adam_step_args a = {opt->adam.lr, opt->adam.beta1, opt->adam.beta2,
                                           opt->adam.eps, opt->adam.weight_decay, opt->step};
-            st = be->iface->adam_step(be, &a, s->param, s->grad, s->state[0], s->state[1]);
+            st = GAN_RUN(opt->ctx, adam_step, &a, s->param, s->grad, s->state[0], s->state[1]);
         } else {
             const gan_sgd_step_args a = {opt->sgd.lr, opt->sgd.momentum, opt->sgd.dampening,
                                          opt->sgd.weight_decay, opt->sgd.nesterov, opt->step == 1};
-            st = be->iface->sgd_step(be, &a, s->param, s->grad, s->state[0]);
+            st = GAN_RUN(opt->ctx, sgd_step, &a, s->param, s->grad, s->state[0]);
         }
         if (st != GAN_OK)
             return st;

@@ -1,8 +1,9 @@
-/* profile.c - per-op timing: while profiling, the backend dispatches
- * through a copy of its table whose op entries time the real ones. */
+/* profile.c - per-op timing: while profiling, the context dispatches
+ * through a table of wrappers that time the backend's own entries. */
 #define _POSIX_C_SOURCE 200809L
 #include "gan_internal.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,11 +21,18 @@ static const char *const op_names[GAN_OP_COUNT] = {
 #undef GAN_OP_NAME_
 };
 
+/* The context whose environment env is (every backend's env lives in
+ * its context). */
+static gan_context *context_of(const gan_backend *be)
+{
+    return (gan_context *)(void *)((char *)be->env - offsetof(gan_context, env));
+}
+
 static void record(gan_backend *be, int op, double start)
 {
-    gan_context *ctx = be->ctx;
-    if (ctx->unprofiled->finish)
-        ctx->unprofiled->finish(be);
+    if (be->iface->finish)
+        be->iface->finish(be);
+    gan_context *ctx = context_of(be);
     ctx->profile[op].calls++;
     ctx->profile[op].seconds += now_seconds() - start;
 }
@@ -34,28 +42,23 @@ static void record(gan_backend *be, int op, double start)
     static gan_status profiled_##op params                        \
     {                                                             \
         const double start = now_seconds();                       \
-        gan_status st = be->ctx->unprofiled->op args;             \
+        gan_status st = be->iface->ops.op args;                   \
         record(be, GAN_OP_##op, start);                           \
         return st;                                                \
     }
 GAN_BACKEND_OPS(PROFILED)
 #undef PROFILED
 
-void gan_context_set_profiling(gan_context *ctx, int enabled)
-{
-    if (!ctx || (enabled != 0) == (ctx->unprofiled != NULL))
-        return;
-    if (!enabled) {
-        ctx->backend->iface = ctx->unprofiled;
-        ctx->unprofiled = NULL;
-        return;
-    }
-    ctx->unprofiled = ctx->backend->iface;
-    ctx->profiled = *ctx->unprofiled;
-#define GAN_OP_WRAP_(op, params, args) ctx->profiled.op = profiled_##op;
+static const gan_backend_ops profiled_ops = {
+#define GAN_OP_WRAP_(op, params, args) .op = profiled_##op,
     GAN_BACKEND_OPS(GAN_OP_WRAP_)
 #undef GAN_OP_WRAP_
-    ctx->backend->iface = &ctx->profiled;
+};
+
+void gan_context_set_profiling(gan_context *ctx, int enabled)
+{
+    if (ctx)
+        ctx->ops = enabled ? &profiled_ops : &ctx->backend->iface->ops;
 }
 
 static int by_time(const void *a, const void *b)

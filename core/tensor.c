@@ -67,8 +67,8 @@ gan_status gan_tensor_create(gan_context *ctx, int ndim, const int *shape, gan_t
     }
     t->capacity = numel;
     t->owns_data = true;
-    gan_track_memory(ctx, (ptrdiff_t)(numel * sizeof(float)));
-    st = ctx->backend->iface->fill(ctx->backend, t, 0.0f);
+    gan_backend_track_memory(&ctx->env, (ptrdiff_t)(numel * sizeof(float)));
+    st = GAN_RUN(ctx, fill, t, 0.0f);
     if (st != GAN_OK) {
         gan_tensor_free(t);
         return st;
@@ -83,7 +83,7 @@ void gan_tensor_free(gan_tensor *t)
         return;
     if (t->owns_data && t->data) {
         t->ctx->backend->iface->release(t->ctx->backend, t->data);
-        gan_track_memory(t->ctx, -(ptrdiff_t)(t->capacity * sizeof(float)));
+        gan_backend_track_memory(&t->ctx->env, -(ptrdiff_t)(t->capacity * sizeof(float)));
     }
     free(t);
 }
@@ -158,8 +158,7 @@ gan_status gan_tensor_write(gan_tensor *t, const float *src, size_t count)
     gan_status st = check_io(t, src, count, "gan_tensor_write");
     if (st != GAN_OK)
         return st;
-    gan_backend *be = t->ctx->backend;
-    return be->iface->write(be, t, src, count);
+    return GAN_RUN(t->ctx, write, t, src, count);
 }
 
 gan_status gan_tensor_read(const gan_tensor *t, float *dst, size_t count)
@@ -167,16 +166,14 @@ gan_status gan_tensor_read(const gan_tensor *t, float *dst, size_t count)
     gan_status st = check_io(t, dst, count, "gan_tensor_read");
     if (st != GAN_OK)
         return st;
-    gan_backend *be = t->ctx->backend;
-    return be->iface->read(be, t, dst, count);
+    return GAN_RUN(t->ctx, read, t, dst, count);
 }
 
 gan_status gan_tensor_fill(gan_tensor *t, float value)
 {
     if (!t)
         return GAN_ERR_INVALID_ARGUMENT;
-    gan_backend *be = t->ctx->backend;
-    return be->iface->fill(be, t, value);
+    return GAN_RUN(t->ctx, fill, t, value);
 }
 
 /* Random values are drawn on the host so every backend sees the same ones. */

@@ -168,21 +168,30 @@ static void test_model_errors(gan_context *ctx)
     gan_tensor_free(img), gan_tensor_free(small), gan_tensor_free(one), gan_tensor_free(t);
 }
 
-/* Each op of the list, and the memory entries, set in the backend's table. */
+/* The registry knows the backend; when it is built in, each op of the list
+ * and the memory entries are set in its table, and the context dispatches
+ * through that table. */
 static void check_backend_table(gan_backend_kind kind)
 {
+    const gan_backend_entry *entry = gan_backend_find(kind);
+    CHECK(entry && entry->kind == kind && entry->name);
+    if (!entry)
+        return;
+    CHECK(entry->create || (entry->missing && strstr(entry->missing, "rebuild")));
     gan_context_params p = gan_context_default_params();
     p.backend = kind;
     gan_context *ctx = NULL;
     if (gan_context_create(&p, &ctx, NULL, 0) != GAN_OK) {
-        printf("backend table: %s not available here, not checked\n", kind == GAN_BACKEND_OPENCL ? "OpenCL" : "CPU");
+        printf("backend table: %s not available here, not checked\n", entry->name);
         return;
     }
     const gan_backend_iface *t = ctx->backend->iface;
+    CHECK(strcmp(t->name, entry->name) == 0);
+    CHECK(ctx->ops == &t->ops);
     int missing = 0, ops = 0;
 #define CHECK_OP_(op, params, args)                                                         \
     ops++;                                                                                  \
-    if (!t->op) {                                                                           \
+    if (!t->ops.op) {                                                                       \
         fprintf(stderr, "%s backend: no entry for op %s\n", t->name, #op);                   \
         missing++;                                                                          \
     }
@@ -198,6 +207,7 @@ int main(void)
 {
     check_backend_table(GAN_BACKEND_CPU);
     check_backend_table(GAN_BACKEND_OPENCL);
+    CHECK(gan_backend_find((gan_backend_kind)7) == NULL);
     test_context_errors();
     test_strerror();
     gan_context *ctx = test_context(1, 0);

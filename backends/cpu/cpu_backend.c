@@ -4,7 +4,7 @@
  * output, so results do not depend on the thread count. */
 #include "cpu_gemm.h"
 #include "cpu_winograd.h"
-#include "gan_internal.h"
+#include "gan_backend.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -35,7 +35,7 @@ typedef struct cpu_backend {
 #define CF(t) ((const float *)(t)->data)
 
 static cpu_backend *cpu(gan_backend *be) { return (cpu_backend *)be; }
-static int threads_of(gan_backend *be) { return be->ctx->num_threads; }
+static int threads_of(gan_backend *be) { return be->env->num_threads; }
 
 /* Elementwise ops on fewer elements than this run on one thread: waking
  * the others would cost more than it saves. */
@@ -90,10 +90,10 @@ static float *workspace(cpu_backend *cb, size_t n)
 {
     if (n > cb->workspace_len) {
         free(cb->workspace);
-        gan_track_memory(cb->base.ctx, -(ptrdiff_t)(cb->workspace_len * sizeof(float)));
+        gan_backend_track_memory(cb->base.env, -(ptrdiff_t)(cb->workspace_len * sizeof(float)));
         cb->workspace = alloc_aligned(n);
         cb->workspace_len = cb->workspace ? n : 0;
-        gan_track_memory(cb->base.ctx, (ptrdiff_t)(cb->workspace_len * sizeof(float)));
+        gan_backend_track_memory(cb->base.env, (ptrdiff_t)(cb->workspace_len * sizeof(float)));
     }
     return cb->workspace;
 }
@@ -814,40 +814,41 @@ static const gan_backend_iface cpu_iface = {
     .destroy = cpu_destroy,
     .alloc = cpu_alloc,
     .release = cpu_release,
-    .write = cpu_write,
-    .read = cpu_read,
-    .fill = cpu_fill,
-    .gemm = cpu_gemm_op,
-    .bias_add = cpu_bias_add,
-    .bias_grad = cpu_bias_grad,
-    .conv2d_backward = cpu_conv2d_backward,
-    .conv_transpose2d_backward = cpu_conv_transpose2d_backward,
-    .activation_forward = cpu_activation_forward,
-    .activation_backward = cpu_activation_backward,
-    .batchnorm_forward_train = cpu_batchnorm_forward_train,
-    .batchnorm_forward_eval = cpu_batchnorm_forward_eval,
-    .batchnorm_backward = cpu_batchnorm_backward,
-    .inverse_std = cpu_inverse_std,
-    .bce_logits = cpu_bce_logits,
-    .bce_probs = cpu_bce_probs,
-    .adam_step = cpu_adam_step,
-    .sgd_step = cpu_sgd_step,
+    .ops.write = cpu_write,
+    .ops.read = cpu_read,
+    .ops.fill = cpu_fill,
+    .ops.gemm = cpu_gemm_op,
+    .ops.bias_add = cpu_bias_add,
+    .ops.bias_grad = cpu_bias_grad,
+    .ops.conv2d_backward = cpu_conv2d_backward,
+    .ops.conv_transpose2d_backward = cpu_conv_transpose2d_backward,
+    .ops.activation_forward = cpu_activation_forward,
+    .ops.activation_backward = cpu_activation_backward,
+    .ops.batchnorm_forward_train = cpu_batchnorm_forward_train,
+    .ops.batchnorm_forward_eval = cpu_batchnorm_forward_eval,
+    .ops.batchnorm_backward = cpu_batchnorm_backward,
+    .ops.inverse_std = cpu_inverse_std,
+    .ops.bce_logits = cpu_bce_logits,
+    .ops.bce_probs = cpu_bce_probs,
+    .ops.adam_step = cpu_adam_step,
+    .ops.sgd_step = cpu_sgd_step,
 };
 
-gan_status gan_cpu_backend_create(gan_context *ctx, gan_backend **out)
+gan_status gan_cpu_backend_create(gan_backend_env *env, int device, gan_backend **out)
 {
+    (void)device;
     cpu_backend *cb = calloc(1, sizeof *cb);
     if (!cb)
-        return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "cpu backend: out of memory");
+        return gan_sink_fail(env->error, GAN_ERR_OUT_OF_MEMORY, "cpu backend: out of memory");
     cb->base.iface = &cpu_iface;
-    cb->base.ctx = ctx;
+    cb->base.env = env;
     const gan_ukernel *kernels[3];
     gan_cpu_ukernels(kernels, 3);
-    if (!gan_gemm_plan_init(&cb->gemm, kernels[0], ctx->num_threads)) {
+    if (!gan_gemm_plan_init(&cb->gemm, kernels[0], env->num_threads)) {
         cpu_destroy(&cb->base);
-        return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "cpu backend: cannot allocate GEMM buffers");
+        return gan_sink_fail(env->error, GAN_ERR_OUT_OF_MEMORY, "cpu backend: cannot allocate GEMM buffers");
     }
-    gan_track_memory(ctx, (ptrdiff_t)GAN_GEMM_PLAN_BYTES(cb->gemm.num_threads));
+    gan_backend_track_memory(env, (ptrdiff_t)GAN_GEMM_PLAN_BYTES(cb->gemm.num_threads));
     *out = &cb->base;
     return GAN_OK;
 }

@@ -4,7 +4,7 @@
 #define GAN_CPU_WINOGRAD_H
 
 #include "cpu_gemm.h"
-#include "gan_internal.h"
+#include "gan_backend.h"
 
 /* Whether the Winograd scheme runs geometry g: a 4x4 kernel with stride 2
  * and padding 1, and enough channels on both sides for its products. */

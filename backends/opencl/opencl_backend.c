@@ -3,7 +3,7 @@
  * SGEMM. Tensors live in device buffers for the whole training step; only
  * the loss values and what the caller reads cross to the host. */
 #define CL_TARGET_OPENCL_VERSION 120
-#include "gan_internal.h"
+#include "gan_backend.h"
 #include "opencl_kernels.h"
 
 #include <CL/cl.h>
@@ -88,7 +88,7 @@ static gan_status cl_fail(gan_backend *be, cl_int err, const char *what)
                             err == CL_OUT_OF_RESOURCES
                         ? GAN_ERR_OUT_OF_MEMORY
                         : GAN_ERR_BACKEND;
-    return gan_fail(be->ctx, st, "OpenCL: %s failed: %s (%d)", what, cl_error_name(err), (int)err);
+    return gan_sink_fail(be->env->error, st, "OpenCL: %s failed: %s (%d)", what, cl_error_name(err), (int)err);
 }
 
 #define CL_CHECK(be, call, what)                    \
@@ -229,7 +229,7 @@ static gan_status grow(gan_backend *be, cl_mem *buf, size_t *have, size_t want, 
         return GAN_OK;
     if (*buf)
         clReleaseMemObject(*buf);
-    gan_track_memory(be->ctx, -(ptrdiff_t)(*have * unit));
+    gan_backend_track_memory(be->env, -(ptrdiff_t)(*have * unit));
     *have = 0;
     cl_int err;
     *buf = clCreateBuffer(ocl(be)->context, CL_MEM_READ_WRITE, want * unit, NULL, &err);
@@ -238,7 +238,7 @@ static gan_status grow(gan_backend *be, cl_mem *buf, size_t *have, size_t want, 
         return cl_fail(be, err, "clCreateBuffer (workspace)");
     }
     *have = want;
-    gan_track_memory(be->ctx, (ptrdiff_t)(want * unit));
+    gan_backend_track_memory(be->env, (ptrdiff_t)(want * unit));
     return GAN_OK;
 }
 
@@ -264,8 +264,8 @@ static gan_status ocl_write(gan_backend *be, gan_tensor *t, const float *src, si
 {
     CL_CHECK(be, clEnqueueWriteBuffer(ocl(be)->queue, M(t), CL_TRUE, 0, n * sizeof(float), src, 0, NULL, NULL),
              "clEnqueueWriteBuffer");
-    be->ctx->transfers.uploads++;
-    be->ctx->transfers.bytes_up += n * sizeof(float);
+    be->env->transfers.uploads++;
+    be->env->transfers.bytes_up += n * sizeof(float);
     return GAN_OK;
 }
 
@@ -273,8 +273,8 @@ static gan_status read_floats(gan_backend *be, cl_mem m, float *dst, size_t n)
 {
     CL_CHECK(be, clEnqueueReadBuffer(ocl(be)->queue, m, CL_TRUE, 0, n * sizeof(float), dst, 0, NULL, NULL),
              "clEnqueueReadBuffer");
-    be->ctx->transfers.downloads++;
-    be->ctx->transfers.bytes_down += n * sizeof(float);
+    be->env->transfers.downloads++;
+    be->env->transfers.bytes_down += n * sizeof(float);
     return GAN_OK;
 }
 
@@ -313,8 +313,8 @@ static gan_status sgemm(gan_backend *be, bool ta, bool tb, int m, int n, int k, 
                                        ob->gemm_scratch);
     }
     if (s != CLBlastSuccess)
-        return gan_fail(be->ctx, GAN_ERR_BACKEND, "OpenCL: CLBlast SGEMM (%dx%dx%d) failed with status %d", m, n,
-                        k, (int)s);
+        return gan_sink_fail(be->env->error, GAN_ERR_BACKEND,
+                             "OpenCL: CLBlast SGEMM (%dx%dx%d) failed with status %d", m, n, k, (int)s);
     return GAN_OK;
 }
 
@@ -603,24 +603,24 @@ static const gan_backend_iface ocl_iface = {
     .finish = ocl_finish,
     .alloc = ocl_alloc,
     .release = ocl_release,
-    .write = ocl_write,
-    .read = ocl_read,
-    .fill = ocl_fill,
-    .gemm = ocl_gemm,
-    .bias_add = ocl_bias_add,
-    .bias_grad = ocl_bias_grad,
-    .conv2d_backward = ocl_conv2d_backward,
-    .conv_transpose2d_backward = ocl_conv_transpose2d_backward,
-    .activation_forward = ocl_activation_forward,
-    .activation_backward = ocl_activation_backward,
-    .batchnorm_forward_train = ocl_batchnorm_forward_train,
-    .batchnorm_forward_eval = ocl_batchnorm_forward_eval,
-    .batchnorm_backward = ocl_batchnorm_backward,
-    .inverse_std = ocl_inverse_std,
-    .bce_logits = ocl_bce_logits,
-    .bce_probs = ocl_bce_probs,
-    .adam_step = ocl_adam_step,
-    .sgd_step = ocl_sgd_step,
+    .ops.write = ocl_write,
+    .ops.read = ocl_read,
+    .ops.fill = ocl_fill,
+    .ops.gemm = ocl_gemm,
+    .ops.bias_add = ocl_bias_add,
+    .ops.bias_grad = ocl_bias_grad,
+    .ops.conv2d_backward = ocl_conv2d_backward,
+    .ops.conv_transpose2d_backward = ocl_conv_transpose2d_backward,
+    .ops.activation_forward = ocl_activation_forward,
+    .ops.activation_backward = ocl_activation_backward,
+    .ops.batchnorm_forward_train = ocl_batchnorm_forward_train,
+    .ops.batchnorm_forward_eval = ocl_batchnorm_forward_eval,
+    .ops.batchnorm_backward = ocl_batchnorm_backward,
+    .ops.inverse_std = ocl_inverse_std,
+    .ops.bce_logits = ocl_bce_logits,
+    .ops.bce_probs = ocl_bce_probs,
+    .ops.adam_step = ocl_adam_step,
+    .ops.sgd_step = ocl_sgd_step,
 };
 
 /* Builds the embedded kernels once for this context; a failure reports the
@@ -638,8 +638,8 @@ static gan_status build_program(ocl_backend *ob)
     if (err != CL_SUCCESS) {
         char log[3000] = "";
         clGetProgramBuildInfo(ob->program, ob->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
-        return gan_fail(be->ctx, GAN_ERR_BACKEND, "OpenCL: building the kernels failed (%s); compiler log:\n%s",
-                        cl_error_name(err), log);
+        return gan_sink_fail(be->env->error, GAN_ERR_BACKEND,
+                             "OpenCL: building the kernels failed (%s); compiler log:\n%s", cl_error_name(err), log);
     }
     for (int k = 0; k < K_COUNT; k++) {
         ob->kernels[k] = clCreateKernel(ob->program, kernel_names[k], &err);
@@ -647,28 +647,31 @@ static gan_status build_program(ocl_backend *ob)
         size_t wg = 0;
         clGetKernelWorkGroupInfo(ob->kernels[k], ob->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
         if (wg < ob->reduce_size || wg < ELEMENTWISE_GROUP)
-            return gan_fail(be->ctx, GAN_ERR_UNAVAILABLE,
-                            "OpenCL: kernel %s runs at most %zu work-items per group on this device, it needs %zu",
-                            kernel_names[k], wg, ob->reduce_size > ELEMENTWISE_GROUP ? ob->reduce_size : (size_t)ELEMENTWISE_GROUP);
+            return gan_sink_fail(be->env->error, GAN_ERR_UNAVAILABLE,
+                                 "OpenCL: kernel %s runs at most %zu work-items per group on this device, it needs %zu",
+                                 kernel_names[k], wg,
+                                 ob->reduce_size > ELEMENTWISE_GROUP ? ob->reduce_size : (size_t)ELEMENTWISE_GROUP);
     }
     return GAN_OK;
 }
 
-gan_status gan_opencl_backend_create(gan_context *ctx, int device, gan_backend **out)
+gan_status gan_opencl_backend_create(gan_backend_env *env, int device, gan_backend **out)
 {
     device_ref refs[MAX_DEVICES];
     int n = 0;
     cl_int err = enumerate(refs, MAX_DEVICES, &n);
     if (err != CL_SUCCESS || n == 0)
-        return gan_fail(ctx, GAN_ERR_UNAVAILABLE, "no OpenCL %s found: %s", err ? "platform" : "device", icd_hint);
+        return gan_sink_fail(env->error, GAN_ERR_UNAVAILABLE, "no OpenCL %s found: %s", err ? "platform" : "device",
+                             icd_hint);
     if (device >= n)
-        return gan_fail(ctx, GAN_ERR_UNAVAILABLE, "OpenCL device %d does not exist: there are %d (0 to %d), "
-                        "as gan_opencl_devices lists them", device, n, n - 1);
+        return gan_sink_fail(env->error, GAN_ERR_UNAVAILABLE,
+                             "OpenCL device %d does not exist: there are %d (0 to %d), as gan_opencl_devices lists them",
+                             device, n, n - 1);
     ocl_backend *ob = calloc(1, sizeof *ob);
     if (!ob)
-        return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "OpenCL backend: out of memory");
+        return gan_sink_fail(env->error, GAN_ERR_OUT_OF_MEMORY, "OpenCL backend: out of memory");
     ob->base.iface = &ocl_iface;
-    ob->base.ctx = ctx;
+    ob->base.env = env;
     ob->device = refs[device].device;
     char name[256] = "";
     clGetDeviceInfo(ob->device, CL_DEVICE_NAME, sizeof name - 1, name, NULL);
@@ -690,8 +693,8 @@ gan_status gan_opencl_backend_create(gan_context *ctx, int device, gan_backend *
                           : NULL;
     if (missing) {
         free(ob);
-        return gan_fail(ctx, GAN_ERR_UNAVAILABLE, "OpenCL device %d (%s, %s) %s: pick another device", device,
-                        name, version, missing);
+        return gan_sink_fail(env->error, GAN_ERR_UNAVAILABLE, "OpenCL device %d (%s, %s) %s: pick another device",
+                             device, name, version, missing);
     }
     for (ob->reduce_size = MAX_REDUCE_SIZE; ob->reduce_size > max_group; ob->reduce_size /= 2)
         ;
