@@ -92,6 +92,7 @@ static gan_status collect(gan_context *ctx, const gan_trainer *t, gan_model *g, 
 gan_status gan_checkpoint_save(const gan_trainer *t, const char *path, const gan_checkpoint_position *position,
                                const char *const (*meta)[2], size_t n_meta)
 {
+    gan_clear_error(gan_model_context(gan_trainer_generator(t)));
     if (!t)
         return GAN_ERR_INVALID_ARGUMENT;
     gan_model *g = gan_trainer_generator(t);
@@ -285,6 +286,7 @@ static bool read_info(gan_checkpoint *c)
 
 gan_status gan_checkpoint_open(gan_context *ctx, const char *path, gan_checkpoint **out)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!path || !out)
@@ -313,6 +315,7 @@ gan_status gan_checkpoint_open(gan_context *ctx, const char *path, gan_checkpoin
 
 gan_status gan_checkpoint_get_info(const gan_checkpoint *c, gan_checkpoint_info *out)
 {
+    gan_clear_error(c ? c->ctx : NULL);
     if (!c || !out)
         return GAN_ERR_INVALID_ARGUMENT;
     *out = c->info;
@@ -344,6 +347,7 @@ static gan_status load_all(gan_checkpoint *c, const entry_list *list)
 
 gan_status gan_checkpoint_restore(gan_checkpoint *c, gan_trainer *t)
 {
+    gan_clear_error(c ? c->ctx : NULL);
     if (!c)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!t)
@@ -380,6 +384,7 @@ gan_status gan_checkpoint_restore(gan_checkpoint *c, gan_trainer *t)
 
 gan_status gan_checkpoint_load_generator(gan_checkpoint *c, gan_model *g)
 {
+    gan_clear_error(c ? c->ctx : NULL);
     if (!c)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!g || gan_model_context(g) != c->ctx)

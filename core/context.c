@@ -216,6 +216,7 @@ static float uniform01(gan_context *ctx)
 
 gan_status gan_random_uniform(gan_context *ctx, float *dst, size_t n, float low, float high)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!dst && n)
@@ -230,6 +231,7 @@ gan_status gan_random_uniform(gan_context *ctx, float *dst, size_t n, float low,
 
 gan_status gan_random_normal(gan_context *ctx, float *dst, size_t n, float mean, float std)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!dst && n)
@@ -257,6 +259,7 @@ void gan_random_get_state(const gan_context *ctx, uint64_t state[4])
 
 gan_status gan_random_set_state(gan_context *ctx, const uint64_t state[4])
 {
+    gan_clear_error(ctx);
     if (!ctx || !state)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!(state[0] | state[1] | state[2] | state[3]))

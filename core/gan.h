@@ -16,10 +16,15 @@
  *   gan_bce_with_logits(ctx, logits, ones, dlogits, &loss, NULL);
  *   gan_model_backward(d, dlogits, NULL); gan_optimizer_step(adam);
  *
- * Every function that can fail returns a gan_status; on failure the context
- * keeps a message naming the problem (gan_context_error). The library never
- * prints, exits or aborts. A context and everything made from it must be used
- * from one thread at a time; separate contexts are independent.
+ * Every function that can fail returns a gan_status, and says which codes
+ * it can return in a "Returns" line (GAN_ prefix left out); GAN_STATUS_MAP
+ * says what each means. On failure the context keeps a message naming the
+ * problem (gan_context_error); each such call clears it first. A NULL
+ * handle gives GAN_ERR_INVALID_ARGUMENT without a message, there being no
+ * context to hold one. BACKEND is a device's failure (OpenCL), which the
+ * CPU backend never returns. The library never prints, exits or aborts.
+ * A context and everything made from it must be used from one thread at a
+ * time; separate contexts are independent.
  */
 #ifndef GAN_H
 #define GAN_H
@@ -91,7 +96,8 @@ GAN_API gan_context_params gan_context_default_params(void);
 /* Creates a context; *out is NULL on failure, and error (may be NULL)
  * receives a message naming the problem and its fix. Returns
  * GAN_ERR_UNAVAILABLE when the backend was not built in or has no usable
- * device (no OpenCL driver, no such device, a device too old). */
+ * device (no OpenCL driver, no such device, a device too old).
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, UNAVAILABLE, BACKEND. */
 GAN_API gan_status gan_context_create(const gan_context_params *params, gan_context **out,
                                       char *error, size_t error_size);
 
@@ -99,8 +105,9 @@ GAN_API gan_status gan_context_create(const gan_context_params *params, gan_cont
  * first. NULL is a no-op. */
 GAN_API void gan_context_free(gan_context *ctx);
 
-/* The message of the last failed call on this context, naming the problem;
- * "" when none. Valid until the next call on the context. */
+/* The message of the last call on this context that returns a gan_status,
+ * naming the problem when it failed; "" when it succeeded. Valid until the
+ * next call on the context. */
 GAN_API const char *gan_context_error(const gan_context *ctx);
 
 GAN_API gan_backend_kind gan_context_backend(const gan_context *ctx);
@@ -145,7 +152,8 @@ typedef struct gan_device_info {
 /* Lists the OpenCL devices of every platform, GPUs first; fills up to max
  * entries and sets *count to how many exist. GAN_ERR_UNAVAILABLE, with a
  * message in error (may be NULL) naming the driver to install, when there
- * is no OpenCL platform or device or the library was built without OpenCL. */
+ * is no OpenCL platform or device or the library was built without OpenCL.
+ * Returns OK, UNAVAILABLE. */
 GAN_API gan_status gan_opencl_devices(gan_device_info *out, int max, int *count, char *error,
                                       size_t error_size);
 
@@ -158,12 +166,15 @@ GAN_API void gan_random_seed(gan_context *ctx, uint64_t seed);
 GAN_API uint64_t gan_random_u64(gan_context *ctx);
 /* Uniform integer in [0, bound); bound must be > 0 (0 returns 0). */
 GAN_API uint64_t gan_random_below(gan_context *ctx, uint64_t bound);
-/* Fill host arrays; dst is the caller's. */
+/* Fill host arrays; dst is the caller's.
+ * Returns OK, INVALID_ARGUMENT. */
 GAN_API gan_status gan_random_uniform(gan_context *ctx, float *dst, size_t n, float low, float high);
+/* Returns OK, INVALID_ARGUMENT. */
 GAN_API gan_status gan_random_normal(gan_context *ctx, float *dst, size_t n, float mean, float std);
 /* The generator's full state, for checkpoints. */
 GAN_API void gan_random_get_state(const gan_context *ctx, uint64_t state[4]);
-/* Returns GAN_ERR_INVALID_ARGUMENT for the all-zero state, which is not valid. */
+/* The all-zero state is not valid (GAN_ERR_INVALID_ARGUMENT).
+ * Returns OK, INVALID_ARGUMENT. */
 GAN_API gan_status gan_random_set_state(gan_context *ctx, const uint64_t state[4]);
 
 /* --------------------------------------------------------------- tensors */
@@ -174,7 +185,8 @@ GAN_API gan_status gan_random_set_state(gan_context *ctx, const uint64_t state[4
 typedef struct gan_tensor gan_tensor;
 
 /* Creates a tensor of 1 to GAN_MAX_DIMS dimensions, each >= 1, zero-filled.
- * The caller owns *out and frees it with gan_tensor_free. */
+ * The caller owns *out and frees it with gan_tensor_free.
+ * Returns OK, INVALID_ARGUMENT, SHAPE, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_tensor_create(gan_context *ctx, int ndim, const int *shape, gan_tensor **out);
 /* NULL is a no-op. */
 GAN_API void gan_tensor_free(gan_tensor *t);
@@ -184,12 +196,17 @@ GAN_API int gan_tensor_ndim(const gan_tensor *t);
 GAN_API int gan_tensor_dim(const gan_tensor *t, int i);
 GAN_API size_t gan_tensor_numel(const gan_tensor *t);
 
-/* Copy count floats in or out; count must equal gan_tensor_numel. */
+/* Copy count floats in or out; count must equal gan_tensor_numel.
+ * Returns OK, INVALID_ARGUMENT, SHAPE, BACKEND. */
 GAN_API gan_status gan_tensor_write(gan_tensor *t, const float *src, size_t count);
+/* Returns OK, INVALID_ARGUMENT, SHAPE, BACKEND. */
 GAN_API gan_status gan_tensor_read(const gan_tensor *t, float *dst, size_t count);
+/* Returns OK, INVALID_ARGUMENT, BACKEND. */
 GAN_API gan_status gan_tensor_fill(gan_tensor *t, float value);
-/* Fill from the context's generator (the initializers). */
+/* Fill from the context's generator (the initializers).
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_tensor_fill_normal(gan_tensor *t, float mean, float std);
+/* Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_tensor_fill_uniform(gan_tensor *t, float low, float high);
 
 /* ---------------------------------------------------------------- layers */
@@ -212,11 +229,13 @@ typedef enum gan_layer_type {
 } gan_layer_type;
 
 /* Linear: [N, in] -> [N, out], weight [out, in], bias [out]. Parameters start
- * as PyTorch's default, uniform(-1/sqrt(in), 1/sqrt(in)). */
+ * as PyTorch's default, uniform(-1/sqrt(in), 1/sqrt(in)).
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_linear_create(gan_context *ctx, int in_features, int out_features,
                                      int bias, gan_layer **out);
 /* A Linear layer's sizes and whether it has a bias (any pointer may be NULL);
- * GAN_ERR_INVALID_ARGUMENT for any other layer. */
+ * GAN_ERR_INVALID_ARGUMENT for any other layer.
+ * Returns OK, INVALID_ARGUMENT. */
 GAN_API gan_status gan_linear_get_features(const gan_layer *layer, int *in_features, int *out_features,
                                            int *bias);
 
@@ -232,30 +251,41 @@ typedef struct gan_conv2d_params {
 /* Square kernel, stride 1, padding 0, with bias. */
 GAN_API gan_conv2d_params gan_conv2d_default_params(int in_channels, int out_channels, int kernel);
 
-/* Conv2d: weight [out, in, kh, kw]; output (H + 2p - k) / s + 1. */
+/* Conv2d: weight [out, in, kh, kw]; output (H + 2p - k) / s + 1.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_conv2d_create(gan_context *ctx, const gan_conv2d_params *params, gan_layer **out);
 /* ConvTranspose2d: weight [in, out, kh, kw] as PyTorch; output
- * (H - 1) * s - 2p + k + output_pad. */
+ * (H - 1) * s - 2p + k + output_pad.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_conv_transpose2d_create(gan_context *ctx, const gan_conv2d_params *params,
                                                gan_layer **out);
 /* The parameters a Conv2d or ConvTranspose2d layer was made with;
- * GAN_ERR_INVALID_ARGUMENT for any other layer. */
+ * GAN_ERR_INVALID_ARGUMENT for any other layer.
+ * Returns OK, INVALID_ARGUMENT. */
 GAN_API gan_status gan_conv2d_get_params(const gan_layer *layer, gan_conv2d_params *params);
 
 /* BatchNorm over [N, C] or [N, C, L] (1d) or [N, C, H, W] (2d). gamma = 1,
- * beta = 0, running mean 0, running var 1; momentum as PyTorch (0.1). */
+ * beta = 0, running mean 0, running var 1; momentum as PyTorch (0.1).
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_batchnorm1d_create(gan_context *ctx, int num_features, float eps,
                                           float momentum, gan_layer **out);
+/* Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_batchnorm2d_create(gan_context *ctx, int num_features, float eps,
                                           float momentum, gan_layer **out);
 
+/* Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GAN_API gan_status gan_relu_create(gan_context *ctx, gan_layer **out);
+/* Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GAN_API gan_status gan_leaky_relu_create(gan_context *ctx, float negative_slope, gan_layer **out);
+/* Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GAN_API gan_status gan_tanh_create(gan_context *ctx, gan_layer **out);
+/* Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GAN_API gan_status gan_sigmoid_create(gan_context *ctx, gan_layer **out);
-/* Flatten: [N, ...] -> [N, prod(...)]. */
+/* Flatten: [N, ...] -> [N, prod(...)].
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GAN_API gan_status gan_flatten_create(gan_context *ctx, gan_layer **out);
-/* Reshape: [N, ...] -> [N, shape...] (PyTorch's Unflatten(1, shape)); ndim <= 3. */
+/* Reshape: [N, ...] -> [N, shape...] (PyTorch's Unflatten(1, shape)); ndim <= 3.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GAN_API gan_status gan_reshape_create(gan_context *ctx, int ndim, const int *shape, gan_layer **out);
 
 /* For a layer never added to a model. NULL is a no-op. */
@@ -270,6 +300,7 @@ GAN_API int gan_layer_describe(const gan_layer *layer, char *buf, size_t size);
 /* A sequential model; it owns its layers and their tensors. */
 typedef struct gan_model gan_model;
 
+/* Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GAN_API gan_status gan_model_create(gan_context *ctx, gan_model **out);
 /* Frees the model and its layers. NULL is a no-op. */
 GAN_API void gan_model_free(gan_model *model);
@@ -278,7 +309,8 @@ GAN_API void gan_model_free(gan_model *model);
  * layer is then freed). Add every layer before creating an optimizer.
  * A ReLU or LeakyReLU (slope >= 0) added right after a batch norm is run
  * by the batch norm, a pass over the feature maps fewer each way, with the
- * same results to the bit. */
+ * same results to the bit.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GAN_API gan_status gan_model_add(gan_model *model, gan_layer *layer);
 
 GAN_API size_t gan_model_layer_count(const gan_model *model);
@@ -286,19 +318,23 @@ GAN_API size_t gan_model_layer_count(const gan_model *model);
 GAN_API const gan_layer *gan_model_layer(const gan_model *model, size_t i);
 
 /* Output shape of layer i for an input of the given shape (for summaries);
- * checks every layer's expectations without computing anything. */
+ * checks every layer's expectations without computing anything.
+ * Returns OK, INVALID_ARGUMENT, SHAPE. */
 GAN_API gan_status gan_model_layer_output_shape(gan_model *model, size_t i, int in_ndim,
                                                 const int *in_shape, int *out_ndim,
                                                 int out_shape[GAN_MAX_DIMS]);
 
 /* Forward pass. x is borrowed and must stay unchanged until backward.
- * *y belongs to the model and stays valid until the next forward. */
+ * *y belongs to the model and stays valid until the next forward.
+ * Returns OK, INVALID_ARGUMENT, STATE, SHAPE, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_model_forward(gan_model *model, const gan_tensor *x, const gan_tensor **y);
 /* Backward pass after forward: dy has the output's shape. Parameter
  * gradients are accumulated (see gan_model_zero_grad); *dx (may be NULL)
- * receives the input gradient, owned by the model. */
+ * receives the input gradient, owned by the model.
+ * Returns OK, INVALID_ARGUMENT, STATE, SHAPE, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_model_backward(gan_model *model, const gan_tensor *dy, const gan_tensor **dx);
 
+/* Returns OK, INVALID_ARGUMENT, BACKEND. */
 GAN_API gan_status gan_model_zero_grad(gan_model *model);
 /* Training mode (default) uses batch statistics in BatchNorm and updates the
  * running ones; eval mode uses the running statistics. */
@@ -325,12 +361,14 @@ typedef struct gan_entry {
 } gan_entry;
 
 GAN_API size_t gan_model_entry_count(const gan_model *model);
+/* Returns OK, INVALID_ARGUMENT. */
 GAN_API gan_status gan_model_entry(const gan_model *model, size_t i, gan_entry *out);
 /* Total learnable scalars. */
 GAN_API size_t gan_model_parameter_count(const gan_model *model);
 
 /* DCGAN initialization: Conv, ConvTranspose and Linear weights N(0, std),
- * biases 0, BatchNorm gamma N(1, std), beta 0 (std is 0.02 in the paper). */
+ * biases 0, BatchNorm gamma N(1, std), beta 0 (std is 0.02 in the paper).
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_model_init_dcgan(gan_model *model, float std);
 
 /* ---------------------------------------------------------------- losses */
@@ -339,11 +377,13 @@ GAN_API gan_status gan_model_init_dcgan(gan_model *model, float std);
  * grad (may be NULL) receives d loss / d input, same shape; *loss is the
  * mean loss. On logits the loss is computed stably as
  * max(z,0) - z*t + log(1 + exp(-|z|)); *mean_prob (may be NULL) is the mean
- * of sigmoid(z), the D(x) statistic of GAN training. */
+ * of sigmoid(z), the D(x) statistic of GAN training.
+ * Returns OK, INVALID_ARGUMENT, SHAPE, BACKEND. */
 GAN_API gan_status gan_bce_with_logits(gan_context *ctx, const gan_tensor *logits,
                                        const gan_tensor *target, gan_tensor *grad,
                                        float *loss, float *mean_prob);
-/* On probabilities in [0, 1]; logs are clamped at -100 as PyTorch does. */
+/* On probabilities in [0, 1]; logs are clamped at -100 as PyTorch does.
+ * Returns OK, INVALID_ARGUMENT, SHAPE, BACKEND. */
 GAN_API gan_status gan_bce(gan_context *ctx, const gan_tensor *probs, const gan_tensor *target,
                            gan_tensor *grad, float *loss);
 
@@ -365,17 +405,21 @@ typedef struct gan_sgd_params {
 GAN_API gan_sgd_params gan_sgd_default_params(void);
 
 /* An optimizer over every parameter of model (borrowed: free the optimizer
- * before the model). Its state lives in the backend. */
+ * before the model). Its state lives in the backend.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_optimizer_adam_create(gan_model *model, const gan_adam_params *params,
                                              gan_optimizer **out);
+/* Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_optimizer_sgd_create(gan_model *model, const gan_sgd_params *params,
                                             gan_optimizer **out);
 /* NULL is a no-op. */
 GAN_API void gan_optimizer_free(gan_optimizer *opt);
-/* One update from the accumulated gradients. */
+/* One update from the accumulated gradients.
+ * Returns OK, INVALID_ARGUMENT, BACKEND. */
 GAN_API gan_status gan_optimizer_step(gan_optimizer *opt);
 /* State tensors by name ("0.weight.exp_avg", ...) and the step counter. */
 GAN_API size_t gan_optimizer_entry_count(const gan_optimizer *opt);
+/* Returns OK, INVALID_ARGUMENT. */
 GAN_API gan_status gan_optimizer_entry(const gan_optimizer *opt, size_t i, gan_entry *out);
 
 /* ------------------------------------------------------------- model zoo */
@@ -407,13 +451,15 @@ typedef struct gan_models_info {
 /* "gan, dcgan, dcgan64": the names the zoo knows, for help texts. */
 GAN_API const char *gan_models_names(void);
 /* The shapes the named model has with params (NULL: its defaults).
- * GAN_ERR_INVALID_ARGUMENT for an unknown name or a size it cannot take. */
+ * GAN_ERR_INVALID_ARGUMENT for an unknown name or a size it cannot take.
+ * Returns OK, INVALID_ARGUMENT. */
 GAN_API gan_status gan_models_describe(const char *name, const gan_models_params *params,
                                        gan_models_info *out);
 /* Builds G and D of the named model, DCGAN-initialized (N(0, 0.02)) from
  * the context's generator, G first. The caller owns both. On failure both
  * are NULL and the context says why (GAN_ERR_INVALID_ARGUMENT: unknown
- * name or size). */
+ * name or size).
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_models_create(gan_context *ctx, const char *name, const gan_models_params *params,
                                      gan_model **generator, gan_model **discriminator);
 
@@ -447,11 +493,13 @@ typedef struct gan_step_stats {
 
 /* A trainer over g and d, borrowed: free the trainer before them. It owns
  * both optimizers, the labels and its scratch. params NULL: the defaults.
- * GAN_ERR_INVALID_ARGUMENT (with a message) for a value out of range. */
+ * GAN_ERR_INVALID_ARGUMENT (with a message) for a value out of range.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_trainer_create(gan_model *generator, gan_model *discriminator,
                                       const gan_trainer_params *params, gan_trainer **out);
 /* A trainer that builds the zoo's named model (gan_models_create) and owns
- * it; checkpoints then record the model and its sizes. */
+ * it; checkpoints then record the model and its sizes.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_trainer_create_zoo(gan_context *ctx, const char *model,
                                           const gan_models_params *model_params,
                                           const gan_trainer_params *params, gan_trainer **out);
@@ -461,7 +509,8 @@ GAN_API void gan_trainer_free(gan_trainer *trainer);
 /* One training step on a real batch [N, C, H, W] and noise z of G's input
  * shape with the same N (both borrowed, in the trainer's context). stats
  * may be NULL. The steady state allocates nothing; a new N re-sizes the
- * labels once. */
+ * labels once.
+ * Returns OK, INVALID_ARGUMENT, STATE, SHAPE, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_trainer_step(gan_trainer *trainer, const gan_tensor *real, const gan_tensor *z,
                                     gan_step_stats *stats);
 
@@ -471,7 +520,8 @@ GAN_API gan_model *gan_trainer_discriminator(const gan_trainer *trainer);
 /* The parameters the trainer was made with (the defaults for NULL). */
 GAN_API gan_trainer_params gan_trainer_get_params(const gan_trainer *trainer);
 /* The zoo model the trainer built; GAN_ERR_INVALID_ARGUMENT when it was
- * given its models. */
+ * given its models.
+ * Returns OK, INVALID_ARGUMENT. */
 GAN_API gan_status gan_trainer_models_info(const gan_trainer *trainer, gan_models_info *out);
 /* Steps done in all, carried over by checkpoints. */
 GAN_API int64_t gan_trainer_steps(const gan_trainer *trainer);
@@ -481,12 +531,14 @@ GAN_API int64_t gan_trainer_steps(const gan_trainer *trainer);
 /* Runs the generator in eval mode (batch norm's running statistics) on the
  * noise z and copies the images to dst (the caller's, count floats, which
  * must be the output's size); the model's mode is restored afterwards, so
- * sampling during training leaves the training untouched. */
+ * sampling during training leaves the training untouched.
+ * Returns OK, INVALID_ARGUMENT, STATE, SHAPE, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_model_sample(gan_model *generator, const gan_tensor *z, float *dst, size_t count);
 /* count images from noise N(0, 1) drawn from the context's generator,
  * in batches of up to 128, into dst (the caller's: count times one image's
  * floats). z_ndim and z_dim give G's input: [N, z_dim] (2) or
- * [N, z_dim, 1, 1] (4), as gan_models_info says. */
+ * [N, z_dim, 1, 1] (4), as gan_models_info says.
+ * Returns OK, INVALID_ARGUMENT, STATE, SHAPE, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_generate(gan_model *generator, int z_ndim, int z_dim, int count, float *dst);
 
 /* ---------------------------------------------------------- data sampler */
@@ -509,7 +561,8 @@ typedef struct gan_sampler_params {
 /* images: count images of height x width pixels with channels bytes each,
  * interleaved ([count][height][width][channels], as image files and IDX
  * files hold them); borrowed, and must outlive the sampler. Fewer images
- * than one batch: GAN_ERR_INVALID_ARGUMENT. */
+ * than one batch: GAN_ERR_INVALID_ARGUMENT.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GAN_API gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count, int height,
                                       int width, int channels, const gan_sampler_params *params,
                                       gan_sampler **out);
@@ -517,7 +570,8 @@ GAN_API gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, i
 GAN_API void gan_sampler_free(gan_sampler *sampler);
 GAN_API int gan_sampler_batches_per_epoch(const gan_sampler *sampler);
 /* Fills out ([batch, channels, size, size]) with batch `index` (from 0) of
- * epoch `epoch` (from 0). */
+ * epoch `epoch` (from 0).
+ * Returns OK, INVALID_ARGUMENT, SHAPE, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_sampler_batch(gan_sampler *sampler, int64_t epoch, int64_t index, gan_tensor *out);
 
 /* ----------------------------------------------------- TensorBoard logs */
@@ -528,23 +582,29 @@ GAN_API gan_status gan_sampler_batch(gan_sampler *sampler, int64_t epoch, int64_
 typedef struct gan_summary_writer gan_summary_writer;
 
 /* Creates the event file in dir (which must exist) and writes its first
- * record. GAN_ERR_IO with a message when it cannot be created. */
+ * record. GAN_ERR_IO with a message when it cannot be created.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, IO. */
 GAN_API gan_status gan_summary_open(gan_context *ctx, const char *dir, gan_summary_writer **out);
 /* The file's path; borrowed from the writer. */
 GAN_API const char *gan_summary_path(const gan_summary_writer *writer);
-/* A scalar (simple_value) under tag at step >= 0. */
+/* A scalar (simple_value) under tag at step >= 0.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, IO. */
 GAN_API gan_status gan_summary_scalar(gan_summary_writer *writer, const char *tag, int64_t step, float value);
 /* An image of height x width pixels with 1 to 4 interleaved 8-bit channels
- * (grey, grey + alpha, RGB, RGBA), stored as a PNG. */
+ * (grey, grey + alpha, RGB, RGBA), stored as a PNG.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, IO. */
 GAN_API gan_status gan_summary_image(gan_summary_writer *writer, const char *tag, int64_t step,
                                      const uint8_t *pixels, int height, int width, int channels);
 /* Marks a restart at step (SessionLog START): TensorBoard then drops what
  * earlier files of the run hold for later steps, e.g. what a killed run
- * wrote after its last checkpoint. */
+ * wrote after its last checkpoint.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, IO. */
 GAN_API gan_status gan_summary_restart(gan_summary_writer *writer, int64_t step);
-/* Puts everything written so far on disk. */
+/* Puts everything written so far on disk.
+ * Returns OK, IO. */
 GAN_API gan_status gan_summary_flush(gan_summary_writer *writer);
-/* Flushes and frees; NULL is a no-op (GAN_OK). */
+/* Flushes and frees; NULL is a no-op (GAN_OK).
+ * Returns OK, IO. */
 GAN_API gan_status gan_summary_close(gan_summary_writer *writer);
 
 /* ------------------------------------------------------------- IDX files */
@@ -569,7 +629,8 @@ typedef struct gan_idx {
 GAN_API gan_status gan_idx_read(const char *path, gan_idx *out, char *error, size_t error_size);
 /* Frees what gan_idx_read allocated; a zeroed struct is a no-op. */
 GAN_API void gan_idx_free(gan_idx *idx);
-/* Writes an IDX file of unsigned bytes (raw); the file is replaced atomically. */
+/* Writes an IDX file of unsigned bytes (raw); the file is replaced atomically.
+ * Returns OK, INVALID_ARGUMENT, SHAPE, IO. */
 GAN_API gan_status gan_idx_write(gan_context *ctx, const char *path, int ndim, const int *dims,
                                  const uint8_t *data);
 
@@ -581,7 +642,8 @@ GAN_API gan_status gan_idx_write(gan_context *ctx, const char *path, int ndim, c
  * file (header and data) computed with its own 8 digits as "00000000".
  * The file is written to a temporary name, flushed and renamed, so an
  * interrupted save leaves any previous file intact. meta is n_meta pairs
- * (key, value); the keys "file_crc32" and "payload_crc32" are reserved. */
+ * (key, value); the keys "file_crc32" and "payload_crc32" are reserved.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND, IO. */
 GAN_API gan_status gan_safetensors_save(gan_context *ctx, const char *path,
                                         const gan_entry *entries, size_t n_entries,
                                         const char *const (*meta)[2], size_t n_meta);
@@ -593,14 +655,16 @@ typedef struct gan_safetensors gan_safetensors;
  * offsets within the file, contiguous and matching dtype and shape) and
  * checking file_crc32 (and payload_crc32, of files from libgan 0.1) when
  * present; files of other writers carry neither. A damaged file:
- * GAN_ERR_FORMAT with a message naming the problem. */
+ * GAN_ERR_FORMAT with a message naming the problem.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, IO, FORMAT. */
 GAN_API gan_status gan_safetensors_open(gan_context *ctx, const char *path, gan_safetensors **out);
 /* NULL is a no-op. */
 GAN_API void gan_safetensors_close(gan_safetensors *st);
 /* Metadata value for key, or NULL; borrowed from st. */
 GAN_API const char *gan_safetensors_meta(const gan_safetensors *st, const char *key);
 /* Copies the stored tensor or counter named entry->name into the entry's
- * tensor or counter. Missing name, other dtype or shape: GAN_ERR_FORMAT. */
+ * tensor or counter. Missing name, other dtype or shape: GAN_ERR_FORMAT.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND, FORMAT. */
 GAN_API gan_status gan_safetensors_load(gan_safetensors *st, const gan_entry *entry);
 
 /* ------------------------------------------------------------ checkpoints */
@@ -623,7 +687,8 @@ typedef struct gan_checkpoint_position {
 /* Saves atomically (temporary file, flush, rename), so an interrupted save
  * leaves any earlier file intact. meta: n_meta (key, value) pairs of the
  * caller's; keys the library writes itself are refused
- * (GAN_ERR_INVALID_ARGUMENT). */
+ * (GAN_ERR_INVALID_ARGUMENT).
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, BACKEND, IO. */
 GAN_API gan_status gan_checkpoint_save(const gan_trainer *trainer, const char *path,
                                        const gan_checkpoint_position *position,
                                        const char *const (*meta)[2], size_t n_meta);
@@ -631,7 +696,8 @@ GAN_API gan_status gan_checkpoint_save(const gan_trainer *trainer, const char *p
 /* Opens and validates path: GAN_ERR_IO when it cannot be read,
  * GAN_ERR_FORMAT with a message naming the problem when it is damaged
  * (checksum), not a libgan training checkpoint, or holds a value out of
- * range. Reading it changes nothing in the context. */
+ * range. Reading it changes nothing in the context.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY, IO, FORMAT. */
 GAN_API gan_status gan_checkpoint_open(gan_context *ctx, const char *path, gan_checkpoint **out);
 /* NULL is a no-op. */
 GAN_API void gan_checkpoint_close(gan_checkpoint *ckpt);
@@ -645,15 +711,18 @@ typedef struct gan_checkpoint_info {
     gan_checkpoint_position position;
     int64_t steps;              /* the trainer's step count */
 } gan_checkpoint_info;
+/* Returns OK, INVALID_ARGUMENT. */
 GAN_API gan_status gan_checkpoint_get_info(const gan_checkpoint *ckpt, gan_checkpoint_info *out);
 /* A caller's metadata value by key, or NULL; borrowed from ckpt. */
 GAN_API const char *gan_checkpoint_meta(const gan_checkpoint *ckpt, const char *key);
 
 /* Loads everything into the trainer: weights, running statistics, both
  * optimizers' states, the step count, and the context's random generator.
- * A tensor missing or of another shape: GAN_ERR_FORMAT, naming it. */
+ * A tensor missing or of another shape: GAN_ERR_FORMAT, naming it.
+ * Returns OK, INVALID_ARGUMENT, SHAPE, OUT_OF_MEMORY, BACKEND, FORMAT. */
 GAN_API gan_status gan_checkpoint_restore(gan_checkpoint *ckpt, gan_trainer *trainer);
-/* Loads only the generator's entries into generator (for sampling). */
+/* Loads only the generator's entries into generator (for sampling).
+ * Returns OK, INVALID_ARGUMENT, SHAPE, OUT_OF_MEMORY, BACKEND, FORMAT. */
 GAN_API gan_status gan_checkpoint_load_generator(gan_checkpoint *ckpt, gan_model *generator);
 
 #ifdef __cplusplus

@@ -39,6 +39,14 @@ gan_status gan_fail(gan_context *ctx, gan_status status, const char *fmt, ...)
 #endif
     ;
 
+/* Every public call that returns a gan_status starts here, so that
+ * gan_context_error speaks of that call only. ctx may be NULL. */
+static inline void gan_clear_error(gan_context *ctx)
+{
+    if (ctx)
+        ctx->error[0] = '\0';
+}
+
 /* Tensor helpers for layers: allocate, or reshape in place when the
  * capacity already suffices (so the steady state allocates nothing). */
 gan_status gan_tensor_ensure(gan_context *ctx, gan_tensor **t, int ndim, const int *shape);

@@ -168,6 +168,7 @@ void gan_idx_free(gan_idx *idx)
 gan_status gan_idx_write(gan_context *ctx, const char *path, int ndim, const int *dims,
                          const uint8_t *data)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!path || !dims || !data || ndim < 1 || ndim > GAN_MAX_DIMS)

@@ -71,6 +71,7 @@ bool gan_activation_params(const gan_layer *l, gan_activation *act, float *slope
 void gan_batchnorm_fold(gan_layer *bn, gan_activation act, float slope);
 
 /* The context a model was made in. */
+/* NULL for a NULL model. */
 gan_context *gan_model_context(const gan_model *model);
 
 /* "Conv2d(1, 16, ...): " style prefix for error messages */

@@ -180,11 +180,13 @@ static gan_status bn_create(gan_context *ctx, const gan_layer_iface *iface, int 
 gan_status gan_batchnorm1d_create(gan_context *ctx, int num_features, float eps, float momentum,
                                   gan_layer **out)
 {
+    gan_clear_error(ctx);
     return bn_create(ctx, &bn1d_iface, num_features, eps, momentum, out);
 }
 
 gan_status gan_batchnorm2d_create(gan_context *ctx, int num_features, float eps, float momentum,
                                   gan_layer **out)
 {
+    gan_clear_error(ctx);
     return bn_create(ctx, &bn2d_iface, num_features, eps, momentum, out);
 }

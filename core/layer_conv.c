@@ -211,17 +211,20 @@ static gan_status conv_create(gan_context *ctx, const gan_conv2d_params *p, bool
 
 gan_status gan_conv2d_create(gan_context *ctx, const gan_conv2d_params *params, gan_layer **out)
 {
+    gan_clear_error(ctx);
     return conv_create(ctx, params, false, out);
 }
 
 gan_status gan_conv_transpose2d_create(gan_context *ctx, const gan_conv2d_params *params,
                                        gan_layer **out)
 {
+    gan_clear_error(ctx);
     return conv_create(ctx, params, true, out);
 }
 
 gan_status gan_conv2d_get_params(const gan_layer *layer, gan_conv2d_params *params)
 {
+    gan_clear_error(layer ? layer->ctx : NULL);
     if (!layer)
         return GAN_ERR_INVALID_ARGUMENT;
     const gan_layer_type t = gan_layer_get_type(layer);

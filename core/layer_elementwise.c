@@ -95,11 +95,13 @@ bool gan_activation_params(const gan_layer *l, gan_activation *act, float *slope
 
 gan_status gan_relu_create(gan_context *ctx, gan_layer **out)
 {
+    gan_clear_error(ctx);
     return activation_create(ctx, &relu_iface, GAN_ACT_RELU, 0.0f, out);
 }
 
 gan_status gan_leaky_relu_create(gan_context *ctx, float negative_slope, gan_layer **out)
 {
+    gan_clear_error(ctx);
     if (!isfinite(negative_slope))
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "LeakyReLU: negative_slope %g is not finite",
                         negative_slope);
@@ -108,11 +110,13 @@ gan_status gan_leaky_relu_create(gan_context *ctx, float negative_slope, gan_lay
 
 gan_status gan_tanh_create(gan_context *ctx, gan_layer **out)
 {
+    gan_clear_error(ctx);
     return activation_create(ctx, &tanh_iface, GAN_ACT_TANH, 0.0f, out);
 }
 
 gan_status gan_sigmoid_create(gan_context *ctx, gan_layer **out)
 {
+    gan_clear_error(ctx);
     return activation_create(ctx, &sigmoid_iface, GAN_ACT_SIGMOID, 0.0f, out);
 }
 
@@ -197,6 +201,7 @@ VIEW_IFACE(reshape_iface, GAN_LAYER_RESHAPE);
 
 gan_status gan_flatten_create(gan_context *ctx, gan_layer **out)
 {
+    gan_clear_error(ctx);
     if (!out)
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_flatten_create: out is NULL");
     *out = NULL;
@@ -207,6 +212,7 @@ gan_status gan_flatten_create(gan_context *ctx, gan_layer **out)
 
 gan_status gan_reshape_create(gan_context *ctx, int ndim, const int *shape, gan_layer **out)
 {
+    gan_clear_error(ctx);
     if (!out)
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_reshape_create: out is NULL");
     *out = NULL;

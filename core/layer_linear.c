@@ -74,6 +74,7 @@ static const gan_layer_iface linear_iface = {
 gan_status gan_linear_create(gan_context *ctx, int in_features, int out_features, int bias,
                              gan_layer **out)
 {
+    gan_clear_error(ctx);
     if (!out)
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_linear_create: out is NULL");
     *out = NULL;
@@ -110,6 +111,7 @@ gan_status gan_linear_create(gan_context *ctx, int in_features, int out_features
 
 gan_status gan_linear_get_features(const gan_layer *layer, int *in_features, int *out_features, int *bias)
 {
+    gan_clear_error(layer ? layer->ctx : NULL);
     if (!layer)
         return GAN_ERR_INVALID_ARGUMENT;
     if (gan_layer_get_type(layer) != GAN_LAYER_LINEAR)

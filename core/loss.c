@@ -24,6 +24,7 @@ static gan_status check_loss_args(gan_context *ctx, const char *fn, const gan_te
 gan_status gan_bce_with_logits(gan_context *ctx, const gan_tensor *logits, const gan_tensor *target,
                                gan_tensor *grad, float *loss, float *mean_prob)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     gan_status st = check_loss_args(ctx, "gan_bce_with_logits", logits, target, grad, loss);
@@ -35,6 +36,7 @@ gan_status gan_bce_with_logits(gan_context *ctx, const gan_tensor *logits, const
 gan_status gan_bce(gan_context *ctx, const gan_tensor *probs, const gan_tensor *target,
                    gan_tensor *grad, float *loss)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     gan_status st = check_loss_args(ctx, "gan_bce", probs, target, grad, loss);

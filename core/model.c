@@ -16,6 +16,7 @@ struct gan_model {
 
 gan_status gan_model_create(gan_context *ctx, gan_model **out)
 {
+    gan_clear_error(ctx);
     if (!out)
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_model_create: out is NULL");
     *out = NULL;
@@ -65,6 +66,7 @@ static bool runs_as_view(const gan_layer *l) { return l->iface->is_view || l->fo
 
 gan_status gan_model_add(gan_model *m, gan_layer *layer)
 {
+    gan_clear_error(m ? m->ctx : NULL);
     if (!m) {
         gan_layer_free(layer);
         return GAN_ERR_INVALID_ARGUMENT;
@@ -92,7 +94,7 @@ gan_status gan_model_add(gan_model *m, gan_layer *layer)
 }
 
 size_t gan_model_layer_count(const gan_model *m) { return m ? m->n_layers : 0; }
-gan_context *gan_model_context(const gan_model *m) { return m->ctx; }
+gan_context *gan_model_context(const gan_model *m) { return m ? m->ctx : NULL; }
 
 const gan_layer *gan_model_layer(const gan_model *m, size_t i)
 {
@@ -102,6 +104,7 @@ const gan_layer *gan_model_layer(const gan_model *m, size_t i)
 gan_status gan_model_layer_output_shape(gan_model *m, size_t index, int in_ndim, const int *in_shape,
                                         int *out_ndim, int out_shape[GAN_MAX_DIMS])
 {
+    gan_clear_error(m ? m->ctx : NULL);
     if (!m)
         return GAN_ERR_INVALID_ARGUMENT;
     if (index >= m->n_layers || !in_shape || !out_ndim || !out_shape)
@@ -125,6 +128,7 @@ gan_status gan_model_layer_output_shape(gan_model *m, size_t index, int in_ndim,
 
 gan_status gan_model_forward(gan_model *m, const gan_tensor *x, const gan_tensor **y)
 {
+    gan_clear_error(m ? m->ctx : NULL);
     if (!m)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!x || !y)
@@ -160,6 +164,7 @@ gan_status gan_model_forward(gan_model *m, const gan_tensor *x, const gan_tensor
 
 gan_status gan_model_backward(gan_model *m, const gan_tensor *dy, const gan_tensor **dx)
 {
+    gan_clear_error(m ? m->ctx : NULL);
     if (!m)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!dy)
@@ -195,6 +200,7 @@ gan_status gan_model_backward(gan_model *m, const gan_tensor *dy, const gan_tens
 
 gan_status gan_model_zero_grad(gan_model *m)
 {
+    gan_clear_error(m ? m->ctx : NULL);
     if (!m)
         return GAN_ERR_INVALID_ARGUMENT;
     for (size_t i = 0; i < m->n_layers; i++)
@@ -231,6 +237,7 @@ size_t gan_model_entry_count(const gan_model *m)
 
 gan_status gan_model_entry(const gan_model *m, size_t index, gan_entry *out)
 {
+    gan_clear_error(m ? m->ctx : NULL);
     if (!m || !out)
         return GAN_ERR_INVALID_ARGUMENT;
     size_t k = index;
@@ -264,6 +271,7 @@ size_t gan_model_parameter_count(const gan_model *m)
 
 gan_status gan_model_init_dcgan(gan_model *m, float std)
 {
+    gan_clear_error(m ? m->ctx : NULL);
     if (!m)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!(std >= 0.0f))

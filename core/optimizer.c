@@ -93,6 +93,7 @@ static bool in_unit_interval(float x) { return x >= 0.0f && x < 1.0f; }
 
 gan_status gan_optimizer_adam_create(gan_model *model, const gan_adam_params *p, gan_optimizer **out)
 {
+    gan_clear_error(gan_model_context(model));
     if (!out || !model || !p)
         return GAN_ERR_INVALID_ARGUMENT;
     *out = NULL;
@@ -113,6 +114,7 @@ gan_status gan_optimizer_adam_create(gan_model *model, const gan_adam_params *p,
 
 gan_status gan_optimizer_sgd_create(gan_model *model, const gan_sgd_params *p, gan_optimizer **out)
 {
+    gan_clear_error(gan_model_context(model));
     if (!out || !model || !p)
         return GAN_ERR_INVALID_ARGUMENT;
     *out = NULL;
@@ -134,6 +136,7 @@ gan_status gan_optimizer_sgd_create(gan_model *model, const gan_sgd_params *p, g
 
 gan_status gan_optimizer_step(gan_optimizer *opt)
 {
+    gan_clear_error(opt ? opt->ctx : NULL);
     if (!opt)
         return GAN_ERR_INVALID_ARGUMENT;
     if (opt->n_slots == 0)
@@ -164,6 +167,7 @@ size_t gan_optimizer_entry_count(const gan_optimizer *opt)
 
 gan_status gan_optimizer_entry(const gan_optimizer *opt, size_t i, gan_entry *out)
 {
+    gan_clear_error(opt ? opt->ctx : NULL);
     if (!opt)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!out)

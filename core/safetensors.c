@@ -88,6 +88,7 @@ static uLong crc32_large(uLong crc, const uint8_t *data, uint64_t len)
 gan_status gan_safetensors_save(gan_context *ctx, const char *path, const gan_entry *entries,
                                 size_t n_entries, const char *const (*meta)[2], size_t n_meta)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!path || (!entries && n_entries) || (!meta && n_meta))
@@ -290,6 +291,7 @@ bool gan_safetensors_whole_file_checked(const gan_safetensors *st) { return st &
 
 gan_status gan_safetensors_open(gan_context *ctx, const char *path, gan_safetensors **out)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!path || !out)
@@ -433,6 +435,7 @@ gan_status gan_safetensors_check(gan_safetensors *st, const gan_entry *e)
 
 gan_status gan_safetensors_load(gan_safetensors *st, const gan_entry *e)
 {
+    gan_clear_error(st ? st->ctx : NULL);
     if (!st || !e)
         return GAN_ERR_INVALID_ARGUMENT;
     gan_context *ctx = st->ctx;

@@ -21,6 +21,7 @@ enum { MAX_SIDE = 1 << 15 };
 gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count, int height, int width,
                               int channels, const gan_sampler_params *params, gan_sampler **out)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!images || !params || !out)
@@ -135,6 +136,7 @@ static void transform(const gan_sampler *s, const uint8_t *img, float angle, flo
 
 gan_status gan_sampler_batch(gan_sampler *s, int64_t epoch, int64_t index, gan_tensor *out)
 {
+    gan_clear_error(s ? s->ctx : NULL);
     if (!s)
         return GAN_ERR_INVALID_ARGUMENT;
     gan_context *ctx = s->ctx;

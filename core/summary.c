@@ -144,6 +144,7 @@ static gan_status write_record(gan_summary_writer *w, buffer *event)
 
 gan_status gan_summary_open(gan_context *ctx, const char *dir, gan_summary_writer **out)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!dir || !out)
@@ -205,6 +206,7 @@ static gan_status check_tag(gan_summary_writer *w, const char *tag, int64_t step
 
 gan_status gan_summary_scalar(gan_summary_writer *w, const char *tag, int64_t step, float value)
 {
+    gan_clear_error(w ? w->ctx : NULL);
     if (!w)
         return GAN_ERR_INVALID_ARGUMENT;
     gan_status st = check_tag(w, tag, step);
@@ -230,6 +232,7 @@ static void png_sink(void *context, void *data, int size) { put(context, data, (
 gan_status gan_summary_image(gan_summary_writer *w, const char *tag, int64_t step, const uint8_t *pixels, int height,
                              int width, int channels)
 {
+    gan_clear_error(w ? w->ctx : NULL);
     if (!w)
         return GAN_ERR_INVALID_ARGUMENT;
     gan_status st = check_tag(w, tag, step);
@@ -261,6 +264,7 @@ gan_status gan_summary_image(gan_summary_writer *w, const char *tag, int64_t ste
 
 gan_status gan_summary_restart(gan_summary_writer *w, int64_t step)
 {
+    gan_clear_error(w ? w->ctx : NULL);
     if (!w)
         return GAN_ERR_INVALID_ARGUMENT;
     if (step < 0)
@@ -277,6 +281,7 @@ gan_status gan_summary_restart(gan_summary_writer *w, int64_t step)
 
 gan_status gan_summary_flush(gan_summary_writer *w)
 {
+    gan_clear_error(w ? w->ctx : NULL);
     if (!w)
         return GAN_ERR_INVALID_ARGUMENT;
     if (fflush(w->file) != 0 || fsync(fileno(w->file)) != 0)
@@ -286,6 +291,7 @@ gan_status gan_summary_flush(gan_summary_writer *w)
 
 gan_status gan_summary_close(gan_summary_writer *w)
 {
+    gan_clear_error(w ? w->ctx : NULL);
     if (!w)
         return GAN_OK;
     gan_status st = gan_summary_flush(w);

@@ -46,6 +46,7 @@ static void set_shape(gan_tensor *t, int ndim, const int *shape, size_t numel)
 
 gan_status gan_tensor_create(gan_context *ctx, int ndim, const int *shape, gan_tensor **out)
 {
+    gan_clear_error(ctx);
     if (!out)
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_tensor_create: out is NULL");
     *out = NULL;
@@ -155,6 +156,7 @@ static gan_status check_io(const gan_tensor *t, const void *p, size_t count, con
 
 gan_status gan_tensor_write(gan_tensor *t, const float *src, size_t count)
 {
+    gan_clear_error(t ? t->ctx : NULL);
     gan_status st = check_io(t, src, count, "gan_tensor_write");
     if (st != GAN_OK)
         return st;
@@ -163,6 +165,7 @@ gan_status gan_tensor_write(gan_tensor *t, const float *src, size_t count)
 
 gan_status gan_tensor_read(const gan_tensor *t, float *dst, size_t count)
 {
+    gan_clear_error(t ? t->ctx : NULL);
     gan_status st = check_io(t, dst, count, "gan_tensor_read");
     if (st != GAN_OK)
         return st;
@@ -171,6 +174,7 @@ gan_status gan_tensor_read(const gan_tensor *t, float *dst, size_t count)
 
 gan_status gan_tensor_fill(gan_tensor *t, float value)
 {
+    gan_clear_error(t ? t->ctx : NULL);
     if (!t)
         return GAN_ERR_INVALID_ARGUMENT;
     return GAN_RUN(t->ctx, fill, t, value);
@@ -193,10 +197,12 @@ static gan_status fill_random(gan_tensor *t, float a, float b, bool normal)
 
 gan_status gan_tensor_fill_normal(gan_tensor *t, float mean, float std)
 {
+    gan_clear_error(t ? t->ctx : NULL);
     return fill_random(t, mean, std, true);
 }
 
 gan_status gan_tensor_fill_uniform(gan_tensor *t, float low, float high)
 {
+    gan_clear_error(t ? t->ctx : NULL);
     return fill_random(t, low, high, false);
 }

@@ -46,6 +46,7 @@ const char *gan_trainer_params_check(const gan_trainer_params *p)
 gan_status gan_trainer_create(gan_model *generator, gan_model *discriminator, const gan_trainer_params *params,
                               gan_trainer **out)
 {
+    gan_clear_error(gan_model_context(generator));
     if (!generator || !discriminator || !out)
         return generator ? gan_fail(gan_model_context(generator), GAN_ERR_INVALID_ARGUMENT,
                                     "gan_trainer_create: discriminator or out is NULL")
@@ -80,6 +81,7 @@ gan_status gan_trainer_create(gan_model *generator, gan_model *discriminator, co
 gan_status gan_trainer_create_zoo(gan_context *ctx, const char *model, const gan_models_params *model_params,
                                   const gan_trainer_params *params, gan_trainer **out)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!out)
@@ -130,6 +132,7 @@ int64_t gan_trainer_steps(const gan_trainer *t) { return t ? t->steps : 0; }
 
 gan_status gan_trainer_models_info(const gan_trainer *t, gan_models_info *out)
 {
+    gan_clear_error(t ? t->ctx : NULL);
     if (!t || !out || !t->from_zoo)
         return GAN_ERR_INVALID_ARGUMENT;
     *out = t->model;
@@ -168,6 +171,7 @@ static gan_status ensure_labels(gan_trainer *t, int batch)
 
 gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_tensor *z, gan_step_stats *stats)
 {
+    gan_clear_error(t ? t->ctx : NULL);
     if (!t)
         return GAN_ERR_INVALID_ARGUMENT;
     gan_context *ctx = t->ctx;
@@ -221,6 +225,7 @@ gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_te
 
 gan_status gan_model_sample(gan_model *g, const gan_tensor *z, float *dst, size_t count)
 {
+    gan_clear_error(gan_model_context(g));
     if (!g)
         return GAN_ERR_INVALID_ARGUMENT;
     gan_context *ctx = gan_model_context(g);
@@ -241,6 +246,7 @@ gan_status gan_model_sample(gan_model *g, const gan_tensor *z, float *dst, size_
 
 gan_status gan_generate(gan_model *g, int z_ndim, int z_dim, int count, float *dst)
 {
+    gan_clear_error(gan_model_context(g));
     if (!g)
         return GAN_ERR_INVALID_ARGUMENT;
     gan_context *ctx = gan_model_context(g);

@@ -169,6 +169,7 @@ static void build_dcgan64(builder *g, builder *d, const gan_models_info *m)
 gan_status gan_models_create(gan_context *ctx, const char *name, const gan_models_params *params,
                              gan_model **generator, gan_model **discriminator)
 {
+    gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!generator || !discriminator)

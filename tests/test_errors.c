@@ -69,6 +69,11 @@ static void test_tensor_errors(gan_context *ctx)
     EXPECT_ERR(ctx, gan_tensor_fill_uniform(t, 1.0f, 0.0f), GAN_ERR_INVALID_ARGUMENT, "range");
     CHECK(gan_tensor_dim(t, 5) == 0 && gan_tensor_dim(t, 1) == 3 && gan_tensor_numel(t) == 6);
     EXPECT_ERR(ctx, gan_random_set_state(ctx, (uint64_t[4]){0, 0, 0, 0}), GAN_ERR_INVALID_ARGUMENT, "all-zero");
+    /* each call clears the message of the one before */
+    REQUIRE_OK(ctx, gan_tensor_fill(t, 1.0f));
+    CHECK(gan_context_error(ctx)[0] == '\0');
+    EXPECT_ERR(ctx, gan_tensor_read(t, buf, 7), GAN_ERR_SHAPE, "7 floats");
+    CHECK(strstr(gan_context_error(ctx), "all-zero") == NULL);
     gan_tensor_free(t);
 }
 
@@ -113,6 +118,7 @@ static void test_model_errors(gan_context *ctx)
     REQUIRE_OK(ctx, gan_model_forward(m, x4, &y));
     EXPECT_ERR(ctx, gan_model_backward(m, bad, NULL), GAN_ERR_SHAPE, "dy is [3, 3], the output is [3, 2]");
     REQUIRE_OK(ctx, gan_model_backward(m, dy, NULL)); /* still usable after errors */
+    CHECK(gan_context_error(ctx)[0] == '\0');            /* and says nothing of them */
     EXPECT_ERR(ctx, gan_model_forward(m, NULL, &y), GAN_ERR_INVALID_ARGUMENT, "NULL");
     gan_entry e;
     EXPECT_ERR(ctx, gan_model_entry(m, 2, &e), GAN_ERR_INVALID_ARGUMENT, "index 2 of 2");

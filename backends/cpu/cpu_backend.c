@@ -94,6 +94,9 @@ static float *workspace(cpu_backend *cb, size_t n)
         cb->workspace = alloc_aligned(n);
         cb->workspace_len = cb->workspace ? n : 0;
         gan_backend_track_memory(cb->base.env, (ptrdiff_t)(cb->workspace_len * sizeof(float)));
+        if (!cb->workspace)
+            gan_sink_fail(cb->base.env->error, GAN_ERR_OUT_OF_MEMORY,
+                          "cpu backend: cannot allocate a workspace of %zu floats", n);
     }
     return cb->workspace;
 }
@@ -162,8 +165,11 @@ static const int32_t *conv_table(cpu_backend *cb, const gan_conv_geom *g)
             e = &cb->tables[i];
     const int kk = g->kernel_h * g->kernel_w, K = g->in_c * kk, P = g->out_h * g->out_w;
     int32_t *index = malloc((size_t)K * P * sizeof *index);
-    if (!index)
+    if (!index) {
+        gan_sink_fail(cb->base.env->error, GAN_ERR_OUT_OF_MEMORY,
+                      "cpu backend: cannot allocate a convolution index table of %d x %d", K, P);
         return NULL;
+    }
     for (int r = 0; r < K; r++) {
         const int ci = r / kk, kh = (r % kk) / g->kernel_w, kw = r % g->kernel_w;
         for (int p = 0; p < P; p++) {
