@@ -6,37 +6,43 @@
 
 #include <immintrin.h>
 
-enum { MR = 8 };
+/* The accumulators are named variables, not an array: GCC keeps an array
+ * of vectors in registers but also stores it to the stack at every k. */
+#define ROW_ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+#define ROW_FMA(i)                                    \
+    {                                                 \
+        const __m512 ai = _mm512_set1_ps(ak[i]);      \
+        c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);   \
+        c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);   \
+    }
+#define ROW_STORE(i) store_row(c + (ptrdiff_t)(i) * ldc, c##i##0, c##i##1, va, vb, beta);
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+static inline void store_row(float *ci, __m512 acc0, __m512 acc1, __m512 va, __m512 vb, float beta)
+{
+    __m512 r0 = _mm512_mul_ps(va, acc0);
+    __m512 r1 = _mm512_mul_ps(va, acc1);
+    if (beta != 0.0f) {
+        r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), r0);
+        r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), r1);
+    }
+    _mm512_storeu_ps(ci, r0);
+    _mm512_storeu_ps(ci + 16, r1);
+}
 
 void gan_ukernel_avx512_8x32(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                              float alpha, float beta)
 {
-    __m512 acc[MR][2];
-    for (int i = 0; i < MR; i++)
-        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    ROWS(ROW_ZERO)
     for (int k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_loadu_ps(b + (ptrdiff_t)k * 32);
         const __m512 b1 = _mm512_loadu_ps(b + (ptrdiff_t)k * 32 + 16);
-        const float *ak = a + (ptrdiff_t)k * MR;
-        for (int i = 0; i < MR; i++) {
-            const __m512 ai = _mm512_set1_ps(ak[i]);
-            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-        }
+        const float *ak = a + (ptrdiff_t)k * 8;
+        ROWS(ROW_FMA)
     }
     const __m512 va = _mm512_set1_ps(alpha);
     const __m512 vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < MR; i++) {
-        float *ci = c + (ptrdiff_t)i * ldc;
-        __m512 r0 = _mm512_mul_ps(va, acc[i][0]);
-        __m512 r1 = _mm512_mul_ps(va, acc[i][1]);
-        if (beta != 0.0f) {
-            r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), r0);
-            r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), r1);
-        }
-        _mm512_storeu_ps(ci, r0);
-        _mm512_storeu_ps(ci + 16, r1);
-    }
+    ROWS(ROW_STORE)
 }
 
 /* The FMA peak of one core: 16 independent FMA chains of 16 floats, so
