@@ -91,26 +91,28 @@ static void pack_a_panel(float *dst, int mr, const gan_matrix *a, int i0, int ro
 }
 
 /* B[k0 .. k0+kc][j0 .. j0+nc] of a transposed im2col B, panel by panel:
- * lane j of panel row k is column k of im2col row j0 + j. */
+ * lane j of panel row k is column k of im2col row j0 + j. Lane by lane, so
+ * each lane reads its im2col row's index run in order. */
 static void pack_b_im2col_trans(float *dst, int nr, const gan_matrix *b, int j0, int nc, int k0, int kc)
 {
     const int S = b->spatial;
     for (int jp = 0; jp * nr < nc; jp++) {
         const int cols = nc - jp * nr < nr ? nc - jp * nr : nr;
-        const int32_t *index = b->index + (ptrdiff_t)(j0 + jp * nr) * S;
         float *d = dst + (ptrdiff_t)jp * nr * kc;
-        int s = k0 / S, p = k0 % S;
-        for (int k = 0; k < kc; k++, d += nr) {
+        for (int j = 0; j < cols; j++) {
+            const int32_t *index = b->index + (ptrdiff_t)(j0 + jp * nr + j) * S;
+            int s = k0 / S, p = k0 % S;
             const float *xs = b->data + (ptrdiff_t)s * b->sample;
-            for (int j = 0; j < cols; j++) {
-                const int32_t at = index[(ptrdiff_t)j * S + p];
-                d[j] = at >= 0 ? xs[at] : 0.0f;
+            for (int k = 0; k < kc; k++) {
+                const int32_t at = index[p];
+                d[(ptrdiff_t)k * nr + j] = at >= 0 ? xs[at] : 0.0f;
+                if (++p == S)
+                    p = 0, xs = b->data + (ptrdiff_t)++s * b->sample;
             }
-            for (int j = cols; j < nr; j++)
-                d[j] = 0.0f;
-            if (++p == S)
-                p = 0, s++;
         }
+        for (int j = cols; j < nr; j++)
+            for (int k = 0; k < kc; k++)
+                d[(ptrdiff_t)k * nr + j] = 0.0f;
     }
 }
 
