@@ -187,8 +187,11 @@ gan_status gan_summary_open(gan_context *ctx, const char *dir, gan_summary_write
     gan_status st = write_record(w, &b);
     if (st == GAN_OK)
         st = gan_summary_flush(w);
-    if (st != GAN_OK) {
-        gan_summary_close(w);
+    if (st != GAN_OK) { /* the new file holds no whole record: removed, the message kept */
+        fclose(w->file);
+        unlink(w->path);
+        free(w->path);
+        free(w);
         return st;
     }
     *out = w;
