@@ -56,7 +56,8 @@ gan_status gan_tensor_view(gan_context *ctx, gan_tensor **view, const gan_tensor
 bool gan_tensor_same_shape(const gan_tensor *a, const gan_tensor *b);
 /* "[128, 1, 28, 28]" into buf. */
 const char *gan_shape_str(int ndim, const int *shape, char *buf, size_t size);
-/* The context's own sink, for code that reports through either. */
+/* The context's message buffer as a sink (no sink for a NULL context), for code
+ * that reports to a context or to a caller's buffer alike. */
 gan_error_sink gan_context_sink(gan_context *ctx);
 
 /* Reads the whole file at path into *out (the caller frees it):
