@@ -4,7 +4,12 @@
 #include "gan_internal.h"
 #include "test_util.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -272,9 +277,43 @@ static void test_safetensors(gan_context *ctx)
     gan_model_free(a), gan_model_free(b), gan_model_free(wide);
 }
 
+/* An event file whose first record cannot be written (a file size limit
+ * of 0 bytes, in a child process, before this process runs any OpenMP):
+ * GAN_ERR_IO with a message naming the file, and no file left behind. */
+static void test_summary_open_failure(void)
+{
+    const char *dir = test_path("events");
+    CHECK(mkdir(dir, 0755) == 0);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        const struct rlimit none = {0, 0};
+        setrlimit(RLIMIT_FSIZE, &none);
+        gan_context *ctx = test_context(1, 0);
+        gan_summary_writer *w = (gan_summary_writer *)&w;
+        const gan_status st = gan_summary_open(ctx, dir, &w);
+        const int ok = st == GAN_ERR_IO && w == NULL && strstr(gan_context_error(ctx), "events.out.tfevents") &&
+                       strstr(gan_context_error(ctx), "cannot write");
+        if (!ok)
+            fprintf(stderr, "gan_summary_open under a 0-byte file limit: %s, \"%s\"\n", gan_strerror(st),
+                    gan_context_error(ctx));
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int files = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        files += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    CHECK(d && files == 0);
+}
+
 int main(void)
 {
     test_temp_dir_create("gan_test_io");
+    test_summary_open_failure();
     gan_context *ctx = test_context(1, 9);
     test_idx(ctx);
     test_safetensors(ctx);
