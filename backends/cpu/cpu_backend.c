@@ -186,22 +186,22 @@ static const int32_t *conv_table(cpu_backend *cb, const gan_conv_geom *g)
     return index;
 }
 
-/* col2im, the adjoint of the gather: each thread owns whole samples and
- * adds their columns in table order, so every element sums its terms in the
- * same order whatever the thread count. */
+/* col2im, the adjoint of the gather, from columns stored a sample at a time
+ * ([cn][K][P], so a sample's are contiguous): each thread owns whole samples
+ * and adds their columns in table order, so every element sums its terms in
+ * the same order whatever the thread count. */
 static void col2im(const gan_conv_geom *g, const int32_t *index, const float *col, int n0, int cn, float *x,
                    int threads)
 {
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
     const size_t sample = (size_t)g->in_c * g->in_h * g->in_w;
-    const ptrdiff_t ld = (ptrdiff_t)cn * P;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int s = 0; s < cn; s++) {
         float *xs = x + (size_t)(n0 + s) * sample;
         memset(xs, 0, sample * sizeof *xs);
         for (int r = 0; r < K; r++) {
             const int32_t *idx = index + (size_t)r * P;
-            const float *c = col + r * ld + (ptrdiff_t)s * P;
+            const float *c = col + ((ptrdiff_t)s * K + r) * P;
             for (int p = 0; p < P; p++)
                 if (idx[p] >= 0)
                     xs[idx[p]] += c[p];
@@ -264,7 +264,7 @@ static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
         const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
         const ptrdiff_t ld = (ptrdiff_t)cn * z.P;
         gan_cpu_gemm_matrices(&cb->gemm, z.K, (int)ld, g->out_c, 1.0f, gan_plain(CF(w), z.K, true),
-                              samples_of(dy, n0, g->out_c, z.P), 0.0f, gan_plain(col, ld, false));
+                              samples_of(dy, n0, g->out_c, z.P), 0.0f, gan_nchw(col, z.K, z.P));
         col2im(g, index, col, n0, cn, F(dx), threads_of(be));
     }
     return GAN_OK;
