@@ -35,7 +35,7 @@ gan_status gan_opencl_devices(gan_device_info *out, int max, int *count, char *e
     if (count)
         *count = 0;
     if (error && error_size)
-        snprintf(error, error_size, "this libgan was built without OpenCL");
+        snprintf(error, error_size, "%s", gan_backend_find(GAN_BACKEND_OPENCL)->missing);
     return GAN_ERR_UNAVAILABLE;
 }
 #endif

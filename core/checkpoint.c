@@ -92,11 +92,11 @@ static gan_status collect(gan_context *ctx, const gan_trainer *t, gan_model *g, 
 gan_status gan_checkpoint_save(const gan_trainer *t, const char *path, const gan_checkpoint_position *position,
                                const char *const (*meta)[2], size_t n_meta)
 {
-    gan_clear_error(gan_model_context(gan_trainer_generator(t)));
-    if (!t)
-        return GAN_ERR_INVALID_ARGUMENT;
     gan_model *g = gan_trainer_generator(t);
     gan_context *ctx = gan_model_context(g);
+    gan_clear_error(ctx);
+    if (!t)
+        return GAN_ERR_INVALID_ARGUMENT;
     if (!path || !position || (!meta && n_meta))
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_checkpoint_save: NULL argument");
     if (position->epoch < 0 || position->step_in_epoch < 0 || position->epoch > MAX_COUNTER ||

@@ -28,23 +28,23 @@ static const char *type_name(int type)
 static bool gzip_magic(const uint8_t *p, size_t n) { return n >= 2 && p[0] == 0x1f && p[1] == 0x8b; }
 
 /* Inflates gzip data: every member of the stream, and nothing after it. */
-static gan_status gunzip(gan_error_sink ctx, const char *path, const uint8_t *in, size_t in_len, uint8_t **out,
+static gan_status gunzip(gan_error_sink err, const char *path, const uint8_t *in, size_t in_len, uint8_t **out,
                          size_t *len)
 {
     z_stream z;
     memset(&z, 0, sizeof z);
     if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
-        return gan_sink_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        return gan_sink_fail(err, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     size_t cap = 1 << 20, n = 0;
     uint8_t *buf = malloc(cap);
-    gan_status st = buf ? GAN_OK : gan_sink_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    gan_status st = buf ? GAN_OK : gan_sink_fail(err, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     z.next_in = (Bytef *)in;
     while (st == GAN_OK) {
         if (n == cap) {
             uint8_t *p = cap >= IDX_MAX_BYTES ? NULL : realloc(buf, cap * 2);
             if (!p) {
-                st = cap >= IDX_MAX_BYTES ? gan_sink_fail(ctx, GAN_ERR_FORMAT, "%s: larger than %zu bytes", path, IDX_MAX_BYTES)
-                                          : gan_sink_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+                st = cap >= IDX_MAX_BYTES ? gan_sink_fail(err, GAN_ERR_FORMAT, "%s: larger than %zu bytes", path, IDX_MAX_BYTES)
+                                          : gan_sink_fail(err, GAN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
                 break;
             }
             buf = p;
@@ -63,13 +63,13 @@ static gan_status gunzip(gan_error_sink ctx, const char *path, const uint8_t *in
             if (left == 0)
                 break;
             if (!gzip_magic(z.next_in, left)) {
-                st = gan_sink_fail(ctx, GAN_ERR_FORMAT, "%s: %zu unexpected bytes after the gzip data", path, left);
+                st = gan_sink_fail(err, GAN_ERR_FORMAT, "%s: %zu unexpected bytes after the gzip data", path, left);
                 break;
             }
             inflateReset(&z); /* another member of the same stream */
         } else if (ret != Z_OK && !(ret == Z_BUF_ERROR && z.avail_out == 0)) { /* full: grow */
-            st = gan_sink_fail(ctx, GAN_ERR_FORMAT, "%s: corrupt or truncated gzip data: %s", path,
-                          ret == Z_BUF_ERROR ? "unexpected end of file" : z.msg ? z.msg : "invalid data");
+            st = gan_sink_fail(err, GAN_ERR_FORMAT, "%s: corrupt or truncated gzip data: %s", path,
+                               ret == Z_BUF_ERROR ? "unexpected end of file" : z.msg ? z.msg : "invalid data");
         }
     }
     inflateEnd(&z);
@@ -83,11 +83,11 @@ static gan_status gunzip(gan_error_sink ctx, const char *path, const uint8_t *in
 }
 
 /* Reads the whole file, decompressing it when it is gzip. */
-static gan_status read_all(gan_error_sink ctx, const char *path, uint8_t **out, size_t *len)
+static gan_status read_all(gan_error_sink err, const char *path, uint8_t **out, size_t *len)
 {
     uint8_t *raw = NULL;
     size_t raw_len = 0;
-    gan_status st = gan_read_file(ctx, path, IDX_MAX_BYTES, &raw, &raw_len);
+    gan_status st = gan_read_file(err, path, IDX_MAX_BYTES, &raw, &raw_len);
     if (st != GAN_OK)
         return st;
     if (!gzip_magic(raw, raw_len)) {
@@ -95,34 +95,34 @@ static gan_status read_all(gan_error_sink ctx, const char *path, uint8_t **out, 
         *len = raw_len;
         return GAN_OK;
     }
-    st = gunzip(ctx, path, raw, raw_len, out, len);
+    st = gunzip(err, path, raw, raw_len, out, len);
     free(raw);
     return st;
 }
 
 gan_status gan_idx_read(const char *path, gan_idx *out, char *error, size_t error_size)
 {
-    const gan_error_sink ctx = {error, error_size};
+    const gan_error_sink err = {error, error_size};
     if (error && error_size)
         error[0] = '\0';
     if (!path || !out)
-        return gan_sink_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_idx_read: path or out is NULL");
+        return gan_sink_fail(err, GAN_ERR_INVALID_ARGUMENT, "gan_idx_read: path or out is NULL");
     memset(out, 0, sizeof *out);
     uint8_t *b = NULL;
     size_t n = 0;
-    gan_status st = read_all(ctx, path, &b, &n);
+    gan_status st = read_all(err, path, &b, &n);
     if (st != GAN_OK)
         return st;
     st = GAN_ERR_FORMAT;
     if (n < 4 || b[0] != 0 || b[1] != 0 || !type_name(b[2])) {
-        gan_sink_fail(ctx, st, "%s: not an IDX file (bad magic number)", path);
+        gan_sink_fail(err, st, "%s: not an IDX file (bad magic number)", path);
     } else if (b[2] != 0x08) {
-        gan_sink_fail(ctx, st, "%s: IDX element type 0x%02X (%s) is not supported, only unsigned bytes",
-                 path, b[2], type_name(b[2]));
+        gan_sink_fail(err, st, "%s: IDX element type 0x%02X (%s) is not supported, only unsigned bytes",
+                      path, b[2], type_name(b[2]));
     } else if (b[3] < 1 || b[3] > GAN_MAX_DIMS) {
-        gan_sink_fail(ctx, st, "%s: %d dimensions, expected 1 to %d", path, b[3], GAN_MAX_DIMS);
+        gan_sink_fail(err, st, "%s: %d dimensions, expected 1 to %d", path, b[3], GAN_MAX_DIMS);
     } else if (n < 4 + 4 * (size_t)b[3]) {
-        gan_sink_fail(ctx, st, "%s: truncated in the header (%zu bytes)", path, n);
+        gan_sink_fail(err, st, "%s: truncated in the header (%zu bytes)", path, n);
     } else {
         const size_t header = 4 + 4 * (size_t)b[3];
         size_t count = 1;
@@ -131,18 +131,18 @@ gan_status gan_idx_read(const char *path, gan_idx *out, char *error, size_t erro
             const uint8_t *d = b + 4 + 4 * i;
             uint32_t v = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
             if (v == 0 || v > (uint32_t)INT32_MAX || count > IDX_MAX_BYTES / v) {
-                gan_sink_fail(ctx, st, "%s: dimension %d is %u", path, i, v);
+                gan_sink_fail(err, st, "%s: dimension %d is %u", path, i, v);
                 ok = false;
             }
             out->dims[i] = (int)v;
             count *= v;
         }
         if (ok && n - header < count)
-            gan_sink_fail(ctx, st, "%s: truncated: the header announces %zu values, the file holds %zu",
-                     path, count, n - header);
+            gan_sink_fail(err, st, "%s: truncated: the header announces %zu values, the file holds %zu",
+                          path, count, n - header);
         else if (ok && n - header > count)
-            gan_sink_fail(ctx, st, "%s: %zu unexpected bytes after the %zu values", path,
-                     n - header - count, count);
+            gan_sink_fail(err, st, "%s: %zu unexpected bytes after the %zu values", path,
+                          n - header - count, count);
         else if (ok) {
             out->ndim = b[3];
             out->count = count;

@@ -77,7 +77,7 @@ static gan_status bn_forward(gan_layer *l, bool training)
     b->trained_last = training;
     if (!training)
         return GAN_RUN(l->ctx, batchnorm_forward_eval, &a, l->input, b->gamma, b->beta,
-                                                 b->running_mean, b->running_var, l->output);
+                       b->running_mean, b->running_var, l->output);
     if ((size_t)a.n * a.hw < 2) {
         char label[128];
         return gan_fail(l->ctx, GAN_ERR_SHAPE,
@@ -86,8 +86,7 @@ static gan_status bn_forward(gan_layer *l, bool training)
     }
     b->num_batches_tracked++;
     return GAN_RUN(l->ctx, batchnorm_forward_train, &a, l->input, b->gamma, b->beta, l->output,
-                                              b->save_mean, b->save_invstd, b->running_mean,
-                                              b->running_var);
+                   b->save_mean, b->save_invstd, b->running_mean, b->running_var);
 }
 
 static gan_status bn_backward(gan_layer *l, const gan_tensor *dy, bool need_dx, bool param_grads)
@@ -103,9 +102,8 @@ static gan_status bn_backward(gan_layer *l, const gan_tensor *dy, bool need_dx, 
         invstd = b->eval_invstd;
     }
     return GAN_RUN(l->ctx, batchnorm_backward, &a, b->trained_last, l->input, l->output, dy, b->gamma, mean,
-                                         invstd, need_dx ? l->grad_input : NULL,
-                                         param_grads ? gan_layer_grad(l, "weight") : NULL,
-                                         param_grads ? gan_layer_grad(l, "bias") : NULL);
+                   invstd, need_dx ? l->grad_input : NULL, param_grads ? gan_layer_grad(l, "weight") : NULL,
+                   param_grads ? gan_layer_grad(l, "bias") : NULL);
 }
 
 static void bn_destroy(gan_layer *l)

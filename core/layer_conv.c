@@ -92,8 +92,7 @@ static gan_status conv_forward(gan_layer *l, bool training)
                         : GAN_RUN(l->ctx, conv_transpose2d_backward, g, NULL, l->input, cl->weight, l->output, NULL);
     const gan_tensor *y = l->output;
     if (st == GAN_OK && cl->bias)
-        st = GAN_RUN(l->ctx, bias_add, l->output, cl->bias, y->shape[0], y->shape[1],
-                                 y->shape[2] * y->shape[3]);
+        st = GAN_RUN(l->ctx, bias_add, l->output, cl->bias, y->shape[0], y->shape[1], y->shape[2] * y->shape[3]);
     return st;
 }
 
@@ -109,8 +108,8 @@ static gan_status conv_backward(gan_layer *l, const gan_tensor *dy, bool need_dx
                 : GAN_RUN(l->ctx, conv2d_backward, g, l->input, dy, cl->weight, dx, dw);
     if (st == GAN_OK && param_grads) {
         if (cl->bias)
-            st = GAN_RUN(l->ctx, bias_grad, dy, gan_layer_grad(l, "bias"), dy->shape[0],
-                                      dy->shape[1], dy->shape[2] * dy->shape[3]);
+            st = GAN_RUN(l->ctx, bias_grad, dy, gan_layer_grad(l, "bias"), dy->shape[0], dy->shape[1],
+                         dy->shape[2] * dy->shape[3]);
     }
     return st;
 }

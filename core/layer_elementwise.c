@@ -49,8 +49,7 @@ static gan_status activation_backward(gan_layer *l, const gan_tensor *dy, bool n
     if (!need_dx)
         return GAN_OK;
     const activation_layer *a = (const activation_layer *)l;
-    return GAN_RUN(l->ctx, activation_backward, a->act, a->slope, l->input, l->output, dy,
-                                          l->grad_input);
+    return GAN_RUN(l->ctx, activation_backward, a->act, a->slope, l->input, l->output, dy, l->grad_input);
 }
 
 #define ACTIVATION_IFACE(var, layer_type)      \

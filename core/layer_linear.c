@@ -40,7 +40,7 @@ static gan_status linear_forward(gan_layer *l, bool training)
     linear_layer *ll = as_linear(l);
     const int n = l->input->shape[0];
     gan_status st = GAN_RUN(l->ctx, gemm, false, true, n, ll->out_features, ll->in_features, 1.0f,
-                                    l->input, ll->weight, 0.0f, l->output);
+                            l->input, ll->weight, 0.0f, l->output);
     if (st == GAN_OK && ll->bias)
         st = GAN_RUN(l->ctx, bias_add, l->output, ll->bias, n, ll->out_features, 1);
     return st;
@@ -53,10 +53,10 @@ static gan_status linear_backward(gan_layer *l, const gan_tensor *dy, bool need_
     gan_status st = GAN_OK;
     if (need_dx)
         st = GAN_RUN(l->ctx, gemm, false, false, n, ll->in_features, ll->out_features, 1.0f, dy,
-                             ll->weight, 0.0f, l->grad_input);
+                     ll->weight, 0.0f, l->grad_input);
     if (st == GAN_OK && param_grads) {
         st = GAN_RUN(l->ctx, gemm, true, false, ll->out_features, ll->in_features, n, 1.0f, dy,
-                             l->input, 1.0f, gan_layer_grad(l, "weight"));
+                     l->input, 1.0f, gan_layer_grad(l, "weight"));
         if (st == GAN_OK && ll->bias)
             st = GAN_RUN(l->ctx, bias_grad, dy, gan_layer_grad(l, "bias"), n, ll->out_features, 1);
     }

@@ -16,7 +16,8 @@
         c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);       \
     }
 #define ROW_STORE(i) store_row(c + (ptrdiff_t)(i) * ldc, c##i##0, c##i##1, va, vb, beta);
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+enum { MR = 6 };
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) /* the MR rows */
 
 static inline void store_row(float *ci, __m256 acc0, __m256 acc1, __m256 va, __m256 vb, float beta)
 {
@@ -37,7 +38,7 @@ void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptr
     for (int k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(b + (ptrdiff_t)k * 16);
         const __m256 b1 = _mm256_loadu_ps(b + (ptrdiff_t)k * 16 + 8);
-        const float *ak = a + (ptrdiff_t)k * 6;
+        const float *ak = a + (ptrdiff_t)k * MR;
         ROWS(ROW_FMA)
     }
     const __m256 va = _mm256_set1_ps(alpha);

@@ -16,7 +16,8 @@
         c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);   \
     }
 #define ROW_STORE(i) store_row(c + (ptrdiff_t)(i) * ldc, c##i##0, c##i##1, va, vb, beta);
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+enum { MR = 8 };
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) /* the MR rows */
 
 static inline void store_row(float *ci, __m512 acc0, __m512 acc1, __m512 va, __m512 vb, float beta)
 {
@@ -37,7 +38,7 @@ void gan_ukernel_avx512_8x32(int kc, const float *a, const float *b, float *c, p
     for (int k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_loadu_ps(b + (ptrdiff_t)k * 32);
         const __m512 b1 = _mm512_loadu_ps(b + (ptrdiff_t)k * 32 + 16);
-        const float *ak = a + (ptrdiff_t)k * 8;
+        const float *ak = a + (ptrdiff_t)k * MR;
         ROWS(ROW_FMA)
     }
     const __m512 va = _mm512_set1_ps(alpha);
