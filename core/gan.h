@@ -545,9 +545,20 @@ GAN_API gan_status gan_generate(gan_model *generator, int z_ndim, int z_dim, int
 
 /* Training batches from images in host memory: a seeded shuffle per epoch
  * (a pure function of the seed and the epoch, so a resumed run sees the
- * same order), and per image a bilinear resize to the model's size and an
- * optional random rotation drawn from the context's generator. Pixels
- * 0..255 become [-1, 1]. The last partial batch of an epoch is dropped. */
+ * same order), and per image a bilinear resize to the model's size, an
+ * optional random rotation and an optional random horizontal flip, drawn
+ * from the context's generator. Pixels 0..255 become [-1, 1]. The last
+ * partial batch of an epoch is dropped.
+ *
+ * Data-parallel training: with ranks > 1 each process gets its share of
+ * every batch (batch stays the global size; the first batch % ranks
+ * processes get one image more). Every process draws the whole batch's
+ * angles and flips, so processes seeded alike stay in step, and the shares
+ * of all processes together are the batch one process would get.
+ *
+ * Images that do not fit in memory: a sampler made without images names
+ * the images of each batch (gan_sampler_batch_indices); the caller decodes
+ * them and hands them to gan_sampler_batch_from. */
 typedef struct gan_sampler gan_sampler;
 
 typedef struct gan_sampler_params {
@@ -556,12 +567,15 @@ typedef struct gan_sampler_params {
     float max_rotation; /* rotate by a uniform angle in [-max, max] degrees
                          * (0: none, at most 180); outside is background 0 */
     uint64_t seed;      /* of the per-epoch shuffle */
+    int flip;           /* nonzero: mirror each image left to right with probability 1/2 */
+    int rank, ranks;    /* this process's share: part rank of ranks (0: 1); 0 <= rank < ranks <= batch */
 } gan_sampler_params;
 
 /* images: count images of height x width pixels with channels bytes each,
  * interleaved ([count][height][width][channels], as image files and IDX
- * files hold them); borrowed, and must outlive the sampler. Fewer images
- * than one batch: GAN_ERR_INVALID_ARGUMENT.
+ * files hold them); borrowed, and must outlive the sampler; NULL for a
+ * sampler fed by gan_sampler_batch_from. Fewer images than one batch:
+ * GAN_ERR_INVALID_ARGUMENT.
  * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GAN_API gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count, int height,
                                       int width, int channels, const gan_sampler_params *params,
@@ -569,10 +583,25 @@ GAN_API gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, i
 /* NULL is a no-op. */
 GAN_API void gan_sampler_free(gan_sampler *sampler);
 GAN_API int gan_sampler_batches_per_epoch(const gan_sampler *sampler);
-/* Fills out ([batch, channels, size, size]) with batch `index` (from 0) of
- * epoch `epoch` (from 0).
- * Returns OK, INVALID_ARGUMENT, SHAPE, OUT_OF_MEMORY, BACKEND. */
+/* Images of each batch this process gets: batch, or its share of ranks. */
+GAN_API int gan_sampler_share(const gan_sampler *sampler);
+/* Fills out ([share, channels, size, size]) with this process's share of
+ * batch `index` (from 0) of epoch `epoch` (from 0). GAN_ERR_STATE for a
+ * sampler made without images.
+ * Returns OK, INVALID_ARGUMENT, STATE, SHAPE, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_sampler_batch(gan_sampler *sampler, int64_t epoch, int64_t index, gan_tensor *out);
+/* The indices (0 to count - 1) of the images of this process's share of
+ * batch `index` of epoch `epoch`, in order, into indices (the caller's,
+ * share ints).
+ * Returns OK, INVALID_ARGUMENT. */
+GAN_API gan_status gan_sampler_batch_indices(gan_sampler *sampler, int64_t epoch, int64_t index, int *indices);
+/* As gan_sampler_batch, from the share's images the caller gives
+ * ([share][height][width][channels], in the order of
+ * gan_sampler_batch_indices; borrowed for the call) instead of the
+ * sampler's own; the results are the same.
+ * Returns OK, INVALID_ARGUMENT, SHAPE, OUT_OF_MEMORY, BACKEND. */
+GAN_API gan_status gan_sampler_batch_from(gan_sampler *sampler, int64_t epoch, int64_t index,
+                                          const uint8_t *images, gan_tensor *out);
 
 /* ----------------------------------------------------- TensorBoard logs */
 

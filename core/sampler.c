@@ -1,5 +1,7 @@
-/* sampler.c - training batches from images in host memory: a seeded
- * shuffle per epoch, a bilinear resize and an optional random rotation. */
+/* sampler.c - training batches from images in host memory (or given a
+ * batch at a time): a seeded shuffle per epoch, a bilinear resize, an
+ * optional random rotation and horizontal flip, and a process's share of
+ * each batch in data-parallel training. */
 #include "gan_internal.h"
 
 #include <math.h>
@@ -7,13 +9,14 @@
 
 struct gan_sampler {
     gan_context *ctx;
-    const uint8_t *images; /* borrowed, [count][height][width][channels] */
+    const uint8_t *images; /* borrowed, [count][height][width][channels]; NULL: given per batch */
     int count, height, width, channels;
     gan_sampler_params params;
     int size;              /* output side */
+    int first, share;      /* this process's images of each batch: [first, first + share) */
     uint32_t *order;       /* the permutation of order_epoch */
     int64_t order_epoch;   /* -1: none yet */
-    float *host;           /* one batch, [batch, channels, size, size] */
+    float *host;           /* this process's share of one batch, [share, channels, size, size] */
 };
 
 enum { MAX_SIDE = 1 << 15 };
@@ -24,7 +27,7 @@ gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count
     gan_clear_error(ctx);
     if (!ctx)
         return GAN_ERR_INVALID_ARGUMENT;
-    if (!images || !params || !out)
+    if (!params || !out)
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_sampler_create: NULL argument");
     *out = NULL;
     const gan_sampler_params p = *params;
@@ -42,12 +45,21 @@ gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count
                         p.image_size, p.max_rotation, MAX_SIDE);
     if (p.batch < 1 || p.batch > count)
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "%d images make no batch of %d", count, p.batch);
+    const int ranks = p.ranks ? p.ranks : 1;
+    if (ranks < 1 || ranks > p.batch || p.rank < 0 || p.rank >= ranks)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT,
+                        "gan_sampler_create: process %d of %d: needs 0 <= rank < ranks <= batch (%d)", p.rank,
+                        p.ranks, p.batch);
     gan_sampler *s = calloc(1, sizeof *s);
     const int size = p.image_size ? p.image_size : height;
+    /* equal parts, the first batch % ranks of them one image larger */
+    const int part = p.batch / ranks, larger = p.batch % ranks;
+    const int first = p.rank * part + (p.rank < larger ? p.rank : larger);
+    const int share = part + (p.rank < larger);
     if (s) {
-        *s = (gan_sampler){ctx, images, count, height, width, channels, p, size, NULL, -1, NULL};
+        *s = (gan_sampler){ctx, images, count, height, width, channels, p, size, first, share, NULL, -1, NULL};
         s->order = malloc(sizeof *s->order * (size_t)count);
-        s->host = malloc(sizeof *s->host * (size_t)p.batch * (size_t)channels * (size_t)size * (size_t)size);
+        s->host = malloc(sizeof *s->host * (size_t)share * (size_t)channels * (size_t)size * (size_t)size);
     }
     if (!s || !s->order || !s->host) {
         gan_sampler_free(s);
@@ -67,6 +79,8 @@ void gan_sampler_free(gan_sampler *s)
 }
 
 int gan_sampler_batches_per_epoch(const gan_sampler *s) { return s ? s->count / s->params.batch : 0; }
+
+int gan_sampler_share(const gan_sampler *s) { return s ? s->share : 0; }
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -107,15 +121,18 @@ static float sample_bilinear(const uint8_t *img, int h, int w, int channels, int
 }
 
 /* One image into out ([channels, size, size] in [-1, 1]), rotated by angle
- * degrees about its centre and scaled to size. */
-static void transform(const gan_sampler *s, const uint8_t *img, float angle, float *out)
+ * degrees about its centre, scaled to size, and mirrored left to right
+ * when flip is set. */
+static void transform(const gan_sampler *s, const uint8_t *img, float angle, bool flip, float *out)
 {
     const int h = s->height, w = s->width, size = s->size, ch = s->channels;
     const size_t plane = (size_t)size * size;
     if (angle == 0.0f && size == h && size == w) {
         for (int c = 0; c < ch; c++)
-            for (size_t i = 0; i < plane; i++)
-                out[c * plane + i] = (float)img[i * ch + c] / 127.5f - 1.0f;
+            for (int y = 0; y < size; y++)
+                for (int x = 0; x < size; x++)
+                    out[c * plane + (size_t)y * size + x] =
+                        (float)img[((size_t)y * size + (flip ? size - 1 - x : x)) * ch + c] / 127.5f - 1.0f;
         return;
     }
     /* each output pixel looks up where it comes from: rotate back about
@@ -127,11 +144,77 @@ static void transform(const gan_sampler *s, const uint8_t *img, float angle, flo
         for (int ox = 0; ox < size; ox++) {
             const float dx = (float)ox + 0.5f - centre, dy = (float)oy + 0.5f - centre;
             const float rx = cs * dx + sn * dy + centre, ry = -sn * dx + cs * dy + centre;
+            const int x = flip ? size - 1 - ox : ox;
             for (int c = 0; c < ch; c++) {
                 const float v = sample_bilinear(img, h, w, ch, c, ry * sy - 0.5f, rx * sx - 0.5f);
-                out[c * plane + (size_t)oy * size + ox] = v / 127.5f - 1.0f;
+                out[c * plane + (size_t)oy * size + x] = v / 127.5f - 1.0f;
             }
         }
+}
+
+/* Checks (epoch, index) and makes the epoch's order current. */
+static gan_status locate(gan_sampler *s, const char *fn, int64_t epoch, int64_t index)
+{
+    if (epoch < 0 || index < 0 || index >= gan_sampler_batches_per_epoch(s))
+        return gan_fail(s->ctx, GAN_ERR_INVALID_ARGUMENT, "%s: batch %lld of epoch %lld: an epoch has %d", fn,
+                        (long long)index, (long long)epoch, gan_sampler_batches_per_epoch(s));
+    if (s->order_epoch != epoch) {
+        permute(s->params.seed, epoch, s->count, s->order);
+        s->order_epoch = epoch;
+    }
+    return GAN_OK;
+}
+
+gan_status gan_sampler_batch_indices(gan_sampler *s, int64_t epoch, int64_t index, int *indices)
+{
+    gan_clear_error(s ? s->ctx : NULL);
+    if (!s)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!indices)
+        return gan_fail(s->ctx, GAN_ERR_INVALID_ARGUMENT, "gan_sampler_batch_indices: NULL argument");
+    const gan_status st = locate(s, "gan_sampler_batch_indices", epoch, index);
+    if (st != GAN_OK)
+        return st;
+    for (int b = 0; b < s->share; b++)
+        indices[b] = (int)s->order[index * s->params.batch + s->first + b];
+    return GAN_OK;
+}
+
+/* The share's images, from `given` ([share][height][width][channels]) or
+ * the sampler's own array, transformed into out. Every process draws the
+ * whole batch's angles and flips, so their generators stay in step. */
+static gan_status make_batch(gan_sampler *s, const char *fn, int64_t epoch, int64_t index, const uint8_t *given,
+                             gan_tensor *out)
+{
+    gan_context *ctx = s->ctx;
+    const int size = s->size;
+    gan_status st = locate(s, fn, epoch, index);
+    if (st != GAN_OK)
+        return st;
+    if (!out || out->ctx != ctx || out->ndim != 4 || out->shape[0] != s->share || out->shape[1] != s->channels ||
+        out->shape[2] != size || out->shape[3] != size) {
+        char want[64], got[64] = "NULL";
+        if (out)
+            gan_shape_str(out->ndim, out->shape, got, sizeof got);
+        return gan_fail(ctx, GAN_ERR_SHAPE, "%s: out is %s, expected %s of this context", fn, got,
+                        gan_shape_str(4, (const int[]){s->share, s->channels, size, size}, want, sizeof want));
+    }
+    const size_t image_bytes = (size_t)s->height * s->width * s->channels;
+    const size_t image_floats = (size_t)s->channels * size * size;
+    const float max = s->params.max_rotation;
+    for (int b = 0; b < s->params.batch; b++) {
+        float angle = 0.0f;
+        if (max > 0.0f)
+            gan_random_uniform(ctx, &angle, 1, -max, max);
+        const bool flip = s->params.flip && gan_random_below(ctx, 2);
+        const int mine = b - s->first;
+        if (mine < 0 || mine >= s->share)
+            continue;
+        const uint8_t *img = given ? given + (size_t)mine * image_bytes
+                                   : s->images + (size_t)s->order[index * s->params.batch + b] * image_bytes;
+        transform(s, img, angle, flip, s->host + (size_t)mine * image_floats);
+    }
+    return gan_tensor_write(out, s->host, (size_t)s->share * image_floats);
 }
 
 gan_status gan_sampler_batch(gan_sampler *s, int64_t epoch, int64_t index, gan_tensor *out)
@@ -139,32 +222,19 @@ gan_status gan_sampler_batch(gan_sampler *s, int64_t epoch, int64_t index, gan_t
     gan_clear_error(s ? s->ctx : NULL);
     if (!s)
         return GAN_ERR_INVALID_ARGUMENT;
-    gan_context *ctx = s->ctx;
-    const int batch = s->params.batch, size = s->size;
-    if (epoch < 0 || index < 0 || index >= gan_sampler_batches_per_epoch(s))
-        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_sampler_batch: batch %lld of epoch %lld: an epoch has %d",
-                        (long long)index, (long long)epoch, gan_sampler_batches_per_epoch(s));
-    if (!out || out->ctx != ctx || out->ndim != 4 || out->shape[0] != batch || out->shape[1] != s->channels ||
-        out->shape[2] != size || out->shape[3] != size) {
-        char want[64], got[64] = "NULL";
-        if (out)
-            gan_shape_str(out->ndim, out->shape, got, sizeof got);
-        return gan_fail(ctx, GAN_ERR_SHAPE, "gan_sampler_batch: out is %s, expected %s of this context", got,
-                        gan_shape_str(4, (const int[]){batch, s->channels, size, size}, want, sizeof want));
-    }
-    if (s->order_epoch != epoch) {
-        permute(s->params.seed, epoch, s->count, s->order);
-        s->order_epoch = epoch;
-    }
-    const size_t image_bytes = (size_t)s->height * s->width * s->channels;
-    const size_t image_floats = (size_t)s->channels * size * size;
-    const float max = s->params.max_rotation;
-    for (int b = 0; b < batch; b++) {
-        float angle = 0.0f;
-        if (max > 0.0f)
-            gan_random_uniform(ctx, &angle, 1, -max, max);
-        transform(s, s->images + (size_t)s->order[index * batch + b] * image_bytes, angle,
-                  s->host + (size_t)b * image_floats);
-    }
-    return gan_tensor_write(out, s->host, (size_t)batch * image_floats);
+    if (!s->images)
+        return gan_fail(s->ctx, GAN_ERR_STATE,
+                        "gan_sampler_batch: the sampler holds no images: give each batch's to gan_sampler_batch_from");
+    return make_batch(s, "gan_sampler_batch", epoch, index, NULL, out);
+}
+
+gan_status gan_sampler_batch_from(gan_sampler *s, int64_t epoch, int64_t index, const uint8_t *images,
+                                  gan_tensor *out)
+{
+    gan_clear_error(s ? s->ctx : NULL);
+    if (!s)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!images)
+        return gan_fail(s->ctx, GAN_ERR_INVALID_ARGUMENT, "gan_sampler_batch_from: NULL images");
+    return make_batch(s, "gan_sampler_batch_from", epoch, index, images, out);
 }

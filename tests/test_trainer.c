@@ -429,7 +429,7 @@ static void test_sampler(void)
         images[i] = (uint8_t)(i * 37 + i / 7);
     gan_context *ctx = test_context(1, 3), *twin = test_context(1, 3);
     gan_sampler *s;
-    gan_sampler_params p = {B, S, 30.0f, 11};
+    gan_sampler_params p = {.batch = B, .image_size = S, .max_rotation = 30.0f, .seed = 11};
     REQUIRE_OK(ctx, gan_sampler_create(ctx, images, N, H, W, C, &p, &s));
     CHECK(gan_sampler_batches_per_epoch(s) == 2); /* the last partial batch is dropped */
     gan_tensor *out = test_tensor(ctx, 4, (int[]){B, C, S, S}, NULL);
@@ -473,7 +473,7 @@ static void test_sampler(void)
     gan_sampler_free(s);
 
     /* no rotation, own size: the bytes scaled exactly */
-    p = (gan_sampler_params){B, 0, 0.0f, 11};
+    p = (gan_sampler_params){.batch = B, .seed = 11};
     REQUIRE_OK(ctx, gan_sampler_create(ctx, images, N, H, W, C, &p, &s));
     gan_tensor *plain = test_tensor(ctx, 4, (int[]){B, C, H, W}, NULL);
     REQUIRE_OK(ctx, gan_sampler_batch(s, 0, 1, plain));
@@ -492,9 +492,120 @@ static void test_sampler(void)
     gan_sampler_free(s);
     p.batch = 11;
     EXPECT_ERR(ctx, gan_sampler_create(ctx, images, N, H, W, C, &p, &s), GAN_ERR_INVALID_ARGUMENT, "10 images make no batch of 11");
-    p = (gan_sampler_params){B, 0, 0.0f, 0};
+    p = (gan_sampler_params){.batch = B};
     EXPECT_ERR(ctx, gan_sampler_create(ctx, images, N, H, W - 1, C, &p, &s), GAN_ERR_INVALID_ARGUMENT, "not square");
     gan_tensor_free(out), gan_tensor_free(plain);
+    gan_context_free(ctx), gan_context_free(twin);
+}
+
+/* Flips, the shares of data-parallel processes, and batches given by the
+ * caller, each against a reference or the batches of one process. */
+static void test_sampler_shares(void)
+{
+    enum { N = 13, H = 5, W = 5, C = 2, B = 5, S = 7, RANKS = 3 };
+    uint8_t images[N * H * W * C];
+    for (int i = 0; i < N * H * W * C; i++)
+        images[i] = (uint8_t)(i * 53 + i / 5);
+    const size_t image_floats = (size_t)C * S * S;
+    gan_context *ctx = test_context(1, 9), *twin = test_context(1, 9);
+    gan_sampler *whole;
+    const gan_sampler_params p = {.batch = B, .image_size = S, .max_rotation = 20.0f, .seed = 4, .flip = 1};
+    REQUIRE_OK(ctx, gan_sampler_create(ctx, images, N, H, W, C, &p, &whole));
+    CHECK(gan_sampler_share(whole) == B);
+    gan_tensor *batch = test_tensor(ctx, 4, (int[]){B, C, S, S}, NULL);
+    float *expected[2][2];
+    int coins[2] = {0, 0};
+    bool all_match = true;
+    for (int e = 0; e < 2; e++)
+        for (int i = 0; i < 2; i++) {
+            REQUIRE_OK(ctx, gan_sampler_batch(whole, e, i, batch));
+            float *got = expected[e][i] = test_read(batch);
+            /* each image is one of the images, rotated by the drawn angle
+             * and mirrored when the drawn coin says so */
+            for (int b = 0; b < B; b++) {
+                float angle;
+                REQUIRE_OK(twin, gan_random_uniform(twin, &angle, 1, -20.0f, 20.0f));
+                const int coin = (int)gan_random_below(twin, 2);
+                coins[coin]++;
+                bool match = false;
+                for (int k = 0; k < N && !match; k++) {
+                    double err = 0;
+                    for (int c = 0; c < C; c++)
+                        for (int y = 0; y < S; y++)
+                            for (int x = 0; x < S; x++)
+                                err = fmax(err, fabs(got[((b * C + c) * S + y) * S + x] -
+                                                     reference_pixel(images + (size_t)k * H * W * C, H, W, C, c, S,
+                                                                     angle, y, coin ? S - 1 - x : x)));
+                    match = err < 1e-3;
+                }
+                all_match = all_match && match;
+            }
+        }
+    CHECK(all_match);
+    CHECK(coins[0] > 0 && coins[1] > 0);
+    printf("sampler: %d flipped and %d unflipped images match the reference\n", coins[1], coins[0]);
+    uint64_t whole_state[4];
+    gan_random_get_state(ctx, whole_state);
+
+    /* three processes' shares (2, 2 and 1 images) put together are the
+     * batches of one, and their generators end where its does */
+    int first = 0;
+    bool shares_match = true, in_step = true, indices_match = true;
+    for (int rank = 0; rank < RANKS; rank++) {
+        gan_context *rc = test_context(1, 9);
+        gan_sampler *part, *streamed;
+        gan_sampler_params q = p;
+        q.rank = rank, q.ranks = RANKS;
+        REQUIRE_OK(rc, gan_sampler_create(rc, images, N, H, W, C, &q, &part));
+        REQUIRE_OK(rc, gan_sampler_create(rc, NULL, N, H, W, C, &q, &streamed));
+        const int share = gan_sampler_share(part);
+        CHECK(share == (rank < 2 ? 2 : 1));
+        gan_tensor *out = test_tensor(rc, 4, (int[]){share, C, S, S}, NULL);
+        for (int e = 0; e < 2; e++)
+            for (int i = 0; i < 2; i++) {
+                REQUIRE_OK(rc, gan_sampler_batch(part, e, i, out));
+                float *got = test_read(out);
+                shares_match = shares_match && memcmp(got, expected[e][i] + (size_t)first * image_floats,
+                                                      sizeof(float) * share * image_floats) == 0;
+                free(got);
+            }
+        uint64_t state[4];
+        gan_random_get_state(rc, state);
+        in_step = in_step && memcmp(state, whole_state, sizeof state) == 0;
+
+        /* the same share from images the caller gathers by index */
+        REQUIRE_OK(rc, gan_random_set_state(rc, (const uint64_t[4]){1, 2, 3, 4}));
+        REQUIRE_OK(rc, gan_sampler_batch(part, 1, 1, out));
+        float *from_array = test_read(out);
+        int indices[2];
+        uint8_t gathered[2 * H * W * C];
+        REQUIRE_OK(rc, gan_sampler_batch_indices(streamed, 1, 1, indices));
+        for (int b = 0; b < share; b++)
+            memcpy(gathered + (size_t)b * H * W * C, images + (size_t)indices[b] * H * W * C, (size_t)H * W * C);
+        REQUIRE_OK(rc, gan_random_set_state(rc, (const uint64_t[4]){1, 2, 3, 4}));
+        REQUIRE_OK(rc, gan_sampler_batch_from(streamed, 1, 1, gathered, out));
+        float *from_caller = test_read(out);
+        indices_match = indices_match && memcmp(from_array, from_caller, sizeof(float) * share * image_floats) == 0;
+        free(from_array), free(from_caller);
+        EXPECT_ERR(rc, gan_sampler_batch(streamed, 0, 0, out), GAN_ERR_STATE, "gan_sampler_batch_from");
+        EXPECT_ERR(rc, gan_sampler_batch_indices(streamed, 0, 2, indices), GAN_ERR_INVALID_ARGUMENT, "an epoch has 2");
+        first += share;
+        gan_tensor_free(out);
+        gan_sampler_free(part), gan_sampler_free(streamed);
+        gan_context_free(rc);
+    }
+    CHECK(shares_match && in_step && indices_match);
+    printf("sampler: the shares of %d processes make the batches of one; generators in step; caller's images alike\n",
+           RANKS);
+    gan_sampler_free(whole);
+    gan_sampler_params q = p;
+    q.rank = 3, q.ranks = 3;
+    EXPECT_ERR(ctx, gan_sampler_create(ctx, images, N, H, W, C, &q, &whole), GAN_ERR_INVALID_ARGUMENT, "process 3 of 3");
+    q.rank = 0, q.ranks = B + 1;
+    EXPECT_ERR(ctx, gan_sampler_create(ctx, images, N, H, W, C, &q, &whole), GAN_ERR_INVALID_ARGUMENT, "ranks <= batch");
+    for (int e = 0; e < 2; e++)
+        free(expected[e][0]), free(expected[e][1]);
+    gan_tensor_free(batch);
     gan_context_free(ctx), gan_context_free(twin);
 }
 
@@ -604,6 +715,7 @@ int main(void)
     test_trainer_step();
     test_checkpoints();
     test_sampler();
+    test_sampler_shares();
     test_generate();
     test_accounting();
     test_temp_dir_remove();

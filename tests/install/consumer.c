@@ -21,7 +21,7 @@ int main(void)
     gan_trainer *trainer = NULL;
     gan_sampler *sampler = NULL;
     gan_tensor *real = NULL, *z = NULL;
-    gan_sampler_params sp = {BATCH, SIZE, 0.0f, 7};
+    gan_sampler_params sp = {.batch = BATCH, .image_size = SIZE, .seed = 7};
     gan_status st = gan_trainer_create_zoo(ctx, "gan", NULL, NULL, &trainer);
     if (st == GAN_OK)
         st = gan_sampler_create(ctx, images, COUNT, SIZE, SIZE, 1, &sp, &sampler);
