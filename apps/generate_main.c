@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     switch (options_parse(opts, n_opts, argc, argv, program,
-                          "Writes images from the generator of a train_mnist/train_fashion checkpoint.")) {
+                          "Writes images from the generator of a train_mnist, train_fashion or train_images checkpoint.")) {
     case OPTIONS_HELP: return 0;
     case OPTIONS_ERROR: return 2;
     default: break;
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
         int cols = columns;
         while (!cols || (cols * cols < count && !columns))
             cols++;
-        if (!images_write_grid(out, images, count, size, cols, err, sizeof err)) {
+        if (!images_write_grid(out, images, count, size, spec->channels, cols, err, sizeof err)) {
             fprintf(stderr, "%s: %s\n", program, err);
             goto done;
         }
@@ -147,14 +147,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: out of memory\n", program);
             goto done;
         }
-        images_to_bytes(images, pixels * (size_t)count, bytes);
-        const int dims[3] = {count, size, size};
-        if (gan_idx_write(ctx, out, 3, dims, bytes) != GAN_OK) {
+        images_to_interleaved(images, count, size, spec->channels, bytes);
+        const int dims[4] = {count, size, size, spec->channels}; /* grey: 3 dimensions, as MNIST */
+        if (gan_idx_write(ctx, out, spec->channels > 1 ? 4 : 3, dims, bytes) != GAN_OK) {
             status = fail(ctx, "writing");
             goto done;
         }
     }
-    printf("%s: %d %dx%d images from %s (%s) in %s\n", program, count, size, size, path, spec->name, out);
+    printf("%s: %d %dx%d images%s from %s (%s) in %s\n", program, count, size, size,
+           spec->channels == 3 ? " in colour" : "", path, spec->name, out);
     status = 0;
 done:
     free(images);

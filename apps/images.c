@@ -19,18 +19,34 @@ void images_to_bytes(const float *src, size_t n, uint8_t *dst)
     }
 }
 
-uint8_t *images_grid(const float *images, int count, int size, int columns, int *width, int *height)
+void images_to_interleaved(const float *images, int count, int size, int channels, uint8_t *dst)
+{
+    const size_t plane = (size_t)size * size;
+    for (int i = 0; i < count; i++)
+        for (int c = 0; c < channels; c++)
+            for (size_t p = 0; p < plane; p++)
+                images_to_bytes(images + ((size_t)i * channels + c) * plane + p, 1,
+                                dst + ((size_t)i * plane + p) * channels + c);
+}
+
+uint8_t *images_grid(const float *images, int count, int size, int channels, int columns, int *width, int *height)
 {
     const int border = 2, rows = (count + columns - 1) / columns;
     *width = columns * (size + border) + border;
     *height = rows * (size + border) + border;
-    uint8_t *canvas = calloc((size_t)*width * *height, 1);
+    uint8_t *canvas = calloc((size_t)*width * *height * channels, 1);
     if (!canvas)
         return NULL;
+    const size_t plane = (size_t)size * size;
     for (int i = 0; i < count; i++) {
         const int x0 = border + (i % columns) * (size + border), y0 = border + (i / columns) * (size + border);
-        for (int y = 0; y < size; y++)
-            images_to_bytes(images + ((size_t)i * size + y) * size, (size_t)size, canvas + (size_t)(y0 + y) * *width + x0);
+        for (int c = 0; c < channels; c++)
+            for (int y = 0; y < size; y++) {
+                const float *row = images + ((size_t)i * channels + c) * plane + (size_t)y * size;
+                uint8_t *dst = canvas + ((size_t)(y0 + y) * *width + x0) * channels + c;
+                for (int x = 0; x < size; x++)
+                    images_to_bytes(row + x, 1, dst + (size_t)x * channels);
+            }
     }
     return canvas;
 }
@@ -50,16 +66,16 @@ bool images_write_png(const char *path, const uint8_t *pixels, int width, int he
     return ok;
 }
 
-bool images_write_grid(const char *path, const float *images, int count, int size, int columns, char *err,
-                       size_t err_size)
+bool images_write_grid(const char *path, const float *images, int count, int size, int channels, int columns,
+                       char *err, size_t err_size)
 {
     int width, height;
-    uint8_t *canvas = images_grid(images, count, size, columns, &width, &height);
+    uint8_t *canvas = images_grid(images, count, size, channels, columns, &width, &height);
     if (!canvas) {
         snprintf(err, err_size, "%s: out of memory", path);
         return false;
     }
-    const bool ok = images_write_png(path, canvas, width, height, 1, err, err_size);
+    const bool ok = images_write_png(path, canvas, width, height, channels, err, err_size);
     free(canvas);
     return ok;
 }

@@ -74,6 +74,42 @@ static bool put_loop(GifFileType *gif)
            EGifPutExtensionTrailer(gif) == GIF_OK;
 }
 
+/* An RGB frame as indices into a palette of its own 256 colours (giflib's
+ * median cut) written into map; NULL when out of memory or when giflib
+ * fails. */
+static uint8_t *quantize(const uint8_t *rgb, int w, int h, ColorMapObject *map)
+{
+    const size_t n = (size_t)w * h;
+    uint8_t *planes = malloc(3 * n), *indices = malloc(n);
+    bool ok = planes && indices;
+    for (size_t i = 0; ok && i < n; i++)
+        for (int c = 0; c < 3; c++)
+            planes[c * n + i] = rgb[3 * i + c];
+    int size = 256;
+    ok = ok && GifQuantizeBuffer((unsigned)w, (unsigned)h, &size, planes, planes + n, planes + 2 * n, indices,
+                                 map->Colors) == GIF_OK;
+    /* giflib's palette holds its boxes' means of 5-bit values, some 4 levels
+     * darker than the pixels: each entry becomes the mean of its pixels */
+    uint64_t sum[256][3] = {{0}}, count[256] = {0};
+    for (size_t i = 0; ok && i < n; i++) {
+        count[indices[i]]++;
+        for (int c = 0; c < 3; c++)
+            sum[indices[i]][c] += rgb[3 * i + c];
+    }
+    for (int i = 0; ok && i < 256; i++) {
+        GifByteType mean[3] = {0, 0, 0}; /* an entry no pixel uses stays black */
+        for (int c = 0; c < 3 && count[i]; c++)
+            mean[c] = (GifByteType)((sum[i][c] + count[i] / 2) / count[i]);
+        map->Colors[i] = (GifColorType){mean[0], mean[1], mean[2]};
+    }
+    free(planes);
+    if (!ok) {
+        free(indices);
+        return NULL;
+    }
+    return indices;
+}
+
 bool progress_gif_write(const char *run_dir, int steps_per_epoch, double delay_s, const char *out, int *frames_out,
                         char *err, size_t err_size)
 {
@@ -93,18 +129,21 @@ bool progress_gif_write(const char *run_dir, int steps_per_epoch, double delay_s
     GifFileType *gif = fd >= 0 ? EGifOpenFileHandle(fd, &gif_error) : NULL;
     if (fd >= 0 && !gif)
         close(fd);
-    ColorMapObject *grey = GifMakeMapObject(256, NULL);
-    bool ok = gif && grey;
+    ColorMapObject *grey = GifMakeMapObject(256, NULL), *colours = GifMakeMapObject(256, NULL);
+    bool ok = gif && grey && colours;
     if (!ok)
         snprintf(err, err_size, "%s: cannot create: %s", out,
                  gif ? "out of memory" : fd < 0 ? strerror(errno) : GifErrorString(gif_error));
     for (int i = 0; ok && i < 256; i++)
         grey->Colors[i] = (GifColorType){(GifByteType)i, (GifByteType)i, (GifByteType)i};
     const int delay = (int)(delay_s * 100.0 + 0.5); /* hundredths of a second */
+    int colour = 0; /* the first grid decides: grey frames share the grey palette, colour ones get their own */
     for (int f = 0; ok && f < count; f++) {
         snprintf(path, sizeof path, "%s/%s", dir, frames[f].name);
         int w, h, channels;
-        uint8_t *pixels = stbi_load(path, &w, &h, &channels, 1);
+        if (f == 0 && stbi_info(path, &w, &h, &channels))
+            colour = channels >= 3;
+        uint8_t *pixels = stbi_load(path, &w, &h, &channels, colour ? 3 : 1), *indices = NULL;
         if (!pixels) {
             snprintf(err, err_size, "%s: cannot read the image: %s", path, stbi_failure_reason());
             ok = false;
@@ -113,25 +152,31 @@ bool progress_gif_write(const char *run_dir, int steps_per_epoch, double delay_s
         if (f == 0) {
             width = w, height = h;
             EGifSetGifVersion(gif, true);
-            ok = EGifPutScreenDesc(gif, w, h, 8, 0, grey) == GIF_OK && put_loop(gif);
+            ok = EGifPutScreenDesc(gif, w, h, 8, 0, colour ? NULL : grey) == GIF_OK && put_loop(gif);
         } else if (w != width || h != height) {
             snprintf(err, err_size, "%s is %dx%d, the grids before it %dx%d", path, w, h, width, height);
             ok = false;
         }
+        if (ok && colour && !(indices = quantize(pixels, w, h, colours))) {
+            snprintf(err, err_size, "%s: cannot reduce it to 256 colours", path);
+            ok = false;
+        }
         const unsigned char control[4] = {0, (unsigned char)(delay & 0xFF), (unsigned char)(delay >> 8), 0};
         ok = ok && EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, 4, control) == GIF_OK &&
-             EGifPutImageDesc(gif, 0, 0, w, h, false, NULL) == GIF_OK;
+             EGifPutImageDesc(gif, 0, 0, w, h, false, colour ? colours : NULL) == GIF_OK;
         for (int y = 0; ok && y < h; y++)
-            ok = EGifPutLine(gif, pixels + (size_t)y * w, w) == GIF_OK;
+            ok = EGifPutLine(gif, (colour ? indices : pixels) + (size_t)y * w, w) == GIF_OK;
         if (!ok && !err[0])
             snprintf(err, err_size, "%s: cannot write: %s", out, GifErrorString(gif->Error));
         stbi_image_free(pixels);
+        free(indices);
     }
     if (gif && EGifCloseFile(gif, &gif_error) != GIF_OK && ok) {
         snprintf(err, err_size, "%s: cannot write: %s", out, GifErrorString(gif_error));
         ok = false;
     }
     GifFreeMapObject(grey);
+    GifFreeMapObject(colours);
     free(frames);
     if (ok && rename(tmp, out) != 0) {
         snprintf(err, err_size, "%s: cannot write: %s", out, strerror(errno));

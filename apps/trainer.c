@@ -1,13 +1,15 @@
-/* trainer.c - the training program behind train_mnist and train_fashion: a
- * front end to the library's trainer, sampler and checkpoints. It reads the
- * flags, finds and verifies the data, draws the progress, and keeps the run
- * folder: sample grids, metrics.csv and a checkpoint that resumes exactly. */
+/* trainer.c - the training program behind train_mnist, train_fashion and
+ * train_images: a front end to the library's trainer, sampler and
+ * checkpoints. It reads the flags, finds and verifies the data (an IDX data
+ * set or a folder of images), draws the progress, and keeps the run folder:
+ * sample grids, metrics.csv and a checkpoint that resumes exactly. */
 #define _POSIX_C_SOURCE 200809L
 #include "trainer.h"
 
 #include "backend_select.h"
 #include "dataset.h"
 #include "files.h"
+#include "image_folder.h"
 #include "images.h"
 #include "options.h"
 #include "progress_gif.h"
@@ -24,19 +26,32 @@ enum { SAMPLE_COUNT = 64, SAMPLE_COLUMNS = 8, PATH_MAX_LEN = 800 };
 
 typedef struct config {
     const char *model, *data_dir, *out_dir, *resume_dir, *backend;
-    int device, epochs, batch, threads, log_every;
-    int64_t max_steps, sample_every, seed;
+    int device, epochs, batch, threads, log_every, channels;
+    int64_t max_steps, sample_every, seed, cache_limit_mib;
     float lr, beta1, beta2, rotate, gif_delay;
-    bool no_verify, list_devices, no_tensorboard;
+    bool no_verify, list_devices, no_tensorboard, flip;
 } config;
+
+/* What the run trains on: an IDX data set or a folder of images. */
+typedef struct training_set {
+    const char *key, *title;  /* "mnist", "MNIST"; "images", "an image folder" */
+    const char *dir;
+    const uint8_t *images;    /* [count][height][width][channels]; NULL: decoded a batch at a time */
+    int count, height, width, channels;
+} training_set;
 
 typedef struct run {
     config cfg;
     const char *program;
-    const dataset_source *source;
+    const dataset_source *source; /* NULL for a folder of images */
     gan_models_info model;
     gan_context *ctx;
-    dataset data;
+    dataset data;                 /* an IDX data set's files */
+    image_folder *folder;         /* or the folder's images */
+    char folder_dir[PATH_MAX_LEN + 1];
+    training_set set;
+    int *batch_indices;           /* a folder's next batch, decoded while a step runs */
+    bool batch_requested;
     gan_trainer *trainer;
     gan_sampler *sampler;
     gan_tensor *real, *z, *fixed_z;
@@ -102,12 +117,27 @@ static void print_summary(run *r)
     const gan_models_info *m = &r->model;
     const int s = m->image_size;
     const int z4[4] = {c->batch, m->z_dim, 1, 1}, img[4] = {c->batch, m->channels, s, s};
+    const training_set *t = &r->set;
     printf("libgan %d.%d.%d: training %s (%s) on %s\n", GAN_VERSION_MAJOR, GAN_VERSION_MINOR,
-           GAN_VERSION_PATCH, m->name, m->description, r->source->title);
+           GAN_VERSION_PATCH, m->name, m->description, t->title);
     print_model("Generator", gan_trainer_generator(r->trainer), m->z_ndim, z4);
     print_model("Discriminator", gan_trainer_discriminator(r->trainer), 4, img);
+    char data[256];
+    if (r->folder) {
+        const image_folder_info in = image_folder_describe(r->folder);
+        snprintf(data, sizeof data, "%d images, %d channel(s), centre-cropped and resized to %dx%d; %s %.1f MiB%s",
+                 in.count, in.channels, s, s, in.cached ? "decoded into memory:" : "decoded a batch at a time "
+                 "by a background thread (more than --cache-limit):", (double)in.bytes / (1 << 20),
+                 in.skipped ? "; files skipped: see the warnings" : "");
+    } else {
+        snprintf(data, sizeof data, "%d images of %dx%d%s", t->count, t->height, t->width,
+                 s != t->height ? ", resized" : "");
+    }
+    char augment[64];
+    snprintf(augment, sizeof augment, "%s%s%s", c->rotate > 0 ? "random rotation" : "",
+             c->rotate > 0 && c->flip ? ", " : "", c->flip ? "random horizontal flip" : "");
     printf("Configuration\n"
-           "  data          %s (%d images of %dx%d%s)\n"
+           "  data          %s (%s)\n"
            "  backend       %s, %d thread(s)\n"
            "  batch         %d, %d steps per epoch, %d epoch(s)%s\n"
            "  optimizer     Adam lr %g, betas (%g, %g); BCE on logits\n"
@@ -115,11 +145,10 @@ static void print_summary(run *r)
            "  seed          %" PRId64 "\n"
            "  output        %s\n"
            "  TensorBoard   %s\n",
-           r->data.dir, r->data.count, r->data.height, r->data.width,
-           s != r->data.height ? ", resized" : "", gan_context_backend_name(r->ctx),
+           t->dir, data, gan_context_backend_name(r->ctx),
            gan_context_num_threads(r->ctx), c->batch, r->steps_per_epoch, c->epochs,
            c->max_steps ? " (stopping at --max-steps)" : "", c->lr, c->beta1, c->beta2,
-           c->rotate > 0 ? "random rotation" : "none", c->seed, r->out_dir,
+           augment[0] ? augment : "none", c->seed, r->out_dir,
            r->events ? gan_summary_path(r->events) : "off (--no-tensorboard)");
     if (c->rotate > 0)
         printf("                up to %g degrees\n", c->rotate);
@@ -201,16 +230,17 @@ static bool save_checkpoint(run *r)
     snprintf(v[1], sizeof v[1], "%.9g", c->rotate);
     snprintf(v[2], sizeof v[2], "%" PRId64, c->seed);
     snprintf(v[3], sizeof v[3], "%d", c->epochs);
-    snprintf(v[4], sizeof v[4], "%d", r->data.count);
+    snprintf(v[4], sizeof v[4], "%d", r->set.count);
     const char *meta[][2] = {
-        {"dataset", r->source->key}, {"batch", v[0]}, {"rotate", v[1]}, {"seed", v[2]},
-        {"epochs", v[3]}, {"dataset_images", v[4]},
+        {"dataset", r->set.key}, {"batch", v[0]}, {"rotate", v[1]}, {"seed", v[2]},
+        {"epochs", v[3]}, {"dataset_images", v[4]}, {"flip", c->flip ? "1" : "0"},
+        {"data", r->set.dir}, /* a folder's, taken again by --resume */
     };
+    const size_t n_meta = sizeof meta / sizeof meta[0] - (r->folder ? 0 : 1);
     const gan_checkpoint_position pos = {r->epoch, r->step_in_epoch};
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->out_dir);
     return sync_metrics(r) && (!r->events || ok(r, gan_summary_flush(r->events), "TensorBoard log")) &&
-           ok(r, gan_checkpoint_save(r->trainer, path, &pos, meta, sizeof meta / sizeof meta[0]),
-              "saving the checkpoint");
+           ok(r, gan_checkpoint_save(r->trainer, path, &pos, meta, n_meta), "saving the checkpoint");
 }
 
 /* A number option's value, read from value (an int, int64_t or float as
@@ -265,21 +295,42 @@ static bool adopt_settings(run *r, gan_checkpoint *ckpt, option *opts, int n_opt
     gan_checkpoint_get_info(ckpt, &info);
     const char *ds = gan_checkpoint_meta(ckpt, "dataset");
     if (!info.has_model || !ds) {
-        fprintf(stderr, "%s: the checkpoint names no model or data set: not one of train_mnist's or train_fashion's\n",
-                r->program);
+        fprintf(stderr, "%s: the checkpoint names no model or data set: not one of train_mnist's, train_fashion's "
+                        "or train_images'\n", r->program);
         return false;
     }
-    if (strcmp(ds, r->source->key) != 0) {
+    if (strcmp(ds, r->set.key) != 0) {
         fprintf(stderr, "%s: the checkpoint was trained on %s, this program trains on %s\n", r->program, ds,
-                r->source->key);
+                r->set.key);
         return false;
     }
     if (options_find(opts, n_opts, "--model")->given && strcmp(c->model, info.model.name) != 0) {
         fprintf(stderr, "%s: --model %s differs from the checkpoint's %s\n", r->program, c->model, info.model.name);
         return false;
     }
+    const char *flip = gan_checkpoint_meta(ckpt, "flip"); /* absent from checkpoints before --flip */
+    const bool flipped = flip && strcmp(flip, "1") == 0;
+    if (c->flip && !flipped) {
+        fprintf(stderr, "%s: --flip differs from the checkpoint's run, which trained without flips\n", r->program);
+        return false;
+    }
+    c->flip = flipped;
+    if (!r->source) {
+        const option *channels = options_find(opts, n_opts, "--channels");
+        if (channels->given && c->channels && c->channels != info.model.channels) {
+            fprintf(stderr, "%s: --channels %d differs from the checkpoint's %d\n", r->program, c->channels,
+                    info.model.channels);
+            return false;
+        }
+        c->channels = info.model.channels;
+        if (!c->data_dir && !(c->data_dir = gan_checkpoint_meta(ckpt, "data"))) {
+            fprintf(stderr, "%s: the checkpoint names no image folder: give it with --data\n", r->program);
+            return false;
+        }
+    }
     gan_models_info own;
-    gan_models_describe(info.model.name, NULL, &own);
+    const gan_models_params own_params = {.channels = r->source ? 1 : c->channels};
+    gan_models_describe(info.model.name, &own_params, &own);
     if (info.model.z_dim != own.z_dim || info.model.image_size != own.image_size || info.model.channels != own.channels) {
         fprintf(stderr, "%s: the checkpoint's %s has latent size %d, %dx%d images and %d channel(s); this program "
                         "trains it with %d, %dx%d and %d\n", r->program, info.model.name, info.model.z_dim,
@@ -314,10 +365,10 @@ static bool restore_position(run *r, gan_checkpoint *ckpt)
     gan_checkpoint_get_info(ckpt, &info);
     const char *images = gan_checkpoint_meta(ckpt, "dataset_images");
     char count[32];
-    snprintf(count, sizeof count, "%d", r->data.count);
+    snprintf(count, sizeof count, "%d", r->set.count);
     if (!images || strcmp(images, count) != 0) {
         fprintf(stderr, "%s: the checkpoint was trained on %s images, %s holds %d: another data set\n", r->program,
-                images ? images : "an unknown number of", r->data.dir, r->data.count);
+                images ? images : "an unknown number of", r->set.dir, r->set.count);
         return false;
     }
     if (info.position.step_in_epoch >= r->steps_per_epoch ||
@@ -346,17 +397,19 @@ static bool write_samples(run *r, const char *name)
         return false;
     char path[PATH_MAX_LEN + 64], err[PATH_MAX_LEN + 256];
     snprintf(path, sizeof path, "%s/samples/%s.png", r->out_dir, name);
+    const int channels = r->model.channels;
     int width, height;
-    uint8_t *grid = images_grid(r->host_samples, SAMPLE_COUNT, size, SAMPLE_COLUMNS, &width, &height);
+    uint8_t *grid = images_grid(r->host_samples, SAMPLE_COUNT, size, channels, SAMPLE_COLUMNS, &width, &height);
     bool written = grid != NULL;
     if (!grid)
         snprintf(err, sizeof err, "%s: out of memory", path);
     else
-        written = images_write_png(path, grid, width, height, 1, err, sizeof err);
+        written = images_write_png(path, grid, width, height, channels, err, sizeof err);
     if (!written)
         fprintf(stderr, "%s: %s\n", r->program, err);
     else if (r->events)
-        written = ok(r, gan_summary_image(r->events, "samples", r->global_step, grid, height, width, 1), "TensorBoard log");
+        written = ok(r, gan_summary_image(r->events, "samples", r->global_step, grid, height, width, channels),
+                     "TensorBoard log");
     free(grid);
     return written;
 }
@@ -376,11 +429,42 @@ static bool log_scalars(run *r, const gan_step_stats *s, double images_per_s)
     return true;
 }
 
+/* Asks the folder's decoding thread for the images of batch `index` of
+ * `epoch`. */
+static bool request_batch(run *r, int64_t epoch, int64_t index)
+{
+    char err[256];
+    if (!ok(r, gan_sampler_batch_indices(r->sampler, epoch, index, r->batch_indices), "batch"))
+        return false;
+    if (!image_folder_request(r->folder, r->batch_indices, gan_sampler_share(r->sampler), err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", r->program, err);
+        return false;
+    }
+    r->batch_requested = true;
+    return true;
+}
+
+/* The real batch of this step: from the images in memory, or from those
+ * the folder's thread decoded during the step before, which then goes on
+ * to the next step's while this one runs. */
+static bool real_batch(run *r)
+{
+    if (r->set.images)
+        return ok(r, gan_sampler_batch(r->sampler, r->epoch, r->step_in_epoch, r->real), "batch");
+    if (!r->batch_requested && !request_batch(r, r->epoch, r->step_in_epoch))
+        return false;
+    if (!ok(r, gan_sampler_batch_from(r->sampler, r->epoch, r->step_in_epoch, image_folder_take(r->folder), r->real),
+            "batch"))
+        return false;
+    r->batch_requested = false;
+    const bool last = r->step_in_epoch + 1 == r->steps_per_epoch;
+    return request_batch(r, r->epoch + last, last ? 0 : r->step_in_epoch + 1);
+}
+
 /* Assembles the next batch and runs one GAN step on it. */
 static bool train_step(run *r, gan_step_stats *s)
 {
-    return ok(r, gan_sampler_batch(r->sampler, r->epoch, r->step_in_epoch, r->real), "batch") &&
-           ok(r, gan_tensor_fill_normal(r->z, 0.0f, 1.0f), "noise") &&
+    return real_batch(r) && ok(r, gan_tensor_fill_normal(r->z, 0.0f, 1.0f), "noise") &&
            ok(r, gan_trainer_step(r->trainer, r->real, r->z, s), "training step");
 }
 
@@ -499,19 +583,66 @@ static bool prepare_folder(run *r)
     return true;
 }
 
-static bool setup(run *r)
+/* Half the memory of the machine: the default --cache-limit. */
+static size_t default_cache_limit(void)
+{
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 2 : (size_t)1 << 30;
+}
+
+/* Finds the IDX data set, or reads the image folder at the model's size
+ * (decoded into memory when it fits in --cache-limit). */
+static bool load_data(run *r)
 {
     config *c = &r->cfg;
+    training_set *t = &r->set;
     char err[4096];
-    if (!dataset_load(r->source, c->data_dir, !c->no_verify, &r->data, err, sizeof err)) {
+    if (r->source) {
+        if (!dataset_load(r->source, c->data_dir, !c->no_verify, &r->data, err, sizeof err)) {
+            fprintf(stderr, "%s: %s\n", r->program, err);
+            return false;
+        }
+        *t = (training_set){r->source->key, r->source->title, r->data.dir, r->data.images.data, r->data.count,
+                            r->data.height, r->data.width, 1};
+        return true;
+    }
+    snprintf(r->folder_dir, sizeof r->folder_dir, "%s", c->data_dir);
+    const int size = r->model.image_size;
+    const size_t limit = c->cache_limit_mib < 0 ? default_cache_limit() : (size_t)c->cache_limit_mib << 20;
+    if (!(r->folder = image_folder_open(r->folder_dir, size, c->channels, limit, r->program, err, sizeof err))) {
         fprintf(stderr, "%s: %s\n", r->program, err);
         return false;
     }
-    const gan_sampler_params sp = {c->batch, r->model.image_size, c->rotate, (uint64_t)c->seed};
-    if (!ok(r, gan_sampler_create(r->ctx, r->data.images.data, r->data.count, r->data.height, r->data.width, 1, &sp,
-                                  &r->sampler), "the data"))
+    const image_folder_info in = image_folder_describe(r->folder);
+    if (in.skipped)
+        fprintf(stderr, "%s: %d file(s) under %s skipped, %d image(s) used\n", r->program, in.skipped, r->folder_dir,
+                in.count);
+    if (in.upscaled)
+        printf("note: %d image(s) are smaller than %dx%d and are upscaled\n", in.upscaled, size, size);
+    *t = (training_set){"images", "an image folder", r->folder_dir, image_folder_cache(r->folder), in.count, size, size,
+                        in.channels};
+    return true;
+}
+
+static bool setup(run *r)
+{
+    config *c = &r->cfg;
+    if (!load_data(r))
+        return false;
+    const training_set *t = &r->set;
+    const gan_models_params mp = {.channels = t->channels};
+    if (!ok(r, gan_models_describe(c->model, &mp, &r->model), "the model"))
+        return false;
+    const gan_sampler_params sp = {.batch = c->batch, .image_size = r->model.image_size, .max_rotation = c->rotate,
+                                   .seed = (uint64_t)c->seed, .flip = c->flip};
+    if (!ok(r, gan_sampler_create(r->ctx, t->images, t->count, t->height, t->width, t->channels, &sp, &r->sampler),
+            "the data"))
         return false;
     r->steps_per_epoch = gan_sampler_batches_per_epoch(r->sampler);
+    if (!t->images && !(r->batch_indices = malloc(sizeof *r->batch_indices * (size_t)c->batch))) {
+        fprintf(stderr, "%s: out of memory\n", r->program);
+        return false;
+    }
     /* fixed noise first, then the models: the same seed gives the same both,
      * also when resuming (the checkpoint then replaces the weights) */
     gan_random_seed(r->ctx, (uint64_t)c->seed);
@@ -524,7 +655,7 @@ static bool setup(run *r)
     tp.beta2 = c->beta2;
     if (!ok(r, gan_tensor_create(r->ctx, m->z_ndim, fixed, &r->fixed_z), "tensor") ||
         !ok(r, gan_tensor_fill_normal(r->fixed_z, 0.0f, 1.0f), "fixed noise") ||
-        !ok(r, gan_trainer_create_zoo(r->ctx, m->name, NULL, &tp, &r->trainer), "building the models") ||
+        !ok(r, gan_trainer_create_zoo(r->ctx, m->name, &mp, &tp, &r->trainer), "building the models") ||
         !ok(r, gan_tensor_create(r->ctx, m->z_ndim, zs, &r->z), "tensor") ||
         !ok(r, gan_tensor_create(r->ctx, 4, img, &r->real), "tensor"))
         return false;
@@ -556,6 +687,8 @@ static void teardown(run *r)
     gan_tensor_free(r->real), gan_tensor_free(r->z), gan_tensor_free(r->fixed_z);
     gan_trainer_free(r->trainer);
     gan_sampler_free(r->sampler);
+    image_folder_free(r->folder);
+    free(r->batch_indices);
     dataset_free(&r->data);
     gan_context_free(r->ctx);
 }
@@ -565,13 +698,17 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
     run r;
     memset(&r, 0, sizeof r);
     r.program = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-    r.source = dataset_source_find(dataset_key);
+    r.source = dataset_source_find(dataset_key); /* NULL: a folder of images */
+    r.set.key = r.source ? r.source->key : "images";
     config *c = &r.cfg;
-    *c = (config){.model = "dcgan", .backend = "cpu", .epochs = 5, .batch = 128, .log_every = 50,
-                  .seed = 1, .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f, .gif_delay = 0.5f};
+    *c = (config){.model = r.source ? "dcgan" : "dcgan64", .backend = "cpu", .epochs = 5, .batch = 128,
+                  .log_every = 50, .seed = 1, .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f, .gif_delay = 0.5f,
+                  .cache_limit_mib = -1};
     option opts[] = {
         {"--model", OPT_STRING, &c->model, 0, 64, "gan, dcgan or dcgan64", false},
-        {"--data", OPT_STRING, &c->data_dir, 0, PATH_MAX_LEN, "folder with the IDX files (raw or .gz)", false},
+        {"--data", OPT_STRING, &c->data_dir, 0, PATH_MAX_LEN,
+         r.source ? "folder with the IDX files (raw or .gz)" : "folder of PNG, JPEG, BMP and GIF images (searched "
+         "recursively; required)", false},
         {"--out", OPT_STRING, &c->out_dir, 0, PATH_MAX_LEN, "output folder (none: runs/DATASET-MODEL-TIME)", false},
         {"--resume", OPT_STRING, &c->resume_dir, 0, PATH_MAX_LEN, "continue the run in this folder", false},
         {"--epochs", OPT_INT, &c->epochs, 1, 100000, "epochs to train", false},
@@ -581,6 +718,7 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
         {"--beta1", OPT_FLOAT, &c->beta1, 0, 0.999999, "Adam beta1", false},
         {"--beta2", OPT_FLOAT, &c->beta2, 0, 0.999999, "Adam beta2", false},
         {"--rotate", OPT_FLOAT, &c->rotate, 0, 180, "random rotation of real images, up to this many degrees", false},
+        {"--flip", OPT_FLAG, &c->flip, 0, 0, "mirror each real image left to right with probability 1/2", false},
         {"--seed", OPT_INT64, &c->seed, 0, 9e15, "random seed", false},
         {"--threads", OPT_INT, &c->threads, 0, 1024, "CPU threads (0: all cores)", false},
         {"--backend", OPT_STRING, &c->backend, 0, 64, "cpu or opencl", false},
@@ -591,11 +729,15 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
         {"--no-verify", OPT_FLAG, &c->no_verify, 0, 0, "accept data files whose SHA-256 is not the published one", false},
         {"--gif-delay", OPT_FLOAT, &c->gif_delay, 0.01, 60, "seconds each grid shows in progress.gif", false},
         {"--no-tensorboard", OPT_FLAG, &c->no_tensorboard, 0, 0, "write no TensorBoard event file", false},
+        /* a folder's only */
+        {"--channels", OPT_INT, &c->channels, 0, 3, "1 (grey) or 3 (colour); 0: 3 unless every image is grey", false},
+        {"--cache-limit", OPT_INT64, &c->cache_limit_mib, -1, 1e9, "MiB of decoded images kept in memory; more are "
+         "decoded a batch at a time (-1: half the memory)", false},
     };
-    const int n_opts = (int)(sizeof opts / sizeof opts[0]);
+    const int n_opts = (int)(sizeof opts / sizeof opts[0]) - (r.source ? 2 : 0);
     char summary[256];
     snprintf(summary, sizeof summary, "Trains a GAN or DCGAN on %s and writes sample grids, metrics.csv and a checkpoint.",
-             r.source->title);
+             r.source ? r.source->title : "a folder of images, in colour or grey,");
     switch (options_parse(opts, n_opts, argc, argv, r.program, summary)) {
     case OPTIONS_HELP: return 0;
     case OPTIONS_ERROR: return 2;
@@ -603,6 +745,14 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
     }
     if (c->list_devices)
         return backend_list_devices(r.program);
+    if (!r.source && c->channels == 2) {
+        fprintf(stderr, "%s: --channels takes 0, 1 or 3, not 2\n", r.program);
+        return 2;
+    }
+    if (!r.source && !c->data_dir && !c->resume_dir) {
+        fprintf(stderr, "%s: --data names the folder of images to train on (--help lists the options)\n", r.program);
+        return 2;
+    }
     gan_checkpoint *resume = NULL;
     int status = 1;
     if (!(r.ctx = backend_context(r.program, c->backend, c->device, c->threads, 0)))
@@ -624,7 +774,7 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
         char stamp[32];
         time_t t = time(NULL);
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
-        snprintf(r.out_dir, sizeof r.out_dir, "runs/%s-%s-%s", r.source->key, c->model, stamp);
+        snprintf(r.out_dir, sizeof r.out_dir, "runs/%s-%s-%s", r.set.key, c->model, stamp);
     }
     if (gan_models_describe(c->model, NULL, &r.model) != GAN_OK) {
         fprintf(stderr, "%s: --model takes %s, not '%s'\n", r.program, gan_models_names(), c->model);
