@@ -526,6 +526,40 @@ GAN_API gan_status gan_trainer_models_info(const gan_trainer *trainer, gan_model
 /* Steps done in all, carried over by checkpoints. */
 GAN_API int64_t gan_trainer_steps(const gan_trainer *trainer);
 
+/* Data-parallel training: several processes (on one machine or many)
+ * train one model, each on its share of every batch (gan_sampler's rank
+ * and ranks). The library needs two collective operations, which the
+ * caller implements with its communicator (MPI_Allreduce and MPI_Bcast,
+ * say); the library itself has no MPI in it. */
+typedef struct gan_collective {
+    /* Sums count floats element-wise over all processes, in place: every
+     * process ends with the sums. Returns 0 on success. */
+    int (*allreduce_sum)(float *data, size_t count, void *user);
+    /* Copies bytes bytes from process 0 to every process, in place.
+     * Returns 0 on success. */
+    int (*broadcast)(void *data, size_t bytes, void *user);
+    void *user;       /* passed to both */
+    int rank, size;   /* this process (0 to size - 1) and how many there are */
+} gan_collective;
+
+/* Makes the trainer one of collective->size processes: gan_trainer_step
+ * then replaces D's gradients, and G's, by their mean over the processes,
+ * each weighted by its share of the batch, before each optimizer step, so
+ * that every process takes the step one process would take on the whole
+ * batch (up to rounding), except for batch norm, whose batch statistics
+ * stay each process's own, as in PyTorch's DistributedDataParallel. The
+ * step's figures are the whole batch's too. Every process must step
+ * together. NULL: alone again. A failing operation fails the step with
+ * GAN_ERR_IO.
+ * Returns OK, INVALID_ARGUMENT, OUT_OF_MEMORY. */
+GAN_API gan_status gan_trainer_set_collective(gan_trainer *trainer, const gan_collective *collective);
+/* Copies process 0's training state into every process: both models'
+ * weights and running statistics, both optimizers' states, the step count
+ * and the context's random generator. Call it on every process after the
+ * trainer is made or a checkpoint restored, so that all start alike.
+ * Returns OK, STATE, OUT_OF_MEMORY, IO, BACKEND. */
+GAN_API gan_status gan_trainer_broadcast(gan_trainer *trainer);
+
 /* ------------------------------------------------------------- sampling */
 
 /* Runs the generator in eval mode (batch norm's running statistics) on the

@@ -1,6 +1,7 @@
 /* trainer.c - GAN training as the PyTorch DCGAN tutorials do it (one D step
- * on real and fake images, then one G step through a frozen D), and
- * sampling a generator in eval mode. */
+ * on real and fake images, then one G step through a frozen D), also as one
+ * of several data-parallel processes, and sampling a generator in eval
+ * mode. */
 #include "layer.h"
 
 #include <float.h>
@@ -19,7 +20,14 @@ struct gan_trainer {
     gan_tensor *real_labels, *fake_labels, *generator_labels, *dlogits; /* owned, [batch, 1] */
     int label_batch;           /* the batch the labels are filled for */
     int64_t steps;
+    gan_collective collective; /* data-parallel training when distributed */
+    bool distributed;
+    float *reduce_buffer;      /* owned: the larger model's gradients and the step's figures */
 };
+
+/* The figures a step averages over the processes with the gradients, and
+ * its share of the batch (a weight of 1 makes the sum of shares). */
+enum { D_FIGURES = 4, G_FIGURES = 2, EXTRA_FLOATS = 8 };
 
 gan_trainer_params gan_trainer_default_params(void)
 {
@@ -115,6 +123,7 @@ void gan_trainer_free(gan_trainer *t)
     gan_tensor_free(t->fake_labels);
     gan_tensor_free(t->generator_labels);
     gan_tensor_free(t->dlogits);
+    free(t->reduce_buffer);
     if (t->owns_models) {
         gan_model_free(t->g);
         gan_model_free(t->d);
@@ -169,6 +178,141 @@ static gan_status ensure_labels(gan_trainer *t, int batch)
             return st_;                \
     } while (0)
 
+/* ------------------------------------------------ data-parallel training */
+
+/* Parameter scalars of a model. */
+static size_t parameter_floats(const gan_model *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < gan_model_entry_count(m); i++) {
+        gan_entry e;
+        if (gan_model_entry(m, i, &e) == GAN_OK && e.kind == GAN_ENTRY_PARAMETER)
+            n += gan_tensor_numel(e.grad);
+    }
+    return n;
+}
+
+gan_status gan_trainer_set_collective(gan_trainer *t, const gan_collective *c)
+{
+    gan_clear_error(t ? t->ctx : NULL);
+    if (!t)
+        return GAN_ERR_INVALID_ARGUMENT;
+    free(t->reduce_buffer);
+    t->reduce_buffer = NULL;
+    t->distributed = false;
+    if (!c)
+        return GAN_OK;
+    if (!c->allreduce_sum || !c->broadcast || c->size < 1 || c->rank < 0 || c->rank >= c->size)
+        return gan_fail(t->ctx, GAN_ERR_INVALID_ARGUMENT,
+                        "gan_trainer_set_collective: needs both operations and 0 <= rank (%d) < size (%d)", c->rank,
+                        c->size);
+    const size_t g = parameter_floats(t->g), d = parameter_floats(t->d);
+    t->reduce_buffer = malloc(sizeof *t->reduce_buffer * ((g > d ? g : d) + EXTRA_FLOATS));
+    if (!t->reduce_buffer)
+        return gan_fail(t->ctx, GAN_ERR_OUT_OF_MEMORY, "gan_trainer_set_collective: out of host memory");
+    t->collective = *c;
+    t->distributed = true;
+    return GAN_OK;
+}
+
+/* Replaces model's parameter gradients, and the n figures, by their means
+ * over the processes, each process weighted by its share of the batch. */
+static gan_status average_over_processes(gan_trainer *t, gan_model *model, int share, float *figures, int n)
+{
+    float *buf = t->reduce_buffer;
+    size_t at = 0;
+    const size_t entries = gan_model_entry_count(model);
+    for (size_t i = 0; i < entries; i++) {
+        gan_entry e;
+        gan_model_entry(model, i, &e);
+        if (e.kind != GAN_ENTRY_PARAMETER)
+            continue;
+        const size_t k = gan_tensor_numel(e.grad);
+        TRY(gan_tensor_read(e.grad, buf + at, k));
+        at += k;
+    }
+    for (size_t i = 0; i < at; i++)
+        buf[i] *= (float)share;
+    for (int i = 0; i < n; i++)
+        buf[at + (size_t)i] = figures[i] * (float)share;
+    buf[at + (size_t)n] = (float)share;
+    const int code = t->collective.allreduce_sum(buf, at + (size_t)n + 1, t->collective.user);
+    if (code != 0)
+        return gan_fail(t->ctx, GAN_ERR_IO, "gan_trainer_step: the collective's allreduce_sum failed (%d)", code);
+    const float total = buf[at + (size_t)n];
+    if (!(total >= 1.0f))
+        return gan_fail(t->ctx, GAN_ERR_STATE, "gan_trainer_step: the processes' shares sum to %g", total);
+    for (size_t i = 0; i < at + (size_t)n; i++)
+        buf[i] /= total;
+    for (int i = 0; i < n; i++)
+        figures[i] = buf[at + (size_t)i];
+    at = 0;
+    for (size_t i = 0; i < entries; i++) {
+        gan_entry e;
+        gan_model_entry(model, i, &e);
+        if (e.kind != GAN_ENTRY_PARAMETER)
+            continue;
+        const size_t k = gan_tensor_numel(e.grad);
+        TRY(gan_tensor_write(e.grad, buf + at, k));
+        at += k;
+    }
+    return GAN_OK;
+}
+
+/* Process 0's value of one entry (tensor or counter) into this process's. */
+static gan_status broadcast_entry(gan_trainer *t, const gan_entry *e, float *host, size_t room)
+{
+    int code;
+    if (e->counter) {
+        code = t->collective.broadcast(e->counter, sizeof *e->counter, t->collective.user);
+    } else {
+        const size_t k = gan_tensor_numel(e->value);
+        if (k > room)
+            return gan_fail(t->ctx, GAN_ERR_STATE, "gan_trainer_broadcast: %s is larger than the buffer", e->name);
+        TRY(gan_tensor_read(e->value, host, k));
+        code = t->collective.broadcast(host, sizeof *host * k, t->collective.user);
+        if (code == 0)
+            TRY(gan_tensor_write(e->value, host, k));
+    }
+    if (code != 0)
+        return gan_fail(t->ctx, GAN_ERR_IO, "gan_trainer_broadcast: the collective's broadcast of %s failed (%d)",
+                        e->name, code);
+    return GAN_OK;
+}
+
+gan_status gan_trainer_broadcast(gan_trainer *t)
+{
+    gan_clear_error(t ? t->ctx : NULL);
+    if (!t)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!t->distributed)
+        return gan_fail(t->ctx, GAN_ERR_STATE, "gan_trainer_broadcast: the trainer has no collective");
+    /* every tensor of a model or its optimizer has a parameter's size or less */
+    const size_t g = parameter_floats(t->g), d = parameter_floats(t->d), room = (g > d ? g : d) + EXTRA_FLOATS;
+    gan_model *const models[2] = {t->g, t->d};
+    gan_optimizer *const optimizers[2] = {t->og, t->od};
+    for (int m = 0; m < 2; m++) {
+        for (size_t i = 0; i < gan_model_entry_count(models[m]); i++) {
+            gan_entry e;
+            gan_model_entry(models[m], i, &e);
+            TRY(broadcast_entry(t, &e, t->reduce_buffer, room));
+        }
+        for (size_t i = 0; i < gan_optimizer_entry_count(optimizers[m]); i++) {
+            gan_entry e;
+            gan_optimizer_entry(optimizers[m], i, &e);
+            TRY(broadcast_entry(t, &e, t->reduce_buffer, room));
+        }
+    }
+    uint64_t state[5];
+    gan_random_get_state(t->ctx, state);
+    state[4] = (uint64_t)t->steps;
+    const int code = t->collective.broadcast(state, sizeof state, t->collective.user);
+    if (code != 0)
+        return gan_fail(t->ctx, GAN_ERR_IO, "gan_trainer_broadcast: the collective's broadcast failed (%d)", code);
+    t->steps = (int64_t)state[4];
+    return gan_random_set_state(t->ctx, state);
+}
+
 gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_tensor *z, gan_step_stats *stats)
 {
     gan_clear_error(t ? t->ctx : NULL);
@@ -203,6 +347,11 @@ gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_te
     TRY(gan_model_forward(t->d, fake, &logits));
     TRY(gan_bce_with_logits(ctx, logits, t->fake_labels, t->dlogits, &loss_fake, &s.d_g_z1));
     TRY(gan_model_backward(t->d, t->dlogits, NULL));
+    if (t->distributed) {
+        float figures[D_FIGURES] = {loss_real, loss_fake, s.d_x, s.d_g_z1};
+        TRY(average_over_processes(t, t->d, real->shape[0], figures, D_FIGURES));
+        loss_real = figures[0], loss_fake = figures[1], s.d_x = figures[2], s.d_g_z1 = figures[3];
+    }
     TRY(gan_optimizer_step(t->od));
     s.loss_d = loss_real + loss_fake;
 
@@ -214,6 +363,11 @@ gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_te
     TRY(gan_model_backward(t->d, t->dlogits, &dfake));
     gan_model_set_requires_grad(t->d, 1);
     TRY(gan_model_backward(t->g, dfake, NULL));
+    if (t->distributed) {
+        float figures[G_FIGURES] = {s.loss_g, s.d_g_z2};
+        TRY(average_over_processes(t, t->g, real->shape[0], figures, G_FIGURES));
+        s.loss_g = figures[0], s.d_g_z2 = figures[1];
+    }
     TRY(gan_optimizer_step(t->og));
     t->steps++;
     if (stats)

@@ -1,11 +1,13 @@
 /* test_trainer.c - the library's GAN: the model zoo's shapes, the trainer
  * against the step written out op by op, checkpoints (exact resume, every
  * header bit covered, values out of range refused), the batch sampler
- * against a naive resampler, and sampling. */
+ * against a naive resampler, data-parallel training (processes played by
+ * threads) against one process, and sampling. */
 #define _POSIX_C_SOURCE 200809L
 #include "gan_internal.h"
 #include "test_util.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 /* Every parameter and buffer of a model, concatenated (caller frees). */
@@ -706,6 +708,161 @@ static void test_accounting(void)
     gan_context_free(ctx);
 }
 
+/* ------------------------------------------ data parallel, in threads */
+
+enum { DP_RANKS = 2, DP_BATCH = 5, DP_IMAGES = 20, DP_SIDE = 8, DP_STEPS = 3, DP_Z = 64 };
+
+/* A collective over threads: each operation meets at a barrier, and every
+ * thread sums the slots in the same order, so all get the same bits. */
+typedef struct thread_group {
+    pthread_barrier_t barrier;
+    float *slots[DP_RANKS];
+    void *root;
+    int calls;
+} thread_group;
+
+typedef struct member {
+    thread_group *group;
+    int rank;
+    uint64_t seed;
+    const uint8_t *images;
+    float *g, *d; /* the weights after the steps */
+    size_t g_count, d_count;
+    gan_step_stats last;
+} member;
+
+static int group_allreduce(float *data, size_t count, void *user)
+{
+    member *m = user;
+    thread_group *g = m->group;
+    g->slots[m->rank] = data;
+    pthread_barrier_wait(&g->barrier);
+    float *sum = calloc(count, sizeof *sum);
+    for (int r = 0; r < DP_RANKS; r++)
+        for (size_t i = 0; i < count; i++)
+            sum[i] += g->slots[r][i];
+    pthread_barrier_wait(&g->barrier); /* everyone has read the slots */
+    memcpy(data, sum, count * sizeof *sum);
+    free(sum);
+    if (m->rank == 0)
+        g->calls++;
+    return 0;
+}
+
+static int group_broadcast(void *data, size_t bytes, void *user)
+{
+    member *m = user;
+    thread_group *g = m->group;
+    if (m->rank == 0)
+        g->root = data;
+    pthread_barrier_wait(&g->barrier);
+    if (m->rank != 0)
+        memcpy(data, g->root, bytes);
+    pthread_barrier_wait(&g->barrier); /* everyone has copied */
+    return 0;
+}
+
+/* DP_STEPS steps of the fully connected model on DP_BATCH images, as
+ * process m->rank of `ranks` (1: alone, without a collective). Every
+ * process draws the whole batch's noise and takes its share of it. */
+static void train_share(member *m, int ranks)
+{
+    gan_context *ctx = test_context(1, m->seed);
+    const gan_models_params mp = {.image_size = DP_SIDE};
+    gan_trainer *t;
+    REQUIRE_OK(ctx, gan_trainer_create_zoo(ctx, "gan", &mp, NULL, &t));
+    if (ranks > 1) {
+        const gan_collective c = {group_allreduce, group_broadcast, m, m->rank, ranks};
+        REQUIRE_OK(ctx, gan_trainer_set_collective(t, &c));
+        REQUIRE_OK(ctx, gan_trainer_broadcast(t)); /* rank 1's other seed gave other weights: now rank 0's */
+    }
+    const gan_sampler_params sp = {.batch = DP_BATCH, .max_rotation = 15.0f, .seed = 3, .flip = 1,
+                                   .rank = ranks > 1 ? m->rank : 0, .ranks = ranks};
+    gan_sampler *s;
+    REQUIRE_OK(ctx, gan_sampler_create(ctx, m->images, DP_IMAGES, DP_SIDE, DP_SIDE, 1, &sp, &s));
+    const int share = gan_sampler_share(s), first = m->rank * (DP_BATCH / ranks) + (m->rank < DP_BATCH % ranks ? m->rank : DP_BATCH % ranks);
+    gan_tensor *real = test_tensor(ctx, 4, (int[]){share, 1, DP_SIDE, DP_SIDE}, NULL);
+    gan_tensor *z = test_tensor(ctx, 2, (int[]){share, DP_Z}, NULL);
+    float noise[DP_BATCH * DP_Z];
+    for (int step = 0; step < DP_STEPS; step++) {
+        REQUIRE_OK(ctx, gan_sampler_batch(s, 0, step, real));
+        REQUIRE_OK(ctx, gan_random_normal(ctx, noise, DP_BATCH * DP_Z, 0.0f, 1.0f));
+        REQUIRE_OK(ctx, gan_tensor_write(z, noise + (size_t)first * DP_Z, (size_t)share * DP_Z));
+        REQUIRE_OK(ctx, gan_trainer_step(t, real, z, &m->last));
+    }
+    CHECK(gan_trainer_steps(t) == DP_STEPS);
+    m->g = model_values(ctx, gan_trainer_generator(t), &m->g_count);
+    m->d = model_values(ctx, gan_trainer_discriminator(t), &m->d_count);
+    gan_tensor_free(real), gan_tensor_free(z);
+    gan_sampler_free(s);
+    gan_trainer_free(t);
+    gan_context_free(ctx);
+}
+
+static void *run_member(void *arg)
+{
+    train_share(arg, DP_RANKS);
+    return NULL;
+}
+
+static float largest_difference(const float *a, const float *b, size_t n)
+{
+    float worst = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        worst = fmaxf(worst, fabsf(a[i] - b[i]));
+    return worst;
+}
+
+/* Two processes (threads, one with another seed) on shares of 3 and 2
+ * images take the steps one process takes on the whole batch. */
+static void test_data_parallel(void)
+{
+    uint8_t images[DP_IMAGES * DP_SIDE * DP_SIDE];
+    for (size_t i = 0; i < sizeof images; i++)
+        images[i] = (uint8_t)(i * 29 + i / 3);
+    member alone = {.rank = 0, .seed = 5, .images = images};
+    train_share(&alone, 1);
+    thread_group group = {.calls = 0};
+    pthread_barrier_init(&group.barrier, NULL, DP_RANKS);
+    member members[DP_RANKS];
+    pthread_t threads[DP_RANKS];
+    for (int r = 0; r < DP_RANKS; r++) {
+        members[r] = (member){.group = &group, .rank = r, .seed = r ? 99 : 5, .images = images};
+        pthread_create(&threads[r], NULL, run_member, &members[r]);
+    }
+    for (int r = 0; r < DP_RANKS; r++)
+        pthread_join(threads[r], NULL);
+    pthread_barrier_destroy(&group.barrier);
+    const member *a = &members[0], *b = &members[1];
+    CHECK(group.calls == 2 * DP_STEPS);
+    CHECK(a->g_count == alone.g_count && a->d_count == alone.d_count);
+    /* the processes agree to the bit, and with one process to rounding */
+    CHECK(memcmp(a->g, b->g, a->g_count * sizeof(float)) == 0 && memcmp(a->d, b->d, a->d_count * sizeof(float)) == 0);
+    CHECK(memcmp(&a->last, &b->last, sizeof a->last) == 0);
+    const float dg = largest_difference(a->g, alone.g, a->g_count), dd = largest_difference(a->d, alone.d, a->d_count);
+    const float dl = fmaxf(fabsf(a->last.loss_d - alone.last.loss_d), fabsf(a->last.loss_g - alone.last.loss_g));
+    printf("data parallel: 2 processes (shares 3 and 2) after %d steps: weights within %.2g (G) and %.2g (D) of one "
+           "process's, losses within %.2g\n", DP_STEPS, dg, dd, dl);
+    CHECK(dg < 1e-5f && dd < 1e-5f && dl < 1e-5f);
+    CHECK(fabsf(a->last.d_x - alone.last.d_x) < 1e-5f && fabsf(a->last.d_g_z2 - alone.last.d_g_z2) < 1e-5f);
+    /* their weights moved: the comparison is of trained models */
+    member untrained = {.rank = 0, .seed = 5, .images = images};
+    gan_context *ctx = test_context(1, 5);
+    gan_trainer *t;
+    REQUIRE_OK(ctx, gan_trainer_create_zoo(ctx, "gan", &(gan_models_params){.image_size = DP_SIDE}, NULL, &t));
+    untrained.g = model_values(ctx, gan_trainer_generator(t), &untrained.g_count);
+    CHECK(largest_difference(untrained.g, alone.g, alone.g_count) > 1e-4f);
+    EXPECT_ERR(ctx, gan_trainer_broadcast(t), GAN_ERR_STATE, "no collective");
+    EXPECT_ERR(ctx, gan_trainer_set_collective(t, &(gan_collective){group_allreduce, group_broadcast, NULL, 2, 2}),
+               GAN_ERR_INVALID_ARGUMENT, "rank (2) < size (2)");
+    gan_trainer_free(t);
+    gan_context_free(ctx);
+    free(untrained.g);
+    for (int r = 0; r < DP_RANKS; r++)
+        free(members[r].g), free(members[r].d);
+    free(alone.g), free(alone.d);
+}
+
 int main(void)
 {
     test_temp_dir_create("gan_test_trainer");
@@ -716,6 +873,7 @@ int main(void)
     test_checkpoints();
     test_sampler();
     test_sampler_shares();
+    test_data_parallel();
     test_generate();
     test_accounting();
     test_temp_dir_remove();
