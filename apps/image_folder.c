@@ -124,7 +124,8 @@ static bool decode(const char *path, int size, int channels, uint8_t *dst, const
 
 static void warn_skipped(const image_folder *f, const char *path, const char *why)
 {
-    fprintf(stderr, "%s: warning: skipping %s: %s\n", f->program, path, why);
+    if (f->program)
+        fprintf(stderr, "%s: warning: skipping %s: %s\n", f->program, path, why);
 }
 
 /* Decodes every image into the cache, several at a time; drops (and warns
@@ -270,8 +271,9 @@ static void decode_request(image_folder *f)
         memset(f->batch + (size_t)b * image_bytes, 0, image_bytes);
         if (!f->warned[i]) {
             f->warned[i] = true;
-            fprintf(stderr, "%s: warning: %s cannot be decoded (%s): another image of the batch stands in for it\n",
-                    f->program, f->paths[i], why ? why : "cannot decode");
+            if (f->program)
+                fprintf(stderr, "%s: warning: %s cannot be decoded (%s): another image of the batch stands in for it\n",
+                        f->program, f->paths[i], why ? why : "cannot decode");
         }
     }
     for (int b = 0; good >= 0 && b < f->n; b++)

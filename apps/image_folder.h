@@ -23,7 +23,8 @@ typedef struct image_folder_info {
 } image_folder_info;
 
 /* Finds the images under dir, skipping each file that is not one with a
- * warning line on stderr naming it (program: warning: ...); channels 0
+ * warning line on stderr naming it (program: warning: ...; program NULL:
+ * silently); channels 0
  * picks 3 unless every image is grey, then 1. Caches the decoded images
  * when they take at most cache_limit bytes. NULL on failure, with a message
  * in err: no such folder, or no usable image in it. */

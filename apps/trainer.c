@@ -8,6 +8,7 @@
 
 #include "backend_select.h"
 #include "dataset.h"
+#include "distributed.h"
 #include "files.h"
 #include "image_folder.h"
 #include "images.h"
@@ -43,6 +44,9 @@ typedef struct training_set {
 typedef struct run {
     config cfg;
     const char *program;
+    char program_name[96];        /* "train_mnist (process 1 of 2)" for processes after the first */
+    distributed dist;
+    bool lead;                    /* process 0, the one that prints and writes the run folder */
     const dataset_source *source; /* NULL for a folder of images */
     gan_models_info model;
     gan_context *ctx;
@@ -54,7 +58,9 @@ typedef struct run {
     bool batch_requested;
     gan_trainer *trainer;
     gan_sampler *sampler;
-    gan_tensor *real, *z, *fixed_z;
+    gan_tensor *real, *z, *fixed_z;   /* real and z: this process's share of the batch */
+    float *noise;                     /* the whole batch's noise, of which z is a share */
+    int share, first;                 /* this process's images of each batch: [first, first + share) */
     float *host_samples;
     int64_t epoch, step_in_epoch, global_step;
     int steps_per_epoch;
@@ -152,6 +158,11 @@ static void print_summary(run *r)
            r->events ? gan_summary_path(r->events) : "off (--no-tensorboard)");
     if (c->rotate > 0)
         printf("                up to %g degrees\n", c->rotate);
+    if (r->dist.size > 1) {
+        const int fewest = c->batch / r->dist.size, most = (c->batch + r->dist.size - 1) / r->dist.size;
+        printf("  processes     %d, data-parallel over MPI: %d%s%.0d images of each batch per process, gradients "
+               "averaged\n", r->dist.size, fewest, most > fewest ? " or " : "", most > fewest ? most : 0);
+    }
     if (r->global_step)
         printf("  resumed at    epoch %" PRId64 ", step %" PRId64 "\n", r->epoch + 1, r->global_step);
     fflush(stdout);
@@ -224,6 +235,8 @@ static bool sync_metrics(run *r)
 
 static bool save_checkpoint(run *r)
 {
+    if (!r->lead)
+        return true;
     const config *c = &r->cfg;
     char v[5][32], path[PATH_MAX_LEN + 32];
     snprintf(v[0], sizeof v[0], "%d", c->batch);
@@ -391,6 +404,8 @@ static bool restore_position(run *r, gan_checkpoint *ckpt)
 /* The fixed noise's grid into samples/NAME.png and the TensorBoard log. */
 static bool write_samples(run *r, const char *name)
 {
+    if (!r->lead)
+        return true;
     const int size = r->model.image_size;
     const size_t n = (size_t)SAMPLE_COUNT * r->model.channels * size * size;
     if (!ok(r, gan_model_sample(gan_trainer_generator(r->trainer), r->fixed_z, r->host_samples, n), "sampling"))
@@ -461,10 +476,14 @@ static bool real_batch(run *r)
     return request_batch(r, r->epoch + last, last ? 0 : r->step_in_epoch + 1);
 }
 
-/* Assembles the next batch and runs one GAN step on it. */
+/* Assembles the next batch and runs one GAN step on it. Every process
+ * draws the whole batch's noise, so all draw alike, and takes its share. */
 static bool train_step(run *r, gan_step_stats *s)
 {
-    return real_batch(r) && ok(r, gan_tensor_fill_normal(r->z, 0.0f, 1.0f), "noise") &&
+    const size_t z_size = (size_t)r->model.z_dim;
+    return real_batch(r) &&
+           ok(r, gan_random_normal(r->ctx, r->noise, (size_t)r->cfg.batch * z_size, 0.0f, 1.0f), "noise") &&
+           ok(r, gan_tensor_write(r->z, r->noise + (size_t)r->first * z_size, (size_t)r->share * z_size), "noise") &&
            ok(r, gan_trainer_step(r->trainer, r->real, r->z, s), "training step");
 }
 
@@ -480,6 +499,8 @@ static void format_duration(double seconds, char *buf, size_t size)
 /* Draws the progress; returns the images/s of this run so far. */
 static double report(run *r, const gan_step_stats *s, int64_t done_this_run, bool last_of_epoch)
 {
+    if (!r->lead)
+        return 0.0;
     const config *c = &r->cfg;
     const double now = now_seconds(), elapsed = now - r->started;
     const double rate = elapsed > 0 ? (double)done_this_run * c->batch / elapsed : 0.0;
@@ -524,7 +545,8 @@ static bool train(run *r)
             if (c->max_steps && r->global_step >= c->max_steps) {
                 if (r->tty)
                     printf("\n");
-                printf("stopped at --max-steps %" PRId64 "\n", c->max_steps);
+                if (r->lead)
+                    printf("stopped at --max-steps %" PRId64 "\n", c->max_steps);
                 return save_checkpoint(r);
             }
             gan_step_stats s;
@@ -532,9 +554,10 @@ static bool train(run *r)
                 return false;
             r->global_step++;
             done_this_run++;
-            fprintf(r->csv, "%" PRId64 ",%" PRId64 ",%.6g,%.6g,%.6g,%.6g,%.6g,%.3f\n", r->epoch + 1,
-                    r->global_step, s.loss_d, s.loss_g, s.d_x, s.d_g_z1, s.d_g_z2,
-                    now_seconds() - r->started);
+            if (r->csv)
+                fprintf(r->csv, "%" PRId64 ",%" PRId64 ",%.6g,%.6g,%.6g,%.6g,%.6g,%.3f\n", r->epoch + 1,
+                        r->global_step, s.loss_d, s.loss_g, s.d_x, s.d_g_z1, s.d_g_z2,
+                        now_seconds() - r->started);
             const double rate = report(r, &s, done_this_run, r->step_in_epoch + 1 == r->steps_per_epoch);
             if (r->events && r->global_step % c->log_every == 0 && !log_scalars(r, &s, rate))
                 return false;
@@ -554,8 +577,9 @@ static bool train(run *r)
         r->epoch--;
         if (!saved)
             return false;
-        printf("epoch %" PRId64 " done in %.1f s: samples/%s.png, checkpoint.safetensors\n", r->epoch + 1,
-               took, name);
+        if (r->lead)
+            printf("epoch %" PRId64 " done in %.1f s: samples/%s.png, checkpoint.safetensors\n", r->epoch + 1,
+                   took, name);
         fflush(stdout);
     }
     return true;
@@ -609,15 +633,16 @@ static bool load_data(run *r)
     snprintf(r->folder_dir, sizeof r->folder_dir, "%s", c->data_dir);
     const int size = r->model.image_size;
     const size_t limit = c->cache_limit_mib < 0 ? default_cache_limit() : (size_t)c->cache_limit_mib << 20;
-    if (!(r->folder = image_folder_open(r->folder_dir, size, c->channels, limit, r->program, err, sizeof err))) {
+    if (!(r->folder = image_folder_open(r->folder_dir, size, c->channels, limit, r->lead ? r->program : NULL, err,
+                                        sizeof err))) {
         fprintf(stderr, "%s: %s\n", r->program, err);
         return false;
     }
     const image_folder_info in = image_folder_describe(r->folder);
-    if (in.skipped)
+    if (r->lead && in.skipped)
         fprintf(stderr, "%s: %d file(s) under %s skipped, %d image(s) used\n", r->program, in.skipped, r->folder_dir,
                 in.count);
-    if (in.upscaled)
+    if (r->lead && in.upscaled)
         printf("note: %d image(s) are smaller than %dx%d and are upscaled\n", in.upscaled, size, size);
     *t = (training_set){"images", "an image folder", r->folder_dir, image_folder_cache(r->folder), in.count, size, size,
                         in.channels};
@@ -634,11 +659,16 @@ static bool setup(run *r)
     if (!ok(r, gan_models_describe(c->model, &mp, &r->model), "the model"))
         return false;
     const gan_sampler_params sp = {.batch = c->batch, .image_size = r->model.image_size, .max_rotation = c->rotate,
-                                   .seed = (uint64_t)c->seed, .flip = c->flip};
+                                   .seed = (uint64_t)c->seed, .flip = c->flip, .rank = r->dist.rank,
+                                   .ranks = r->dist.size};
     if (!ok(r, gan_sampler_create(r->ctx, t->images, t->count, t->height, t->width, t->channels, &sp, &r->sampler),
             "the data"))
         return false;
     r->steps_per_epoch = gan_sampler_batches_per_epoch(r->sampler);
+    /* the shares as the sampler makes them: the first batch % size processes one image more */
+    const int part = c->batch / r->dist.size, larger = c->batch % r->dist.size, rank = r->dist.rank;
+    r->share = gan_sampler_share(r->sampler);
+    r->first = rank * part + (rank < larger ? rank : larger);
     if (!t->images && !(r->batch_indices = malloc(sizeof *r->batch_indices * (size_t)c->batch))) {
         fprintf(stderr, "%s: out of memory\n", r->program);
         return false;
@@ -647,8 +677,8 @@ static bool setup(run *r)
      * also when resuming (the checkpoint then replaces the weights) */
     gan_random_seed(r->ctx, (uint64_t)c->seed);
     const gan_models_info *m = &r->model;
-    const int zs[4] = {c->batch, m->z_dim, 1, 1}, fixed[4] = {SAMPLE_COUNT, m->z_dim, 1, 1};
-    const int img[4] = {c->batch, m->channels, m->image_size, m->image_size};
+    const int zs[4] = {r->share, m->z_dim, 1, 1}, fixed[4] = {SAMPLE_COUNT, m->z_dim, 1, 1};
+    const int img[4] = {r->share, m->channels, m->image_size, m->image_size};
     gan_trainer_params tp = gan_trainer_default_params();
     tp.lr_g = tp.lr_d = c->lr;
     tp.beta1 = c->beta1;
@@ -660,11 +690,21 @@ static bool setup(run *r)
         !ok(r, gan_tensor_create(r->ctx, 4, img, &r->real), "tensor"))
         return false;
     r->host_samples = malloc(sizeof(float) * (size_t)SAMPLE_COUNT * m->channels * m->image_size * m->image_size);
-    if (!r->host_samples) {
+    r->noise = malloc(sizeof(float) * (size_t)c->batch * m->z_dim);
+    if (!r->host_samples || !r->noise) {
         fprintf(stderr, "%s: out of memory\n", r->program);
         return false;
     }
     return true;
+}
+
+/* Makes this process one of the run's processes, all starting from
+ * process 0's models, optimizer states and random generator. */
+static bool join_processes(run *r)
+{
+    return r->dist.size == 1 ||
+           (ok(r, gan_trainer_set_collective(r->trainer, &r->dist.collective), "data-parallel training") &&
+            ok(r, gan_trainer_broadcast(r->trainer), "data-parallel training"));
 }
 
 /* The run's TensorBoard log: a new event file each time; a resumed run
@@ -684,6 +724,7 @@ static void teardown(run *r)
     if (r->csv)
         fclose(r->csv);
     free(r->host_samples);
+    free(r->noise);
     gan_tensor_free(r->real), gan_tensor_free(r->z), gan_tensor_free(r->fixed_z);
     gan_trainer_free(r->trainer);
     gan_sampler_free(r->sampler);
@@ -693,21 +734,43 @@ static void teardown(run *r)
     gan_context_free(r->ctx);
 }
 
-int trainer_main(int argc, char **argv, const char *dataset_key)
+/* --threads, or with several processes on this machine its cores shared
+ * among them. */
+static int process_threads(const run *r)
 {
-    run r;
-    memset(&r, 0, sizeof r);
-    r.program = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-    r.source = dataset_source_find(dataset_key); /* NULL: a folder of images */
-    r.set.key = r.source ? r.source->key : "images";
-    config *c = &r.cfg;
-    *c = (config){.model = r.source ? "dcgan" : "dcgan64", .backend = "cpu", .epochs = 5, .batch = 128,
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (r->cfg.threads || r->dist.local_size == 1 || cores < 1)
+        return r->cfg.threads;
+    const long each = cores / r->dist.local_size;
+    return each > 1 ? (int)each : 1;
+}
+
+/* --device, or with several processes on this machine the devices taken
+ * in turn from it, one per process (shared when there are fewer). */
+static int process_device(const run *r)
+{
+    enum { MAX = 64 };
+    gan_device_info devices[MAX];
+    int count = 0;
+    if (r->dist.local_size == 1 || strcmp(r->cfg.backend, "opencl") != 0 ||
+        gan_opencl_devices(devices, MAX, &count, NULL, 0) != GAN_OK || count < 1)
+        return r->cfg.device;
+    return (r->cfg.device + r->dist.local_rank) % count;
+}
+
+/* The program, as this process of the run; returns the exit status. */
+static int train_program(run *r, int argc, char **argv, const char *dataset_key)
+{
+    r->source = dataset_source_find(dataset_key); /* NULL: a folder of images */
+    r->set.key = r->source ? r->source->key : "images";
+    config *c = &r->cfg;
+    *c = (config){.model = r->source ? "dcgan" : "dcgan64", .backend = "cpu", .epochs = 5, .batch = 128,
                   .log_every = 50, .seed = 1, .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f, .gif_delay = 0.5f,
                   .cache_limit_mib = -1};
     option opts[] = {
         {"--model", OPT_STRING, &c->model, 0, 64, "gan, dcgan or dcgan64", false},
         {"--data", OPT_STRING, &c->data_dir, 0, PATH_MAX_LEN,
-         r.source ? "folder with the IDX files (raw or .gz)" : "folder of PNG, JPEG, BMP and GIF images (searched "
+         r->source ? "folder with the IDX files (raw or .gz)" : "folder of PNG, JPEG, BMP and GIF images (searched "
          "recursively; required)", false},
         {"--out", OPT_STRING, &c->out_dir, 0, PATH_MAX_LEN, "output folder (none: runs/DATASET-MODEL-TIME)", false},
         {"--resume", OPT_STRING, &c->resume_dir, 0, PATH_MAX_LEN, "continue the run in this folder", false},
@@ -734,87 +797,116 @@ int trainer_main(int argc, char **argv, const char *dataset_key)
         {"--cache-limit", OPT_INT64, &c->cache_limit_mib, -1, 1e9, "MiB of decoded images kept in memory; more are "
          "decoded a batch at a time (-1: half the memory)", false},
     };
-    const int n_opts = (int)(sizeof opts / sizeof opts[0]) - (r.source ? 2 : 0);
+    const int n_opts = (int)(sizeof opts / sizeof opts[0]) - (r->source ? 2 : 0);
     char summary[256];
     snprintf(summary, sizeof summary, "Trains a GAN or DCGAN on %s and writes sample grids, metrics.csv and a checkpoint.",
-             r.source ? r.source->title : "a folder of images, in colour or grey,");
-    switch (options_parse(opts, n_opts, argc, argv, r.program, summary)) {
+             r->source ? r->source->title : "a folder of images, in colour or grey,");
+    switch (options_parse(opts, n_opts, argc, argv, r->program, summary)) {
     case OPTIONS_HELP: return 0;
     case OPTIONS_ERROR: return 2;
     default: break;
     }
     if (c->list_devices)
-        return backend_list_devices(r.program);
-    if (!r.source && c->channels == 2) {
-        fprintf(stderr, "%s: --channels takes 0, 1 or 3, not 2\n", r.program);
+        return backend_list_devices(r->program);
+    if (!r->source && c->channels == 2) {
+        fprintf(stderr, "%s: --channels takes 0, 1 or 3, not 2\n", r->program);
         return 2;
     }
-    if (!r.source && !c->data_dir && !c->resume_dir) {
-        fprintf(stderr, "%s: --data names the folder of images to train on (--help lists the options)\n", r.program);
+    if (!r->source && !c->data_dir && !c->resume_dir) {
+        fprintf(stderr, "%s: --data names the folder of images to train on (--help lists the options)\n", r->program);
         return 2;
     }
     gan_checkpoint *resume = NULL;
     int status = 1;
-    if (!(r.ctx = backend_context(r.program, c->backend, c->device, c->threads, 0)))
+    if (!(r->ctx = backend_context(r->program, c->backend, process_device(r), process_threads(r), 0)))
         return 1;
     if (c->resume_dir) {
         if (options_find(opts, n_opts, "--out")->given && strcmp(c->out_dir, c->resume_dir) != 0) {
-            fprintf(stderr, "%s: --resume continues in its own folder; drop --out\n", r.program);
+            fprintf(stderr, "%s: --resume continues in its own folder; drop --out\n", r->program);
             goto done;
         }
         char path[PATH_MAX_LEN + 32];
         snprintf(path, sizeof path, "%s/checkpoint.safetensors", c->resume_dir);
-        if (!ok(&r, gan_checkpoint_open(r.ctx, path, &resume), "cannot resume") ||
-            !adopt_settings(&r, resume, opts, n_opts))
+        if (!ok(r, gan_checkpoint_open(r->ctx, path, &resume), "cannot resume") ||
+            !adopt_settings(r, resume, opts, n_opts))
             goto done;
-        snprintf(r.out_dir, sizeof r.out_dir, "%s", c->resume_dir);
+        snprintf(r->out_dir, sizeof r->out_dir, "%s", c->resume_dir);
     } else if (c->out_dir) {
-        snprintf(r.out_dir, sizeof r.out_dir, "%s", c->out_dir);
+        snprintf(r->out_dir, sizeof r->out_dir, "%s", c->out_dir);
     } else {
         char stamp[32];
         time_t t = time(NULL);
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
-        snprintf(r.out_dir, sizeof r.out_dir, "runs/%s-%s-%s", r.set.key, c->model, stamp);
+        snprintf(r->out_dir, sizeof r->out_dir, "runs/%s-%s-%s", r->set.key, c->model, stamp);
     }
-    if (gan_models_describe(c->model, NULL, &r.model) != GAN_OK) {
-        fprintf(stderr, "%s: --model takes %s, not '%s'\n", r.program, gan_models_names(), c->model);
+    if (gan_models_describe(c->model, NULL, &r->model) != GAN_OK) {
+        fprintf(stderr, "%s: --model takes %s, not '%s'\n", r->program, gan_models_names(), c->model);
         goto done;
     }
     char probe[PATH_MAX_LEN + 32];
-    snprintf(probe, sizeof probe, "%s/checkpoint.safetensors", r.out_dir);
+    snprintf(probe, sizeof probe, "%s/checkpoint.safetensors", r->out_dir);
     if (!resume && file_exists(probe)) {
         fprintf(stderr, "%s: %s already holds a checkpoint: continue it with --resume %s, or choose another --out\n",
-                r.program, r.out_dir, r.out_dir);
+                r->program, r->out_dir, r->out_dir);
         goto done;
     }
-    if (!setup(&r) || (resume && !restore_position(&r, resume)) || !prepare_folder(&r))
+    if (!setup(r) || (resume && !restore_position(r, resume)) || !join_processes(r) ||
+        (r->lead && !prepare_folder(r)))
         goto done;
     gan_checkpoint_close(resume);
     resume = NULL;
-    r.tty = isatty(STDOUT_FILENO);
-    if (!open_metrics(&r) || !open_events(&r))
+    r->tty = isatty(STDOUT_FILENO);
+    if (r->lead && (!open_metrics(r) || !open_events(r)))
         goto done;
-    print_summary(&r);
-    if (!train(&r) || !ok(&r, gan_summary_close(r.events), "TensorBoard log")) {
-        r.events = NULL;
+    if (r->lead)
+        print_summary(r);
+    if (!train(r) || !ok(r, gan_summary_close(r->events), "TensorBoard log")) {
+        r->events = NULL;
         goto done;
     }
-    r.events = NULL;
+    r->events = NULL;
+    if (!r->lead) {
+        status = 0;
+        goto done;
+    }
     char gif[PATH_MAX_LEN + 32], err[PATH_MAX_LEN + 512];
     int frames;
-    snprintf(gif, sizeof gif, "%s/progress.gif", r.out_dir);
-    if (!progress_gif_write(r.out_dir, r.steps_per_epoch, c->gif_delay, gif, &frames, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", r.program, err);
+    snprintf(gif, sizeof gif, "%s/progress.gif", r->out_dir);
+    if (!progress_gif_write(r->out_dir, r->steps_per_epoch, c->gif_delay, gif, &frames, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", r->program, err);
         goto done;
     }
     if (frames)
         printf("done: %s/samples holds the sample grids, progress.gif %d of them, checkpoint.safetensors the model\n",
-               r.out_dir, frames);
+               r->out_dir, frames);
     else
-        printf("done: %s/checkpoint.safetensors holds the model\n", r.out_dir);
+        printf("done: %s/checkpoint.safetensors holds the model\n", r->out_dir);
     status = 0;
 done:
     gan_checkpoint_close(resume);
-    teardown(&r);
+    teardown(r);
     return status;
+}
+
+int trainer_main(int argc, char **argv, const char *dataset_key)
+{
+    run r;
+    memset(&r, 0, sizeof r);
+    r.program = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    char err[512];
+    if (!distributed_init(&argc, &argv, &r.dist, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", r.program, err);
+        return 1;
+    }
+    r.lead = r.dist.rank == 0;
+    if (!r.lead) {
+        snprintf(r.program_name, sizeof r.program_name, "%s (process %d of %d)", r.program, r.dist.rank + 1,
+                 r.dist.size);
+        r.program = r.program_name;
+    }
+    const int status = train_program(&r, argc, argv, dataset_key);
+    if (status != 0)
+        return distributed_fail(&r.dist, status);
+    distributed_finish(&r.dist);
+    return 0;
 }

@@ -1,4 +1,5 @@
-# check.sh - sourced by the shell tests: counted checks and the closing line.
+# check.sh - sourced by the shell tests: counted checks, a byte comparison
+# within one level, and the closing line.
 
 passed=0 failed=0
 
@@ -17,6 +18,11 @@ fails_with() { # fails_with "what" "needle" command...: must exit non-zero sayin
     else
         passed=$((passed + 1))
     fi
+}
+
+bytes_close() { # bytes_close A B: every byte of two equally long files within 1
+    paste <(od -An -tu1 -v "$1" | tr -s ' ' '\n' | sed '/^$/d') <(od -An -tu1 -v "$2" | tr -s ' ' '\n' | sed '/^$/d') |
+        awk 'NF != 2 {exit 1} {d = $1 - $2; if (d < 0) d = -d; if (d > 1) exit 1}'
 }
 
 finish() { # finish NAME: the closing line; the exit status of the test
