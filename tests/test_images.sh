@@ -4,10 +4,11 @@
 # warning naming each, colour grids, GIF and samples, the same training
 # from the cache in memory and from the background decoder, exact resume,
 # grey folders, both backends, and clear errors.
-# usage: test_images.sh BIN_DIR MAKE_IMAGES
+# usage: test_images.sh BIN_DIR MAKE_IMAGES EVENTS_DUMP
 set -uo pipefail
 bin=$(cd "$1" && pwd)
 make_images=$2
+events_dump=$3
 here=$(cd "$(dirname "$0")" && pwd)
 python=${PYTHON:-/usr/bin/python3}
 work=$(mktemp -d)
@@ -33,6 +34,7 @@ check "says the cache and its size" grep -q "30 images, 3 channel(s), centre-cro
 check "notes the upscaled" grep -q "note: 23 image(s) are smaller than 64x64 and are upscaled" A.log
 check "dcgan64 in colour" grep -q "Conv2d(3, 64, kernel_size=(4, 4)" A.log
 check "colour sample grid" test "$(png_colour_type A/samples/epoch_001.png)" -eq 2
+check "colour TensorBoard image" grep -q "^image 3 samples 530 530 3 " <("$events_dump" A/events.out.tfevents.*)
 if "$python" -c "import PIL" 2> /dev/null; then
     check "colour GIF" "$python" "$here/gif_check.py" A/progress.gif 0.5 A/samples/epoch_001.png > /dev/null
 fi
