@@ -156,6 +156,11 @@ typedef struct gan_batchnorm_args {
     X(bce_probs, (gan_backend *be, const gan_tensor *p, const gan_tensor *t, gan_tensor *grad,          \
                   float *loss),                                                                          \
       (be, p, t, grad, loss))                                                                            \
+    /* z and t [rows, classes]: mean over rows of -sum t log softmax(z); grad (may be NULL) =          \
+     * (softmax(z) - t) / rows; *correct: rows whose first largest z is at t's first largest */       \
+    X(softmax_xent, (gan_backend *be, const gan_tensor *z, const gan_tensor *t, int rows, int classes,  \
+                     gan_tensor *grad, float *loss, int *correct),                                        \
+      (be, z, t, rows, classes, grad, loss, correct))                                                    \
     /* optimizers, in place on param and state */                                                       \
     X(adam_step, (gan_backend *be, const gan_adam_step_args *a, gan_tensor *param,                      \
                   const gan_tensor *grad, gan_tensor *exp_avg, gan_tensor *exp_avg_sq),                  \

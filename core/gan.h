@@ -387,6 +387,16 @@ GAN_API gan_status gan_bce_with_logits(gan_context *ctx, const gan_tensor *logit
 GAN_API gan_status gan_bce(gan_context *ctx, const gan_tensor *probs, const gan_tensor *target,
                            gan_tensor *grad, float *loss);
 
+/* Softmax cross-entropy of logits [rows, classes] against target of the
+ * same shape (each row a distribution: one-hot labels, or smoothed ones),
+ * the mean over rows of -sum_c t_c log softmax(z)_c, computed stably. grad
+ * (may be NULL) receives d loss / d logits = (softmax(z) - t) / rows;
+ * *correct (may be NULL) counts the rows whose largest logit stands where
+ * the target's largest entry does (the first of equals).
+ * Returns OK, INVALID_ARGUMENT, SHAPE, BACKEND. */
+GAN_API gan_status gan_softmax_cross_entropy(gan_context *ctx, const gan_tensor *logits, const gan_tensor *target,
+                                             gan_tensor *grad, float *loss, int *correct);
+
 /* ------------------------------------------------------------ optimizers */
 
 typedef struct gan_optimizer gan_optimizer;

@@ -1,4 +1,5 @@
-/* loss.c - binary cross-entropy losses: argument checks, then the backend. */
+/* loss.c - the losses: binary cross-entropy and softmax cross-entropy;
+ * argument checks, then the backend. */
 #include "gan_internal.h"
 
 static gan_status check_loss_args(gan_context *ctx, const char *fn, const gan_tensor *input,
@@ -31,6 +32,23 @@ gan_status gan_bce_with_logits(gan_context *ctx, const gan_tensor *logits, const
     if (st != GAN_OK)
         return st;
     return GAN_RUN(ctx, bce_logits, logits, target, grad, loss, mean_prob);
+}
+
+gan_status gan_softmax_cross_entropy(gan_context *ctx, const gan_tensor *logits, const gan_tensor *target,
+                                     gan_tensor *grad, float *loss, int *correct)
+{
+    gan_clear_error(ctx);
+    if (!ctx)
+        return GAN_ERR_INVALID_ARGUMENT;
+    gan_status st = check_loss_args(ctx, "gan_softmax_cross_entropy", logits, target, grad, loss);
+    if (st != GAN_OK)
+        return st;
+    if (logits->ndim != 2) {
+        char a[64];
+        return gan_fail(ctx, GAN_ERR_SHAPE, "gan_softmax_cross_entropy: logits %s are not [rows, classes]",
+                        gan_shape_str(logits->ndim, logits->shape, a, sizeof a));
+    }
+    return GAN_RUN(ctx, softmax_xent, logits, target, logits->shape[0], logits->shape[1], grad, loss, correct);
 }
 
 gan_status gan_bce(gan_context *ctx, const gan_tensor *probs, const gan_tensor *target,

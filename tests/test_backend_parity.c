@@ -247,6 +247,21 @@ static void check_losses_and_optimizers(void)
     REQUIRE_OK(ocl, gan_bce(ocl, po, to, go, &lo));
     CHECK(fabsf(lc - lo) <= 1e-5f + 1e-4f * fabsf(lc));
     compare("bce grad", go, gc, 1e-5, 1e-3);
+    /* softmax cross-entropy over 37 rows of 10 classes, one-hot targets */
+    const int classes_shape[2] = {37, 10};
+    float onehot[370] = {0};
+    for (int r = 0; r < 37; r++)
+        onehot[r * 10 + (r * 7) % 10] = 1.0f;
+    gan_tensor *lo_, *lc_ = random_pair(2, classes_shape, &lo_, -8.0f, 8.0f);
+    gan_tensor *ho = test_tensor(ocl, 2, classes_shape, onehot), *hc = test_tensor(cpu, 2, classes_shape, onehot);
+    gan_tensor *xo = test_tensor(ocl, 2, classes_shape, NULL), *xc = test_tensor(cpu, 2, classes_shape, NULL);
+    int rc_, ro_;
+    REQUIRE_OK(cpu, gan_softmax_cross_entropy(cpu, lc_, hc, xc, &lc, &rc_));
+    REQUIRE_OK(ocl, gan_softmax_cross_entropy(ocl, lo_, ho, xo, &lo, &ro_));
+    CHECK(fabsf(lc - lo) <= 1e-5f + 1e-4f * fabsf(lc) && rc_ == ro_);
+    compare("softmax_cross_entropy grad", xo, xc, 1e-6, 1e-4);
+    gan_tensor_free(lo_), gan_tensor_free(lc_), gan_tensor_free(ho), gan_tensor_free(hc);
+    gan_tensor_free(xo), gan_tensor_free(xc);
     gan_tensor_free(zo), gan_tensor_free(zc), gan_tensor_free(po), gan_tensor_free(pc);
     gan_tensor_free(to), gan_tensor_free(tc), gan_tensor_free(go), gan_tensor_free(gc);
 

@@ -169,6 +169,11 @@ static void test_model_errors(gan_context *ctx)
     EXPECT_ERR(ctx, gan_bce_with_logits(ctx, x, t, NULL, &loss, NULL), GAN_ERR_SHAPE, "target [3, 1] does not match input [3, 5]");
     EXPECT_ERR(ctx, gan_bce(ctx, t, t, x, &loss), GAN_ERR_SHAPE, "grad [3, 5]");
     EXPECT_ERR(ctx, gan_bce(ctx, t, t, NULL, NULL), GAN_ERR_INVALID_ARGUMENT, "NULL");
+    EXPECT_ERR(ctx, gan_softmax_cross_entropy(ctx, x, t, NULL, &loss, NULL), GAN_ERR_SHAPE, "target [3, 1]");
+    gan_tensor *flat = test_tensor(ctx, 1, (int[]){3}, NULL);
+    EXPECT_ERR(ctx, gan_softmax_cross_entropy(ctx, flat, flat, NULL, &loss, NULL), GAN_ERR_SHAPE,
+               "logits [3] are not [rows, classes]");
+    gan_tensor_free(flat);
 
     gan_tensor_free(x), gan_tensor_free(x4), gan_tensor_free(dy), gan_tensor_free(bad);
     gan_tensor_free(img), gan_tensor_free(small), gan_tensor_free(one), gan_tensor_free(t);

@@ -163,6 +163,52 @@ static void check_losses(gan_context *ctx)
         }
         free(gh);
     }
+    /* softmax cross-entropy: 7 rows of 3 classes, one-hot and soft targets,
+     * against a double-precision reference and central differences */
+    float st[21];
+    for (int r = 0; r < 7; r++)
+        for (int c = 0; c < 3; c++)
+            st[r * 3 + c] = r < 4 ? (float)(c == r % 3) : (c == 0 ? 0.5f : 0.25f);
+    gan_tensor *stt = test_tensor(ctx, 2, shape, st);
+    float xent, xp, xm;
+    int correct;
+    REQUIRE_OK(ctx, gan_softmax_cross_entropy(ctx, zt, stt, g, &xent, &correct));
+    float *xg = test_read(g);
+    double xwant[21], xref = 0.0;
+    int right = 0;
+    for (int r = 0; r < 7; r++) {
+        const float *zr = z + r * 3;
+        const int zmax = zr[1] > zr[0] ? (zr[2] > zr[1] ? 2 : 1) : (zr[2] > zr[0] ? 2 : 0);
+        const int tmax = st[r * 3 + 1] > st[r * 3] ? (st[r * 3 + 2] > st[r * 3 + 1] ? 2 : 1) : (st[r * 3 + 2] > st[r * 3] ? 2 : 0);
+        right += zmax == tmax;
+        const double log_sum = log(exp((double)zr[0]) + exp((double)zr[1]) + exp((double)zr[2]));
+        for (int c = 0; c < 3; c++)
+            xref -= st[r * 3 + c] * (zr[c] - log_sum);
+    }
+    for (int i = 0; i < 21; i++) {
+        const float h = 1e-3f, orig = z[i];
+        z[i] = orig + h;
+        REQUIRE_OK(ctx, gan_tensor_write(zt, z, 21));
+        REQUIRE_OK(ctx, gan_softmax_cross_entropy(ctx, zt, stt, NULL, &xp, NULL));
+        z[i] = orig - h;
+        REQUIRE_OK(ctx, gan_tensor_write(zt, z, 21));
+        REQUIRE_OK(ctx, gan_softmax_cross_entropy(ctx, zt, stt, NULL, &xm, NULL));
+        z[i] = orig;
+        REQUIRE_OK(ctx, gan_tensor_write(zt, z, 21));
+        xwant[i] = ((double)xp - xm) / (2.0 * h);
+    }
+    const double xw = xref / 7;
+    test_expect_close("softmax_cross_entropy loss", &xent, &xw, 1, 1e-6, 1e-5);
+    test_expect_close("softmax_cross_entropy grad", xg, xwant, 21, 2e-4, 2e-2);
+    CHECK(correct == right);
+    free(xg);
+    gan_tensor_free(stt);
+    /* no inf or NaN from logits far apart */
+    const float far[4] = {1000.0f, -1000.0f, -1000.0f, 1000.0f}, onehot[4] = {0.0f, 1.0f, 0.0f, 1.0f};
+    gan_tensor *fz = test_tensor(ctx, 2, (int[]){2, 2}, far), *ft = test_tensor(ctx, 2, (int[]){2, 2}, onehot);
+    REQUIRE_OK(ctx, gan_softmax_cross_entropy(ctx, fz, ft, NULL, &xent, &correct));
+    CHECK(fabsf(xent - 1000.0f) < 1e-2f && correct == 1);
+    gan_tensor_free(fz), gan_tensor_free(ft);
     /* stable for extreme logits: no inf or NaN */
     const float big[2] = {100.0f, -100.0f}, tgt[2] = {0.0f, 1.0f};
     gan_tensor *bz = test_tensor(ctx, 1, (int[]){2}, big), *bt = test_tensor(ctx, 1, (int[]){2}, tgt);

@@ -743,6 +743,38 @@ static gan_status cpu_bce_logits(gan_backend *be, const gan_tensor *z, const gan
     return GAN_OK;
 }
 
+static gan_status cpu_softmax_xent(gan_backend *be, const gan_tensor *z, const gan_tensor *t, int rows, int classes,
+                                   gan_tensor *grad, float *loss, int *correct)
+{
+    (void)be;
+    const float *pz = CF(z), *pt = CF(t);
+    float *pg = grad ? F(grad) : NULL;
+    double sum = 0.0;
+    int right = 0;
+    for (int r = 0; r < rows; r++) {
+        const float *zr = pz + (size_t)r * classes, *tr = pt + (size_t)r * classes;
+        int zmax = 0, tmax = 0;
+        for (int c = 1; c < classes; c++) {
+            zmax = zr[c] > zr[zmax] ? c : zmax;
+            tmax = tr[c] > tr[tmax] ? c : tmax;
+        }
+        right += zmax == tmax;
+        double exps = 0.0;
+        for (int c = 0; c < classes; c++)
+            exps += exp((double)zr[c] - zr[zmax]);
+        const double log_sum = log(exps) + zr[zmax];
+        for (int c = 0; c < classes; c++) {
+            sum -= tr[c] * ((double)zr[c] - log_sum);
+            if (pg)
+                pg[(size_t)r * classes + c] = (float)((exp((double)zr[c] - log_sum) - tr[c]) / rows);
+        }
+    }
+    *loss = (float)(sum / rows);
+    if (correct)
+        *correct = right;
+    return GAN_OK;
+}
+
 static gan_status cpu_bce_probs(gan_backend *be, const gan_tensor *p, const gan_tensor *t,
                                 gan_tensor *grad, float *loss)
 {
@@ -835,6 +867,7 @@ static const gan_backend_iface cpu_iface = {
     .ops.batchnorm_backward = cpu_batchnorm_backward,
     .ops.inverse_std = cpu_inverse_std,
     .ops.bce_logits = cpu_bce_logits,
+    .ops.softmax_xent = cpu_softmax_xent,
     .ops.bce_probs = cpu_bce_probs,
     .ops.adam_step = cpu_adam_step,
     .ops.sgd_step = cpu_sgd_step,

@@ -282,6 +282,41 @@ __kernel void bce(__global const float *in, __global const float *target, __glob
     }
 }
 
+/* one group: out[0] = sum over rows of -sum t log softmax(z), out[1] =
+ * rows whose first largest z is at t's first largest; grad (when
+ * has_grad) = (softmax(z) - t) / rows. A row per work-item. */
+__kernel void softmax_xent(__global const float *z, __global const float *target, __global float *grad,
+                           int has_grad, __global float *out, int rows, int classes)
+{
+    __local float scratch[REDUCE_SIZE];
+    const int lid = get_local_id(0);
+    float loss = 0.0f, right = 0.0f;
+    for (int r = lid; r < rows; r += REDUCE_SIZE) {
+        __global const float *zr = z + (size_t)r * classes, *tr = target + (size_t)r * classes;
+        int zmax = 0, tmax = 0;
+        for (int c = 1; c < classes; c++) {
+            zmax = zr[c] > zr[zmax] ? c : zmax;
+            tmax = tr[c] > tr[tmax] ? c : tmax;
+        }
+        right += zmax == tmax ? 1.0f : 0.0f;
+        float exps = 0.0f;
+        for (int c = 0; c < classes; c++)
+            exps += exp(zr[c] - zr[zmax]);
+        const float log_sum = log(exps) + zr[zmax];
+        for (int c = 0; c < classes; c++) {
+            loss -= tr[c] * (zr[c] - log_sum);
+            if (has_grad)
+                grad[(size_t)r * classes + c] = (exp(zr[c] - log_sum) - tr[c]) / (float)rows;
+        }
+    }
+    loss = group_sum(loss, scratch);
+    right = group_sum(right, scratch);
+    if (lid == 0) {
+        out[0] = loss;
+        out[1] = right;
+    }
+}
+
 __kernel void adam(__global float *p, __global const float *g, __global float *m, __global float *v, int n,
                    float step_size, float inv_sqrt_bc2, float beta1c, float beta2, float beta2c, float eps,
                    float weight_decay)

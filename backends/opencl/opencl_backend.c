@@ -26,7 +26,7 @@ enum { CONV_WORKSPACE_FLOATS = 8 << 20 };
     X(ACT_FORWARD, activation_forward) X(ACT_BACKWARD, activation_backward)                            \
     X(BN_STATS, batchnorm_stats) X(BN_APPLY, batchnorm_apply)                                          \
     X(BN_BACKWARD_REDUCE, batchnorm_backward_reduce) X(BN_BACKWARD_DX, batchnorm_backward_dx)          \
-    X(INVERSE_STD, inverse_std) X(BCE, bce) X(ADAM, adam) X(SGD, sgd)
+    X(INVERSE_STD, inverse_std) X(BCE, bce) X(SOFTMAX_XENT, softmax_xent) X(ADAM, adam) X(SGD, sgd)
 
 typedef enum kernel_id {
 #define OCL_KERNEL_ID_(id, name) K_##id,
@@ -548,6 +548,28 @@ static gan_status ocl_bce_probs(gan_backend *be, const gan_tensor *p, const gan_
     return bce(be, 0, p, t, grad, loss, NULL);
 }
 
+static gan_status ocl_softmax_xent(gan_backend *be, const gan_tensor *z, const gan_tensor *t, int rows, int classes,
+                                   gan_tensor *grad, float *loss, int *correct)
+{
+    ocl_backend *ob = ocl(be);
+    gan_status st = grow(be, &ob->small, &ob->small_floats, 2, sizeof(float));
+    if (st != GAN_OK)
+        return st;
+    const int has_grad = grad != NULL;
+    cl_mem g = grad ? M(grad) : ob->small;
+    SET_ARGS(be, K_SOFTMAX_XENT, BUF(z), BUF(t), A(g), A(has_grad), A(ob->small), A(rows), A(classes));
+    st = launch(be, K_SOFTMAX_XENT, ob->reduce_size, ob->reduce_size);
+    float sums[2];
+    if (st == GAN_OK)
+        st = read_floats(be, ob->small, sums, 2);
+    if (st != GAN_OK)
+        return st;
+    *loss = sums[0] / (float)rows;
+    if (correct)
+        *correct = (int)lrintf(sums[1]);
+    return GAN_OK;
+}
+
 /* ------------------------------------------------------------ optimizers */
 
 static gan_status ocl_adam_step(gan_backend *be, const gan_adam_step_args *a, gan_tensor *param,
@@ -618,6 +640,7 @@ static const gan_backend_iface ocl_iface = {
     .ops.batchnorm_backward = ocl_batchnorm_backward,
     .ops.inverse_std = ocl_inverse_std,
     .ops.bce_logits = ocl_bce_logits,
+    .ops.softmax_xent = ocl_softmax_xent,
     .ops.bce_probs = ocl_bce_probs,
     .ops.adam_step = ocl_adam_step,
     .ops.sgd_step = ocl_sgd_step,
