@@ -1,4 +1,5 @@
-/* dataset.c - MNIST and Fashion-MNIST: location and SHA-256 verification. */
+/* dataset.c - MNIST and Fashion-MNIST, training and test splits: location
+ * and SHA-256 verification. */
 #define _POSIX_C_SOURCE 200809L
 #include "dataset.h"
 
@@ -11,13 +12,17 @@
 static const dataset_source sources[] = {
     {"mnist", "MNIST", "GAN_MNIST_DIR", "data/mnist", NULL, "apps/fetch_mnist.sh data/mnist",
      {"ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-      "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"}},
+      "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+      "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+      "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"}},
     /* the Fashion-MNIST hashes are of the files inside the published .gz
-     * archives, whose own SHA-256 are checked by the distribution package */
+     * archives (whose own SHA-256 the distribution package checks) */
     {"fashion-mnist", "Fashion-MNIST", "GAN_FASHION_MNIST_DIR", "data/fashion-mnist",
      "/usr/share/datasets/fashion-mnist", "apt-get install dataset-fashion-mnist",
      {"c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-      "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"}},
+      "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+      "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+      "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"}},
 };
 
 const dataset_source *dataset_source_find(const char *key)
@@ -88,7 +93,7 @@ static bool load_checked(const char *dir, const char *stem, const char *sha,
     return true;
 }
 
-bool dataset_load(const dataset_source *src, const char *data_dir, bool verify,
+bool dataset_load(const dataset_source *src, const char *data_dir, dataset_split split, bool verify,
                   dataset *out, char *err, size_t err_size)
 {
     memset(out, 0, sizeof *out);
@@ -118,9 +123,12 @@ bool dataset_load(const dataset_source *src, const char *data_dir, bool verify,
         return false;
     }
     snprintf(out->dir, sizeof out->dir, "%s", dir);
-    if (!load_checked(dir, "train-images-idx3-ubyte", src->sha256[0], verify, &out->images, err, err_size))
+    const bool test = split == DATASET_TEST;
+    const char *images = test ? "t10k-images-idx3-ubyte" : "train-images-idx3-ubyte";
+    const char *labels = test ? "t10k-labels-idx1-ubyte" : "train-labels-idx1-ubyte";
+    if (!load_checked(dir, images, src->sha256[test ? 2 : 0], verify, &out->images, err, err_size))
         return false;
-    if (!load_checked(dir, "train-labels-idx1-ubyte", src->sha256[1], verify, &out->labels, err, err_size)) {
+    if (!load_checked(dir, labels, src->sha256[test ? 3 : 1], verify, &out->labels, err, err_size)) {
         dataset_free(out);
         return false;
     }

@@ -622,7 +622,7 @@ static bool load_data(run *r)
     training_set *t = &r->set;
     char err[4096];
     if (r->source) {
-        if (!dataset_load(r->source, c->data_dir, !c->no_verify, &r->data, err, sizeof err)) {
+        if (!dataset_load(r->source, c->data_dir, DATASET_TRAIN, !c->no_verify, &r->data, err, sizeof err)) {
             fprintf(stderr, "%s: %s\n", r->program, err);
             return false;
         }

@@ -9,3 +9,12 @@ make_data() {
     { printf '\x00\x00\x08\x03'; be32 "$2"; be32 28; be32 28; head -c $(($2 * 784)) /dev/urandom; } > "$1/train-images-idx3-ubyte"
     { printf '\x00\x00\x08\x01'; be32 "${3:-$2}"; head -c "${3:-$2}" /dev/urandom; } > "$1/train-labels-idx1-ubyte"
 }
+
+# make_split DIR PREFIX COUNT: COUNT random 28x28 images and labels 0 to 9,
+# as PREFIX-images-idx3-ubyte and PREFIX-labels-idx1-ubyte (train, t10k)
+make_split() {
+    mkdir -p "$1"
+    { printf '\x00\x00\x08\x03'; be32 "$3"; be32 28; be32 28; head -c $(($3 * 784)) /dev/urandom; } > "$1/$2-images-idx3-ubyte"
+    { printf '\x00\x00\x08\x01'; be32 "$3"; for ((i = 0; i < $3; i++)); do printf "\\$(printf %03o $((RANDOM % 10)))"; done; } \
+        > "$1/$2-labels-idx1-ubyte"
+}
