@@ -424,6 +424,11 @@ GAN_API gan_status gan_optimizer_sgd_create(gan_model *model, const gan_sgd_para
                                             gan_optimizer **out);
 /* NULL is a no-op. */
 GAN_API void gan_optimizer_free(gan_optimizer *opt);
+/* The learning rate of the next steps (schedules), in (0, 1].
+ * Returns OK, INVALID_ARGUMENT. */
+GAN_API gan_status gan_optimizer_set_lr(gan_optimizer *opt, float lr);
+/* The learning rate now; 0 for NULL. */
+GAN_API float gan_optimizer_get_lr(const gan_optimizer *opt);
 /* One update from the accumulated gradients.
  * Returns OK, INVALID_ARGUMENT, BACKEND. */
 GAN_API gan_status gan_optimizer_step(gan_optimizer *opt);

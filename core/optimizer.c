@@ -134,6 +134,25 @@ gan_status gan_optimizer_sgd_create(gan_model *model, const gan_sgd_params *p, g
     return st;
 }
 
+gan_status gan_optimizer_set_lr(gan_optimizer *opt, float lr)
+{
+    gan_clear_error(opt ? opt->ctx : NULL);
+    if (!opt)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!(lr > 0.0f && lr <= 1.0f))
+        return gan_fail(opt->ctx, GAN_ERR_INVALID_ARGUMENT, "gan_optimizer_set_lr: %g is not in (0, 1]", lr);
+    if (opt->kind == OPT_ADAM)
+        opt->adam.lr = lr;
+    else
+        opt->sgd.lr = lr;
+    return GAN_OK;
+}
+
+float gan_optimizer_get_lr(const gan_optimizer *opt)
+{
+    return !opt ? 0.0f : opt->kind == OPT_ADAM ? opt->adam.lr : opt->sgd.lr;
+}
+
 gan_status gan_optimizer_step(gan_optimizer *opt)
 {
     gan_clear_error(opt ? opt->ctx : NULL);

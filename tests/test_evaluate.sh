@@ -16,9 +16,10 @@ cd "$work"
 make_split data train 256
 make_split data t10k 120
 common=(--data data --no-verify --threads 2)
-check "train the classifier" "$bin/train_classifier" "${common[@]}" --epochs 2 --batch 32 --out cls.safetensors \
-    > train.log
+check "train the classifier" "$bin/train_classifier" "${common[@]}" --epochs 2 --slow-epochs 1 --batch 32 \
+    --out cls.safetensors > train.log
 check "reports test accuracy per epoch" test "$(grep -c 'test accuracy' train.log)" -eq 3
+check "the last epoch at a tenth" grep -q '^epoch 2/2 (lr 0.0001)' train.log
 check "saved" test -s cls.safetensors
 scores=(--classifier cls.safetensors --kid-size 60 --kid-subsets 3)
 

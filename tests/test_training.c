@@ -40,6 +40,10 @@ static void test_adam(gan_context *ctx)
     for (int i = 0; i < 4; i++)
         w[i] = w0[i];
     for (int t = 1; t <= 3; t++) {
+        const double lr = t < 3 ? 2e-2 : 5e-3; /* a schedule: the last step at a quarter */
+        if (t == 3)
+            REQUIRE_OK(ctx, gan_optimizer_set_lr(opt, 5e-3f));
+        CHECK(gan_optimizer_get_lr(opt) == (float)lr);
         REQUIRE_OK(ctx, gan_tensor_write(entry(ctx, m, 0).grad, grads[t - 1], 4));
         REQUIRE_OK(ctx, gan_optimizer_step(opt));
         for (int i = 0; i < 4; i++) { /* the textbook form, with L2 weight decay */
@@ -47,11 +51,14 @@ static void test_adam(gan_context *ctx)
             mo[i] = 0.5 * mo[i] + 0.5 * g;
             v[i] = 0.999 * v[i] + 0.001 * g * g;
             double mhat = mo[i] / (1 - pow(0.5, t)), vhat = v[i] / (1 - pow(0.999, t));
-            w[i] -= 2e-2 * mhat / (sqrt(vhat) + 1e-8);
+            w[i] -= lr * mhat / (sqrt(vhat) + 1e-8);
         }
     }
     float *got = test_read(entry(ctx, m, 0).value);
-    test_expect_close("adam 3 steps", got, w, 4, 1e-6, 1e-5);
+    test_expect_close("adam 3 steps, the last at another learning rate", got, w, 4, 1e-6, 1e-5);
+    EXPECT_ERR(ctx, gan_optimizer_set_lr(opt, 0.0f), GAN_ERR_INVALID_ARGUMENT, "not in (0, 1]");
+    EXPECT_ERR(ctx, gan_optimizer_set_lr(opt, 1.5f), GAN_ERR_INVALID_ARGUMENT, "not in (0, 1]");
+    CHECK(gan_optimizer_get_lr(opt) == 5e-3f);
     free(got);
     gan_entry e;
     REQUIRE_OK(ctx, gan_optimizer_entry(opt, 0, &e));
