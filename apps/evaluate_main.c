@@ -5,13 +5,10 @@
  * (generate's) or a run folder, whose generator then draws them. */
 #define _POSIX_C_SOURCE 200809L
 #include "backend_select.h"
-#include "classifier.h"
-#include "dataset.h"
+#include "evaluation.h"
 #include "images.h"
 #include "options.h"
-#include "scores.h"
 
-#include <stb_image_resize.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,32 +16,14 @@
 
 static const char *program = "evaluate";
 
-enum { PATH_MAX_LEN = 800, SIDE = CLASSIFIER_SIDE };
+enum { PATH_MAX_LEN = 800 };
 
 typedef struct samples {
-    uint8_t *bytes; /* [count][28][28], owned */
-    int count;
+    uint8_t *bytes; /* [count][height][width], owned */
+    int count, height, width;
     char what[PATH_MAX_LEN + 128];
     char dataset[64]; /* a run's data set, from its checkpoint; "" otherwise */
 } samples;
-
-/* count grey images of h x w bytes as 28 x 28 ones (resized with
- * stb_image_resize when they are of another size) into a new array. */
-static uint8_t *to_classifier_size(const uint8_t *images, int count, int h, int w)
-{
-    uint8_t *out = malloc((size_t)count * SIDE * SIDE);
-    for (int i = 0; out && i < count; i++) {
-        const uint8_t *src = images + (size_t)i * h * w;
-        uint8_t *dst = out + (size_t)i * SIDE * SIDE;
-        if (h == SIDE && w == SIDE)
-            memcpy(dst, src, (size_t)SIDE * SIDE);
-        else if (!stbir_resize_uint8(src, w, h, w, dst, SIDE, SIDE, SIDE, 1)) {
-            free(out);
-            return NULL;
-        }
-    }
-    return out;
-}
 
 /* An IDX file of grey images: [N, H, W] or [N, H, W, 1]. */
 static bool samples_from_idx(const char *path, samples *out)
@@ -62,9 +41,11 @@ static bool samples_from_idx(const char *path, samples *out)
         gan_idx_free(&idx);
         return false;
     }
-    out->count = idx.dims[0];
-    out->bytes = to_classifier_size(idx.data, idx.dims[0], idx.dims[1], idx.dims[2]);
-    snprintf(out->what, sizeof out->what, "%d samples of %dx%d from %s", out->count, idx.dims[1], idx.dims[2], path);
+    out->count = idx.dims[0], out->height = idx.dims[1], out->width = idx.dims[2];
+    out->bytes = malloc(idx.count ? idx.count : 1);
+    if (out->bytes)
+        memcpy(out->bytes, idx.data, idx.count);
+    snprintf(out->what, sizeof out->what, "%d samples of %dx%d from %s", out->count, out->height, out->width, path);
     gan_idx_free(&idx);
     if (!out->bytes)
         fprintf(stderr, "%s: out of memory\n", program);
@@ -81,7 +62,6 @@ static bool samples_from_run(gan_context *ctx, const char *dir, int count, uint6
     gan_model *g = NULL, *d = NULL;
     gan_checkpoint_info info;
     float *images = NULL;
-    uint8_t *bytes = NULL;
     bool ok = false;
     if (gan_checkpoint_open(ctx, path, &ckpt) != GAN_OK || gan_checkpoint_get_info(ckpt, &info) != GAN_OK) {
         fprintf(stderr, "%s: %s\n", program, gan_context_error(ctx));
@@ -97,8 +77,8 @@ static bool samples_from_run(gan_context *ctx, const char *dir, int count, uint6
     snprintf(out->dataset, sizeof out->dataset, "%s", set ? set : "");
     const size_t pixels = (size_t)m->image_size * m->image_size;
     images = malloc(sizeof *images * pixels * (size_t)count);
-    bytes = malloc(pixels * (size_t)count);
-    if (!images || !bytes) {
+    out->bytes = malloc(pixels * (size_t)count);
+    if (!images || !out->bytes) {
         fprintf(stderr, "%s: out of memory\n", program);
         goto done;
     }
@@ -108,38 +88,17 @@ static bool samples_from_run(gan_context *ctx, const char *dir, int count, uint6
         fprintf(stderr, "%s: generating: %s\n", program, gan_context_error(ctx));
         goto done;
     }
-    images_to_bytes(images, pixels * (size_t)count, bytes); /* as generate writes them */
-    out->count = count;
-    out->bytes = to_classifier_size(bytes, count, m->image_size, m->image_size);
+    images_to_bytes(images, pixels * (size_t)count, out->bytes); /* as generate writes them */
+    out->count = count, out->height = out->width = m->image_size;
     snprintf(out->what, sizeof out->what, "%d samples of %s's %s generator (eval mode, seed %llu)", count, dir, m->name,
              (unsigned long long)seed);
-    ok = out->bytes != NULL;
-    if (!ok)
-        fprintf(stderr, "%s: out of memory\n", program);
+    ok = true;
 done:
     free(images);
-    free(bytes);
     gan_model_free(g);
     gan_model_free(d);
     gan_checkpoint_close(ckpt);
     return ok;
-}
-
-/* Features and predictions of count byte images. */
-static bool describe(classifier *c, const uint8_t *bytes, int count, float *features, int *predictions)
-{
-    const size_t n = (size_t)count * SIDE * SIDE;
-    float *scaled = malloc(sizeof *scaled * n);
-    if (!scaled) {
-        fprintf(stderr, "%s: out of memory\n", program);
-        return false;
-    }
-    classifier_scale(bytes, n, scaled);
-    const gan_status st = classifier_run(c, scaled, count, features, predictions);
-    free(scaled);
-    if (st != GAN_OK)
-        fprintf(stderr, "%s: the classifier: %s\n", program, gan_context_error(c->ctx));
-    return st == GAN_OK;
 }
 
 int main(int argc, char **argv)
@@ -185,11 +144,7 @@ int main(int argc, char **argv)
         return 1;
     int status = 1;
     samples s = {0};
-    dataset test = {0};
-    classifier c = {0};
-    float *sample_features = NULL, *test_features = NULL;
-    int *sample_classes = NULL, *test_classes = NULL;
-    feature_stats fs = {0}, ft = {0};
+    evaluation *e = NULL;
     struct stat sb;
     const bool run_folder = stat(sample_path, &sb) == 0 && S_ISDIR(sb.st_mode);
     if (!(run_folder ? samples_from_run(ctx, sample_path, count, (uint64_t)seed, &s) : samples_from_idx(sample_path, &s)))
@@ -197,80 +152,29 @@ int main(int argc, char **argv)
     if (!dataset_key)
         dataset_key = s.dataset[0] ? s.dataset : "mnist";
     const dataset_source *src = dataset_source_find(dataset_key);
-    char err[4096], path[PATH_MAX_LEN + 64], trained_on[64];
+    char err[4096], path[PATH_MAX_LEN + 64];
     if (!src) {
         fprintf(stderr, "%s: --dataset takes mnist or fashion-mnist, not '%s'\n", program, dataset_key);
         goto done;
     }
-    if (!dataset_load(src, data_dir, DATASET_TEST, !no_verify, &test, err, sizeof err)) {
+    if (classifier_path)
+        snprintf(path, sizeof path, "%s", classifier_path);
+    else
+        evaluation_default_classifier(src, path, sizeof path);
+    evaluation_result result;
+    if (!(e = evaluation_open(ctx, src, data_dir, !no_verify, path, err, sizeof err)) ||
+        !evaluation_score(e, s.bytes, s.count, s.height, s.width, kid_subsets, kid_size, (uint64_t)seed, &result, err,
+                          sizeof err)) {
         fprintf(stderr, "%s: %s\n", program, err);
         goto done;
     }
-    snprintf(path, sizeof path, "%s", classifier_path ? classifier_path : "");
-    if (!classifier_path)
-        snprintf(path, sizeof path, "classifiers/%s.safetensors", src->key);
-    double accuracy_saved;
-    if (!classifier_load(ctx, path, &c, trained_on, sizeof trained_on, &accuracy_saved, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n%s: train it once with: build/apps/train_classifier --dataset %s\n", program, err,
-                program, src->key);
-        goto done;
-    }
-    if (strcmp(trained_on, src->key) != 0) {
-        fprintf(stderr, "%s: %s was trained on %s, not %s\n", program, path, trained_on, src->key);
-        goto done;
-    }
-    if (test.height != SIDE || test.width != SIDE) {
-        fprintf(stderr, "%s: %s's test images are %dx%d, not %dx%d\n", program, test.dir, test.height, test.width,
-                SIDE, SIDE);
-        goto done;
-    }
-    sample_features = malloc(sizeof(float) * (size_t)s.count * CLASSIFIER_FEATURES);
-    test_features = malloc(sizeof(float) * (size_t)test.count * CLASSIFIER_FEATURES);
-    sample_classes = malloc(sizeof(int) * (size_t)s.count);
-    test_classes = malloc(sizeof(int) * (size_t)test.count);
-    if (!sample_features || !test_features || !sample_classes || !test_classes) {
-        fprintf(stderr, "%s: out of memory\n", program);
-        goto done;
-    }
-    if (!describe(&c, s.bytes, s.count, sample_features, sample_classes) ||
-        !describe(&c, test.images.data, test.count, test_features, test_classes))
-        goto done;
-    int right = 0;
-    for (int i = 0; i < test.count; i++)
-        right += test_classes[i] == test.labels.data[i];
-    double fid;
-    if (!feature_stats_compute(sample_features, s.count, CLASSIFIER_FEATURES, &fs) ||
-        !feature_stats_compute(test_features, test.count, CLASSIFIER_FEATURES, &ft)) {
-        fprintf(stderr, "%s: out of memory\n", program);
-        goto done;
-    }
-    if (!frechet_distance(&fs, &ft, &fid, err, sizeof err)) {
-        fprintf(stderr, "%s: FID: %s\n", program, err);
-        goto done;
-    }
-    const int subset = kid_size < s.count ? (kid_size < test.count ? kid_size : test.count)
-                                          : (s.count < test.count ? s.count : test.count);
-    double kid, kid_std;
-    kernel_distance(sample_features, s.count, test_features, test.count, CLASSIFIER_FEATURES, kid_subsets, subset,
-                    (uint64_t)seed, &kid, &kid_std);
-    const class_spread spread = class_histogram(sample_classes, s.count, CLASSIFIER_CLASSES, 0.05);
-    printf("%s: %s against the %d %s test images\n", program, s.what, test.count, src->title);
-    printf("classifier %s: test accuracy %.2f%%\n", path, 100.0 * right / test.count);
-    printf("FID %.3f\n", fid);
-    printf("KID %.5f +- %.5f (%d subsets of %d)\n", kid, kid_std, kid_subsets, subset);
-    printf("classes");
-    for (int k = 0; k < CLASSIFIER_CLASSES; k++)
-        printf(" %d:%.1f%%", k, 100.0 * spread.counts[k] / s.count);
-    printf("\nentropy %.3f bits (%.3f for all classes alike)\n", spread.entropy_bits, 3.321928);
-    printf("classes with at least 5%% of the samples: %d of %d\n", spread.classes_over_share, CLASSIFIER_CLASSES);
+    printf("%s: %s against the %d %s test images\n", program, s.what, evaluation_test_count(e), src->title);
+    printf("classifier %s: test accuracy %.2f%%\n", path, 100.0 * evaluation_test_accuracy(e));
+    evaluation_print(stdout, &result);
     status = 0;
 done:
-    feature_stats_free(&fs);
-    feature_stats_free(&ft);
-    free(sample_features), free(test_features), free(sample_classes), free(test_classes);
+    evaluation_free(e);
     free(s.bytes);
-    classifier_free(&c);
-    dataset_free(&test);
     gan_context_free(ctx);
     return status;
 }

@@ -9,6 +9,7 @@
 #include "backend_select.h"
 #include "dataset.h"
 #include "distributed.h"
+#include "evaluation.h"
 #include "files.h"
 #include "image_folder.h"
 #include "images.h"
@@ -26,11 +27,11 @@
 enum { SAMPLE_COUNT = 64, SAMPLE_COLUMNS = 8, PATH_MAX_LEN = 800 };
 
 typedef struct config {
-    const char *model, *data_dir, *out_dir, *resume_dir, *backend;
-    int device, epochs, batch, threads, log_every, channels;
+    const char *model, *data_dir, *out_dir, *resume_dir, *backend, *classifier;
+    int device, epochs, batch, threads, log_every, channels, eval_every, eval_count;
     int64_t max_steps, sample_every, seed, cache_limit_mib;
     float lr, beta1, beta2, rotate, gif_delay;
-    bool no_verify, list_devices, no_tensorboard, flip;
+    bool no_verify, list_devices, no_tensorboard, flip, no_eval;
 } config;
 
 /* What the run trains on: an IDX data set or a folder of images. */
@@ -67,6 +68,8 @@ typedef struct run {
     char out_dir[PATH_MAX_LEN + 1];
     FILE *csv;
     gan_summary_writer *events; /* NULL with --no-tensorboard */
+    evaluation *eval;           /* scores the generator; NULL when off or without a classifier */
+    char eval_note[PATH_MAX_LEN + 256]; /* what it does, or why there is none, for the summary */
     bool tty;
     double started, last_draw;
 } run;
@@ -150,12 +153,13 @@ static void print_summary(run *r)
            "  augmentation  %s\n"
            "  seed          %" PRId64 "\n"
            "  output        %s\n"
-           "  TensorBoard   %s\n",
+           "  TensorBoard   %s\n"
+           "  evaluation    %s\n",
            t->dir, data, gan_context_backend_name(r->ctx),
            gan_context_num_threads(r->ctx), c->batch, r->steps_per_epoch, c->epochs,
            c->max_steps ? " (stopping at --max-steps)" : "", c->lr, c->beta1, c->beta2,
            augment[0] ? augment : "none", c->seed, r->out_dir,
-           r->events ? gan_summary_path(r->events) : "off (--no-tensorboard)");
+           r->events ? gan_summary_path(r->events) : "off (--no-tensorboard)", r->eval_note);
     if (c->rotate > 0)
         printf("                up to %g degrees\n", c->rotate);
     if (r->dist.size > 1) {
@@ -476,6 +480,97 @@ static bool real_batch(run *r)
     return request_batch(r, r->epoch + last, last ? 0 : r->step_in_epoch + 1);
 }
 
+/* Scores the generator (eval mode, --eval-count samples from noise of the
+ * run's seed, the same each time) with the evaluator: prints the figures,
+ * logs them to TensorBoard and appends them to scores.csv. The training's
+ * random generator is left as it was. */
+static bool score_generator(run *r)
+{
+    const config *c = &r->cfg;
+    const gan_models_info *m = &r->model;
+    const size_t image = (size_t)m->image_size * m->image_size;
+    enum { CHUNK = 1000 };
+    float *chunk = malloc(sizeof *chunk * image * CHUNK);
+    uint8_t *bytes = malloc(image * (size_t)c->eval_count);
+    uint64_t state[4];
+    gan_random_get_state(r->ctx, state);
+    gan_random_seed(r->ctx, (uint64_t)c->seed);
+    bool good = chunk && bytes;
+    if (!good)
+        fprintf(stderr, "%s: out of memory for the evaluation's samples\n", r->program);
+    for (int at = 0; good && at < c->eval_count; at += CHUNK) {
+        const int n = c->eval_count - at < CHUNK ? c->eval_count - at : CHUNK;
+        good = ok(r, gan_generate(gan_trainer_generator(r->trainer), m->z_ndim, m->z_dim, n, chunk), "evaluation");
+        if (good)
+            images_to_bytes(chunk, image * (size_t)n, bytes + image * (size_t)at);
+    }
+    good = ok(r, gan_random_set_state(r->ctx, state), "evaluation") && good;
+    evaluation_result res;
+    char err[512];
+    if (good && !evaluation_score(r->eval, bytes, c->eval_count, m->image_size, m->image_size, 10, 1000,
+                                  (uint64_t)c->seed, &res, err, sizeof err)) {
+        fprintf(stderr, "%s: evaluation: %s\n", r->program, err);
+        good = false;
+    }
+    free(chunk);
+    free(bytes);
+    if (!good)
+        return false;
+    printf("epoch %" PRId64 " scored on %d samples: FID %.3f, KID %.5f, %d of 10 classes hold 5%% or more, entropy "
+           "%.3f bits\n", r->epoch + 1, res.count, res.fid, res.kid, res.spread.classes_over_share,
+           res.spread.entropy_bits);
+    fflush(stdout);
+    const struct { const char *tag; float value; } scalars[] = {
+        {"eval/FID", (float)res.fid}, {"eval/KID", (float)res.kid},
+        {"eval/classes_over_5pct", (float)res.spread.classes_over_share}, {"eval/entropy_bits", (float)res.spread.entropy_bits},
+    };
+    for (size_t i = 0; r->events && i < sizeof scalars / sizeof scalars[0]; i++)
+        if (!ok(r, gan_summary_scalar(r->events, scalars[i].tag, r->global_step, scalars[i].value), "TensorBoard log"))
+            return false;
+    char path[PATH_MAX_LEN + 32];
+    snprintf(path, sizeof path, "%s/scores.csv", r->out_dir);
+    const bool fresh = !file_exists(path);
+    FILE *f = fopen(path, "a");
+    bool written = f && (!fresh || fputs("epoch,step,samples,fid,kid,kid_std,entropy_bits,classes_over_5pct\n", f) >= 0) &&
+                   fprintf(f, "%" PRId64 ",%" PRId64 ",%d,%.6g,%.6g,%.6g,%.6g,%d\n", r->epoch + 1, r->global_step,
+                           res.count, res.fid, res.kid, res.kid_std, res.spread.entropy_bits,
+                           res.spread.classes_over_share) > 0;
+    written = f && fclose(f) == 0 && written;
+    if (!written)
+        fprintf(stderr, "%s: cannot write %s: %s\n", r->program, path, strerror(errno));
+    return written;
+}
+
+/* The evaluator for the run's data set (process 0 of an IDX data set,
+ * unless --no-eval): the classifier --classifier names, which must then
+ * load, or the data set's default one when it is there. */
+static bool open_evaluation(run *r)
+{
+    const config *c = &r->cfg;
+    if (!r->lead || !r->source || c->no_eval) {
+        snprintf(r->eval_note, sizeof r->eval_note, "off%s", !r->source ? " (no classifier for image folders)" : "");
+        return true;
+    }
+    char path[PATH_MAX_LEN + 64], err[4096];
+    if (c->classifier)
+        snprintf(path, sizeof path, "%s", c->classifier);
+    else
+        evaluation_default_classifier(r->source, path, sizeof path);
+    if (!c->classifier && !file_exists(path)) {
+        snprintf(r->eval_note, sizeof r->eval_note, "off: no %s (build/apps/train_classifier --dataset %s makes it)",
+                 path, r->source->key);
+        return true;
+    }
+    if (!(r->eval = evaluation_open(r->ctx, r->source, c->data_dir, !c->no_verify, path, err, sizeof err))) {
+        fprintf(stderr, "%s: evaluation: %s\n", r->program, err);
+        return false;
+    }
+    snprintf(r->eval_note, sizeof r->eval_note, "FID, KID and classes of %d samples at the end%s, with %s (test "
+             "accuracy %.2f%%)", c->eval_count, c->eval_every ? " and every --eval-every epochs" : "", path,
+             100.0 * evaluation_test_accuracy(r->eval));
+    return true;
+}
+
 /* Assembles the next batch and runs one GAN step on it. Every process
  * draws the whole batch's noise, so all draw alike, and takes its share. */
 static bool train_step(run *r, gan_step_stats *s)
@@ -581,6 +676,9 @@ static bool train(run *r)
             printf("epoch %" PRId64 " done in %.1f s: samples/%s.png, checkpoint.safetensors\n", r->epoch + 1,
                    took, name);
         fflush(stdout);
+        const bool last = r->epoch + 1 == c->epochs, due = c->eval_every && (r->epoch + 1) % c->eval_every == 0;
+        if (r->eval && (last || due) && !score_generator(r))
+            return false;
     }
     return true;
 }
@@ -725,6 +823,7 @@ static void teardown(run *r)
         fclose(r->csv);
     free(r->host_samples);
     free(r->noise);
+    evaluation_free(r->eval);
     gan_tensor_free(r->real), gan_tensor_free(r->z), gan_tensor_free(r->fixed_z);
     gan_trainer_free(r->trainer);
     gan_sampler_free(r->sampler);
@@ -766,7 +865,7 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
     config *c = &r->cfg;
     *c = (config){.model = r->source ? "dcgan" : "dcgan64", .backend = "cpu", .epochs = 5, .batch = 128,
                   .log_every = 50, .seed = 1, .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f, .gif_delay = 0.5f,
-                  .cache_limit_mib = -1};
+                  .cache_limit_mib = -1, .eval_count = 10000};
     option opts[] = {
         {"--model", OPT_STRING, &c->model, 0, 64, "gan, dcgan or dcgan64", false},
         {"--data", OPT_STRING, &c->data_dir, 0, PATH_MAX_LEN,
@@ -792,6 +891,11 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
         {"--no-verify", OPT_FLAG, &c->no_verify, 0, 0, "accept data files whose SHA-256 is not the published one", false},
         {"--gif-delay", OPT_FLOAT, &c->gif_delay, 0.01, 60, "seconds each grid shows in progress.gif", false},
         {"--no-tensorboard", OPT_FLAG, &c->no_tensorboard, 0, 0, "write no TensorBoard event file", false},
+        {"--eval-every", OPT_INT, &c->eval_every, 0, 100000, "also score the generator every N epochs (0: at the end only)", false},
+        {"--eval-count", OPT_INT, &c->eval_count, 2, 1000000, "samples a score takes", false},
+        {"--classifier", OPT_STRING, &c->classifier, 0, PATH_MAX_LEN, "the evaluator's classifier (none: "
+         "classifiers/DATASET.safetensors when it is there)", false},
+        {"--no-eval", OPT_FLAG, &c->no_eval, 0, 0, "score nothing", false},
         /* a folder's only */
         {"--channels", OPT_INT, &c->channels, 0, 3, "1 (grey) or 3 (colour); 0: 3 unless every image is grey", false},
         {"--cache-limit", OPT_INT64, &c->cache_limit_mib, -1, 1e9, "MiB of decoded images kept in memory; more are "
@@ -810,6 +914,11 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
         return backend_list_devices(r->program);
     if (!r->source && c->channels == 2) {
         fprintf(stderr, "%s: --channels takes 0, 1 or 3, not 2\n", r->program);
+        return 2;
+    }
+    if (!r->source && (c->classifier || c->eval_every)) {
+        fprintf(stderr, "%s: the evaluator scores MNIST and Fashion-MNIST models only: drop --classifier and "
+                        "--eval-every\n", r->program);
         return 2;
     }
     if (!r->source && !c->data_dir && !c->resume_dir) {
@@ -856,7 +965,7 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
     gan_checkpoint_close(resume);
     resume = NULL;
     r->tty = isatty(STDOUT_FILENO);
-    if (r->lead && (!open_metrics(r) || !open_events(r)))
+    if ((r->lead && (!open_metrics(r) || !open_events(r))) || !open_evaluation(r))
         goto done;
     if (r->lead)
         print_summary(r);

@@ -31,7 +31,7 @@ check "entropy line" grep -Eq '^entropy [0-9.]+ bits' self.log
 check "classes over 5%" grep -Eq '^classes with at least 5% of the samples: [0-9]+ of 10$' self.log
 check "classifier accuracy" grep -Eq '^classifier cls.safetensors: test accuracy [0-9.]+%$' self.log
 
-check "a run" "$bin/train_mnist" "${common[@]}" --batch 32 --max-steps 2 --out run > /dev/null
+check "a run" "$bin/train_mnist" "${common[@]}" --batch 32 --max-steps 2 --out run > train_run.log
 check "scores a run folder" "$bin/evaluate" run "${common[@]}" "${scores[@]}" --count 200 > run.log
 check "says what it drew" grep -q "200 samples of run's dcgan generator (eval mode, seed 1)" run.log
 check "its FID is positive" awk '/^FID / { found = 1; if (!($2 > 0)) exit 1 } END { exit !found }' run.log
@@ -39,6 +39,21 @@ check "64x64 run" "$bin/train_mnist" "${common[@]}" --batch 16 --max-steps 1 --m
 check "generate 64x64" "$bin/generate" --checkpoint run64 --count 80 --out big.idx > /dev/null
 check "resized to 28x28" "$bin/evaluate" --samples big.idx "${common[@]}" "${scores[@]}" > big.log
 check "said so" grep -q "80 samples of 64x64 from big.idx" big.log
+
+# the training programs score their generator, every epoch here, without
+# changing the training
+check "scored training" "$bin/train_mnist" "${common[@]}" --batch 32 --epochs 2 --eval-every 1 --eval-count 200 \
+    --classifier cls.safetensors --out scored > scored.log
+check "scores printed" test "$(grep -c '^epoch [12] scored on 200 samples: FID [0-9.]*, KID' scored.log)" -eq 2
+check "scores.csv" test "$(wc -l < scored/scores.csv)" -eq 3
+check "scores.csv header" grep -q '^epoch,step,samples,fid,kid,kid_std,entropy_bits,classes_over_5pct$' scored/scores.csv
+check "unscored training" "$bin/train_mnist" "${common[@]}" --batch 32 --epochs 2 --no-eval --out unscored > unscored.log
+check "the same training" cmp scored/checkpoint.safetensors unscored/checkpoint.safetensors
+check "says it scores nothing" grep -q '^  evaluation    off$' unscored.log
+check "no classifier: off" grep -q 'evaluation    off: no classifiers/mnist.safetensors (build/apps/train_classifier' \
+    train_run.log
+fails_with "a named classifier that is not there" "nothere.safetensors" \
+    "$bin/train_mnist" "${common[@]}" --classifier nothere.safetensors --out nothere
 
 # bad input
 fails_with "no classifier" "train it once with: build/apps/train_classifier --dataset mnist" \
