@@ -41,7 +41,28 @@ typedef struct run_metrics {
     int n_rows;
     epoch_summary *epochs;
     int n_epochs;
+    /* the evaluator's last score (scores.csv), when the run was scored */
+    bool scored;
+    int scored_epoch, classes_over_5pct;
+    double fid, kid, entropy_bits;
 } run_metrics;
+
+/* The last row of a run's scores.csv, when there is one. */
+static void read_scores(const char *path, run_metrics *m)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        long long epoch, step;
+        int samples, classes;
+        double fid, kid, kid_std, entropy;
+        if (sscanf(line, "%lld,%lld,%d,%lf,%lf,%lf,%lf,%d", &epoch, &step, &samples, &fid, &kid, &kid_std, &entropy,
+                   &classes) == 8)
+            *m = (run_metrics){m->rows, m->n_rows, m->epochs, m->n_epochs, true, (int)epoch, classes, fid, kid, entropy};
+    }
+    if (f)
+        fclose(f);
+}
 
 static bool read_metrics(const char *path, run_metrics *m)
 {
@@ -211,9 +232,21 @@ static bool write_report(const char *dir, const char *dataset, const run_metrics
     fprintf(f, "| | gan | dcgan |\n| --- | --- | --- |\n");
     fprintf(f, "| samples during training | ![gan](gan/progress.gif) | ![dcgan](dcgan/progress.gif) |\n\n");
     fprintf(f, "![final grids](final_grids.png)\n\n![losses](losses.png)\n\n");
+    fprintf(f, "## Sample quality\n\n");
+    if (m[0].scored && m[1].scored) {
+        fprintf(f, "The evaluator's scores of each generator (eval mode) against the test images, in its "
+                   "classifier's features (`scores.csv` of each run; FID and KID: lower is closer).\n\n"
+                   "| | gan | dcgan |\n| --- | --- | --- |\n| epoch | %d | %d |\n| FID | %.3f | %.3f |\n"
+                   "| KID | %.5f | %.5f |\n| classes with 5%% or more | %d | %d |\n| entropy, bits | %.3f | %.3f |\n\n",
+                m[0].scored_epoch, m[1].scored_epoch, m[0].fid, m[1].fid, m[0].kid, m[1].kid, m[0].classes_over_5pct,
+                m[1].classes_over_5pct, m[0].entropy_bits, m[1].entropy_bits);
+    } else {
+        fprintf(f, "The runs were not scored: the evaluator's classifier for %s is missing "
+                   "(`build/apps/train_classifier --dataset %s` makes it).\n\n", dataset, dataset);
+    }
     fprintf(f, "## Per epoch\n\nMeans over each epoch's steps. D(G(z)) is before D's step; the balance is "
                "D(x) - D(G(z)): near 0 the discriminator cannot tell real from generated images, near 1 it "
-               "always can. (A sample quality score will join this table with the evaluator.)\n\n");
+               "always can.\n\n");
     for (int k = 0; k < 2; k++) {
         fprintf(f, "### %s\n\n| epoch | loss_D | loss_G | D(x) | D(G(z)) | balance | seconds |\n"
                    "| --- | --- | --- | --- | --- | --- | --- |\n", models[k]);
@@ -238,6 +271,12 @@ static bool write_report(const char *dir, const char *dataset, const run_metrics
         fprintf(f, "- %s's generator loss averaged %.3f over the first tenth of its %d steps and %.3f over the last "
                    "(%s).\n", models[k], first, m[k].n_rows, now,
                 now > first ? "its discriminator gained on it" : "it gained on its discriminator");
+    }
+    if (m[0].scored && m[1].scored) {
+        const int better = m[1].fid <= m[0].fid;
+        fprintf(f, "- The evaluator puts %s's samples closer to the test images: FID %.3f against %.3f, with %d and "
+                   "%d of the 10 classes holding 5%% or more of the samples (gan, dcgan).\n", models[better],
+                m[better].fid, m[!better].fid, m[0].classes_over_5pct, m[1].classes_over_5pct);
     }
     const double v[2] = {speed(&m[0], batch), speed(&m[1], batch)};
     if (!isnan(v[0]) && !isnan(v[1]))
@@ -315,7 +354,7 @@ int main(int argc, char **argv)
         else
             ARG("--model"), ARG(models[k]), ARG("--out"), ARG(run_dir);
         ARG("--batch"), ARG(n_batch), ARG("--seed"), ARG(n_seed), ARG("--epochs"), ARG(n_epochs), ARG("--threads"), ARG(n_threads), ARG("--backend"), ARG(backend),
-            ARG("--device"), ARG(n_device);
+            ARG("--device"), ARG(n_device), ARG("--eval-every"), ARG("1");
         if (data)
             ARG("--data"), ARG(data);
         if (no_verify)
@@ -333,6 +372,8 @@ int main(int argc, char **argv)
         snprintf(probe, sizeof probe, "%s/%s/metrics.csv", dir, models[k]);
         if (!read_metrics(probe, &m[k]))
             goto done;
+        snprintf(probe, sizeof probe, "%s/%s/scores.csv", dir, models[k]);
+        read_scores(probe, &m[k]);
     }
     if (m[0].n_epochs < 1 || m[1].n_epochs < 1 || m[0].n_epochs != m[1].n_epochs) {
         fprintf(stderr, "%s: the runs in %s hold %d and %d epochs: train both to the same count\n", program, dir,

@@ -55,6 +55,16 @@ check "no classifier: off" grep -q 'evaluation    off: no classifiers/mnist.safe
 fails_with "a named classifier that is not there" "nothere.safetensors" \
     "$bin/train_mnist" "${common[@]}" --classifier nothere.safetensors --out nothere
 
+# the GAN vs DCGAN report takes the scores of both runs (with the data
+# set's classifier where the trainers look for it)
+mkdir -p classifiers && cp cls.safetensors classifiers/mnist.safetensors
+check "compare scores both" "$bin/compare" --data data --no-verify --batch 32 --epochs 1 --threads 2 --out CMP > /dev/null
+fid_of() { awk -F, 'END { printf "%.3f", $4 }' "$1"; }
+check "the report's FID row is scores.csv's" \
+    grep -qF "| FID | $(fid_of CMP/gan/scores.csv) | $(fid_of CMP/dcgan/scores.csv) |" CMP/report.md
+check "and concludes from it" grep -q "^- The evaluator puts .*'s samples closer to the test images: FID" CMP/report.md
+rm -r classifiers
+
 # bad input
 fails_with "no classifier" "train it once with: build/apps/train_classifier --dataset mnist" \
     "$bin/evaluate" big.idx "${common[@]}" --classifier missing.safetensors
