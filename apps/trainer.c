@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ typedef struct config {
     const char *model, *data_dir, *out_dir, *resume_dir, *backend, *classifier;
     int device, epochs, batch, threads, log_every, channels, eval_every, eval_count;
     int64_t max_steps, sample_every, seed, cache_limit_mib;
-    float lr, beta1, beta2, rotate, gif_delay;
+    float lr, lr_g, lr_d, beta1, beta2, rotate, gif_delay, label_smooth;
     bool no_verify, list_devices, no_tensorboard, flip, no_eval;
 } config;
 
@@ -149,7 +150,7 @@ static void print_summary(run *r)
            "  data          %s (%s)\n"
            "  backend       %s, %d thread(s)\n"
            "  batch         %d, %d steps per epoch, %d epoch(s)%s\n"
-           "  optimizer     Adam lr %g, betas (%g, %g); BCE on logits\n"
+           "  optimizer     Adam lr G %g, D %g, betas (%g, %g); BCE on logits, real label %g\n"
            "  augmentation  %s\n"
            "  seed          %" PRId64 "\n"
            "  output        %s\n"
@@ -157,7 +158,8 @@ static void print_summary(run *r)
            "  evaluation    %s\n",
            t->dir, data, gan_context_backend_name(r->ctx),
            gan_context_num_threads(r->ctx), c->batch, r->steps_per_epoch, c->epochs,
-           c->max_steps ? " (stopping at --max-steps)" : "", c->lr, c->beta1, c->beta2,
+           c->max_steps ? " (stopping at --max-steps)" : "", c->lr_g, c->lr_d, c->beta1, c->beta2,
+           1.0f - c->label_smooth,
            augment[0] ? augment : "none", c->seed, r->out_dir,
            r->events ? gan_summary_path(r->events) : "off (--no-tensorboard)", r->eval_note);
     if (c->rotate > 0)
@@ -356,18 +358,34 @@ static bool adopt_settings(run *r, gan_checkpoint *ckpt, option *opts, int n_opt
         return false;
     }
     c->model = info.model.name;
-    /* this program trains with one learning rate and the tutorial's labels */
+    /* this program sets the learning rates and the real label, and leaves
+     * eps and the other labels as the tutorial has them */
     const gan_trainer_params d = gan_trainer_default_params(), *p = &info.params;
-    if (p->lr_d != p->lr_g || p->eps != d.eps || p->real_label != d.real_label || p->fake_label != d.fake_label ||
-        p->generator_label != d.generator_label) {
-        fprintf(stderr, "%s: the checkpoint's trainer has separate learning rates, another eps or other labels, "
-                        "which this program does not set\n", r->program);
+    if (p->eps != d.eps || p->fake_label != d.fake_label || p->generator_label != d.generator_label) {
+        fprintf(stderr, "%s: the checkpoint's trainer has another eps, fake label or generator label, which this "
+                        "program does not set\n", r->program);
         return false;
     }
+    if (options_find(opts, n_opts, "--lr")->given && (c->lr != p->lr_g || c->lr != p->lr_d)) {
+        fprintf(stderr, "%s: --lr %g differs from the checkpoint's learning rates (G %g, D %g)\n", r->program, c->lr,
+                p->lr_g, p->lr_d);
+        return false;
+    }
+    const float smooth = 1.0f - p->real_label;
+    if (!(smooth >= 0.0f && smooth <= 0.5f)) {
+        fprintf(stderr, "%s: the checkpoint's real label %g is not 1 minus a --label-smooth from 0 to 0.5\n", r->program,
+                p->real_label);
+        return false;
+    }
+    if (options_find(opts, n_opts, "--label-smooth")->given && fabsf(c->label_smooth - smooth) > 1e-6f) {
+        fprintf(stderr, "%s: --label-smooth %g differs from the checkpoint's %g\n", r->program, c->label_smooth, smooth);
+        return false;
+    }
+    c->label_smooth = smooth;
     const struct { const char *flag, *key; bool may_differ; } stored[] = {
         {"--batch", "batch", false}, {"--seed", "seed", false}, {"--rotate", "rotate", false},
         {"--epochs", "epochs", true}, /* a run may be trained on to more epochs */
-        {"--lr", "lr_g", false}, {"--beta1", "beta1", false}, {"--beta2", "beta2", false},
+        {"--lr-g", "lr_g", false}, {"--lr-d", "lr_d", false}, {"--beta1", "beta1", false}, {"--beta2", "beta2", false},
     };
     for (size_t i = 0; i < sizeof stored / sizeof stored[0]; i++)
         if (!adopt(r, ckpt, opts, n_opts, stored[i].flag, stored[i].key, stored[i].may_differ))
@@ -778,7 +796,9 @@ static bool setup(run *r)
     const int zs[4] = {r->share, m->z_dim, 1, 1}, fixed[4] = {SAMPLE_COUNT, m->z_dim, 1, 1};
     const int img[4] = {r->share, m->channels, m->image_size, m->image_size};
     gan_trainer_params tp = gan_trainer_default_params();
-    tp.lr_g = tp.lr_d = c->lr;
+    tp.lr_g = c->lr_g;
+    tp.lr_d = c->lr_d;
+    tp.real_label = 1.0f - c->label_smooth;
     tp.beta1 = c->beta1;
     tp.beta2 = c->beta2;
     if (!ok(r, gan_tensor_create(r->ctx, m->z_ndim, fixed, &r->fixed_z), "tensor") ||
@@ -876,7 +896,11 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
         {"--epochs", OPT_INT, &c->epochs, 1, 100000, "epochs to train", false},
         {"--max-steps", OPT_INT64, &c->max_steps, 0, 1e15, "stop after this many steps in all (0: no limit)", false},
         {"--batch", OPT_INT, &c->batch, 2, 65536, "batch size", false},
-        {"--lr", OPT_FLOAT, &c->lr, 1e-10, 1, "Adam learning rate", false},
+        {"--lr", OPT_FLOAT, &c->lr, 1e-10, 1, "Adam learning rate of both models", false},
+        {"--lr-g", OPT_FLOAT, &c->lr_g, 1e-10, 1, "the generator's learning rate (0: --lr)", false},
+        {"--lr-d", OPT_FLOAT, &c->lr_d, 1e-10, 1, "the discriminator's learning rate (0: --lr)", false},
+        {"--label-smooth", OPT_FLOAT, &c->label_smooth, 0, 0.5, "one-sided label smoothing: D's target on real "
+         "images is 1 minus this", false},
         {"--beta1", OPT_FLOAT, &c->beta1, 0, 0.999999, "Adam beta1", false},
         {"--beta2", OPT_FLOAT, &c->beta2, 0, 0.999999, "Adam beta2", false},
         {"--rotate", OPT_FLOAT, &c->rotate, 0, 180, "random rotation of real images, up to this many degrees", false},
@@ -948,6 +972,10 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
         snprintf(r->out_dir, sizeof r->out_dir, "runs/%s-%s-%s", r->set.key, c->model, stamp);
     }
+    if (c->lr_g == 0.0f) /* unless given or resumed: --lr */
+        c->lr_g = c->lr;
+    if (c->lr_d == 0.0f)
+        c->lr_d = c->lr;
     if (gan_models_describe(c->model, NULL, &r->model) != GAN_OK) {
         fprintf(stderr, "%s: --model takes %s, not '%s'\n", r->program, gan_models_names(), c->model);
         goto done;

@@ -33,6 +33,18 @@ check "resumed checkpoint is identical" cmp A/checkpoint.safetensors B/checkpoin
 check "resumed metrics are identical" cmp <(cut -d, -f1-7 A/metrics.csv) <(cut -d, -f1-7 B/metrics.csv)
 check "resume says where it starts" grep -q 'resumed at    epoch 2, step 4' B.log
 
+# separate learning rates and one-sided label smoothing, kept by a resume
+aids=(--lr-d 4e-4 --label-smooth 0.1)
+check "training aids" "$bin/train_mnist" "${common[@]}" "${aids[@]}" --max-steps 4 --out T > T.log
+check "says them" grep -q 'Adam lr G 0.0002, D 0.0004, betas (0.5, 0.999); BCE on logits, real label 0.9' T.log
+check "first part with aids" "$bin/train_mnist" "${common[@]}" "${aids[@]}" --max-steps 2 --out TR > /dev/null
+check "resumed with aids" "$bin/train_mnist" --resume TR --threads 2 --data data --no-verify --max-steps 4 > /dev/null
+check "the same training" cmp T/checkpoint.safetensors TR/checkpoint.safetensors
+fails_with "another --lr on resume" "--lr 0.0002 differs from the checkpoint's learning rates (G 0.0002, D 0.0004)" \
+    "$bin/train_mnist" --resume TR --data data --no-verify --lr 2e-4
+fails_with "another smoothing on resume" "--label-smooth 0.2 differs from the checkpoint's 0.1" \
+    "$bin/train_mnist" --resume TR --data data --no-verify --label-smooth 0.2
+
 # progress.gif: the grids in training order, from the start also after a resume
 python=${PYTHON:-/usr/bin/python3}
 if "$python" -c "import PIL" 2> /dev/null; then
@@ -157,9 +169,10 @@ if command -v python3 > /dev/null; then
     forged rotate=nan "the checkpoint's 'rotate' needs a number, got 'nan'"
     forged epochs=0 "the checkpoint's 'epochs' must be between 1 and"
     forged lr_g=1e-50 "the checkpoint's 'lr_g' is '1e-50', not a number in single precision's range"
-    forged lr_g=1e-20 "separate learning rates"
+    forged lr_g=1e-20 "the checkpoint's 'lr_g' must be between 1e-10 and 1, got 1e-20"
     forged "lr_g=1e-20 lr_d=1e-20" "the checkpoint's 'lr_g' must be between 1e-10 and 1, got 1e-20"
-    forged real_label=0.9 "other labels"
+    forged real_label=0.3 "the checkpoint's real label 0.3 is not 1 minus a --label-smooth from 0 to 0.5"
+    forged fake_label=0.1 "another eps, fake label or generator label"
     forged beta2=1 "betas must be in [0, 1)"
     forged global_step=3 "does not fit epochs of 3 steps"
     forged step_in_epoch=7 "does not fit epochs of 3 steps"
