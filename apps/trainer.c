@@ -31,7 +31,7 @@ typedef struct config {
     const char *model, *data_dir, *out_dir, *resume_dir, *backend, *classifier;
     int device, epochs, batch, threads, log_every, channels, eval_every, eval_count;
     int64_t max_steps, sample_every, seed, cache_limit_mib;
-    float lr, lr_g, lr_d, beta1, beta2, rotate, gif_delay, label_smooth;
+    float lr, lr_g, lr_d, beta1, beta2, rotate, gif_delay, label_smooth, ema;
     bool no_verify, list_devices, no_tensorboard, flip, no_eval;
 } config;
 
@@ -150,7 +150,7 @@ static void print_summary(run *r)
            "  data          %s (%s)\n"
            "  backend       %s, %d thread(s)\n"
            "  batch         %d, %d steps per epoch, %d epoch(s)%s\n"
-           "  optimizer     Adam lr G %g, D %g, betas (%g, %g); BCE on logits, real label %g\n"
+           "  optimizer     Adam lr G %g, D %g, betas (%g, %g); BCE on logits, real label %g%s\n"
            "  augmentation  %s\n"
            "  seed          %" PRId64 "\n"
            "  output        %s\n"
@@ -159,7 +159,7 @@ static void print_summary(run *r)
            t->dir, data, gan_context_backend_name(r->ctx),
            gan_context_num_threads(r->ctx), c->batch, r->steps_per_epoch, c->epochs,
            c->max_steps ? " (stopping at --max-steps)" : "", c->lr_g, c->lr_d, c->beta1, c->beta2,
-           1.0f - c->label_smooth,
+           1.0f - c->label_smooth, c->ema > 0 ? "; samples from G's moving average" : "",
            augment[0] ? augment : "none", c->seed, r->out_dir,
            r->events ? gan_summary_path(r->events) : "off (--no-tensorboard)", r->eval_note);
     if (c->rotate > 0)
@@ -382,6 +382,11 @@ static bool adopt_settings(run *r, gan_checkpoint *ckpt, option *opts, int n_opt
         return false;
     }
     c->label_smooth = smooth;
+    if (options_find(opts, n_opts, "--ema")->given && c->ema != p->ema_decay) {
+        fprintf(stderr, "%s: --ema %g differs from the checkpoint's %g\n", r->program, c->ema, p->ema_decay);
+        return false;
+    }
+    c->ema = p->ema_decay;
     const struct { const char *flag, *key; bool may_differ; } stored[] = {
         {"--batch", "batch", false}, {"--seed", "seed", false}, {"--rotate", "rotate", false},
         {"--epochs", "epochs", true}, /* a run may be trained on to more epochs */
@@ -423,6 +428,17 @@ static bool restore_position(run *r, gan_checkpoint *ckpt)
 
 /* ------------------------------------------------------------- training */
 
+/* G's images from noise z (count floats into dst), from its moving
+ * average when the run keeps one. */
+static bool sample_generator(run *r, const gan_tensor *z, float *dst, size_t count)
+{
+    const bool average = r->cfg.ema > 0;
+    if (average && !ok(r, gan_trainer_swap_ema(r->trainer), "sampling"))
+        return false;
+    const bool sampled = ok(r, gan_model_sample(gan_trainer_generator(r->trainer), z, dst, count), "sampling");
+    return (!average || ok(r, gan_trainer_swap_ema(r->trainer), "sampling")) && sampled;
+}
+
 /* The fixed noise's grid into samples/NAME.png and the TensorBoard log. */
 static bool write_samples(run *r, const char *name)
 {
@@ -430,7 +446,7 @@ static bool write_samples(run *r, const char *name)
         return true;
     const int size = r->model.image_size;
     const size_t n = (size_t)SAMPLE_COUNT * r->model.channels * size * size;
-    if (!ok(r, gan_model_sample(gan_trainer_generator(r->trainer), r->fixed_z, r->host_samples, n), "sampling"))
+    if (!sample_generator(r, r->fixed_z, r->host_samples, n))
         return false;
     char path[PATH_MAX_LEN + 64], err[PATH_MAX_LEN + 256];
     snprintf(path, sizeof path, "%s/samples/%s.png", r->out_dir, name);
@@ -513,7 +529,8 @@ static bool score_generator(run *r)
     uint64_t state[4];
     gan_random_get_state(r->ctx, state);
     gan_random_seed(r->ctx, (uint64_t)c->seed);
-    bool good = chunk && bytes;
+    bool good = chunk && bytes && (c->ema == 0 || ok(r, gan_trainer_swap_ema(r->trainer), "evaluation"));
+    const bool swapped = good && c->ema > 0;
     if (!good)
         fprintf(stderr, "%s: out of memory for the evaluation's samples\n", r->program);
     for (int at = 0; good && at < c->eval_count; at += CHUNK) {
@@ -523,6 +540,7 @@ static bool score_generator(run *r)
             images_to_bytes(chunk, image * (size_t)n, bytes + image * (size_t)at);
     }
     good = ok(r, gan_random_set_state(r->ctx, state), "evaluation") && good;
+    good = (!swapped || ok(r, gan_trainer_swap_ema(r->trainer), "evaluation")) && good;
     evaluation_result res;
     char err[512];
     if (good && !evaluation_score(r->eval, bytes, c->eval_count, m->image_size, m->image_size, 10, 1000,
@@ -799,6 +817,7 @@ static bool setup(run *r)
     tp.lr_g = c->lr_g;
     tp.lr_d = c->lr_d;
     tp.real_label = 1.0f - c->label_smooth;
+    tp.ema_decay = c->ema;
     tp.beta1 = c->beta1;
     tp.beta2 = c->beta2;
     if (!ok(r, gan_tensor_create(r->ctx, m->z_ndim, fixed, &r->fixed_z), "tensor") ||
@@ -899,6 +918,8 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
         {"--lr", OPT_FLOAT, &c->lr, 1e-10, 1, "Adam learning rate of both models", false},
         {"--lr-g", OPT_FLOAT, &c->lr_g, 1e-10, 1, "the generator's learning rate (0: --lr)", false},
         {"--lr-d", OPT_FLOAT, &c->lr_d, 1e-10, 1, "the discriminator's learning rate (0: --lr)", false},
+        {"--ema", OPT_FLOAT, &c->ema, 0, 0.999999, "sample from a moving average of G's weights with this decay "
+         "(0: none; 0.999, say)", false},
         {"--label-smooth", OPT_FLOAT, &c->label_smooth, 0, 0.5, "one-sided label smoothing: D's target on real "
          "images is 1 minus this", false},
         {"--beta1", OPT_FLOAT, &c->beta1, 0, 0.999999, "Adam beta1", false},

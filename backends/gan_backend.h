@@ -167,7 +167,10 @@ typedef struct gan_batchnorm_args {
       (be, a, param, grad, exp_avg, exp_avg_sq))                                                         \
     X(sgd_step, (gan_backend *be, const gan_sgd_step_args *a, gan_tensor *param,                        \
                  const gan_tensor *grad, gan_tensor *momentum_buf),                                      \
-      (be, a, param, grad, momentum_buf))
+      (be, a, param, grad, momentum_buf))                                                                \
+    /* average = decay * average + (1 - decay) * value, elementwise (a moving average of weights) */    \
+    X(ema_update, (gan_backend *be, gan_tensor *average, const gan_tensor *value, float decay),          \
+      (be, average, value, decay))
 
 /* The ops alone, one member per entry of GAN_BACKEND_OPS: the table the
  * core dispatches through. */

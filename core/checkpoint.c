@@ -18,7 +18,7 @@
 /* The keys the library writes; a caller's pairs may not use them. */
 static const char *const library_keys[] = {
     "format", "model", "z_dim", "image_size", "channels", "lr_g", "lr_d", "beta1", "beta2", "eps",
-    "real_label", "fake_label", "generator_label", "epoch", "step_in_epoch", "global_step", "rng_state",
+    "real_label", "fake_label", "generator_label", "ema_decay", "epoch", "step_in_epoch", "global_step", "rng_state",
 };
 
 struct gan_checkpoint {
@@ -45,9 +45,11 @@ static bool push(entry_list *list, const char *prefix, const gan_entry *e)
         list->items = p;
         list->cap = cap;
     }
-    gan_entry *dst = &list->items[list->count++];
+    gan_entry *dst = &list->items[list->count];
     *dst = *e;
-    snprintf(dst->name, sizeof dst->name, "%s%s", prefix, e->name);
+    if ((size_t)snprintf(dst->name, sizeof dst->name, "%s%s", prefix, e->name) >= sizeof dst->name)
+        return false; /* a name too long for an entry: refused rather than cut */
+    list->count++;
     return true;
 }
 
@@ -71,15 +73,39 @@ static bool add_optimizer(entry_list *list, const char *prefix, const gan_optimi
     return true;
 }
 
+/* The moving averages of G's parameters as "generator_ema.NAME" entries.
+ * With t they are t's; without, G's own parameters, to be loaded with the
+ * averages (a generator for sampling). */
+static bool add_ema(entry_list *list, const gan_trainer *t, const gan_model *g)
+{
+    for (size_t i = 0, k = 0; i < gan_model_entry_count(g); i++) {
+        gan_entry e;
+        if (gan_model_entry(g, i, &e) != GAN_OK)
+            return false;
+        if (e.kind != GAN_ENTRY_PARAMETER)
+            continue;
+        const gan_entry average = {.kind = GAN_ENTRY_BUFFER, .layer_type = e.layer_type,
+                                   .value = t ? gan_trainer_ema(t, k++) : e.value};
+        gan_entry named = average;
+        snprintf(named.name, sizeof named.name, "%s", e.name);
+        if (!push(list, "generator_ema.", &named))
+            return false;
+    }
+    return true;
+}
+
 /* Every tensor of trainer t under the checkpoint's names; without t, those
- * of the generator g alone. */
-static gan_status collect(gan_context *ctx, const gan_trainer *t, gan_model *g, entry_list *list)
+ * of the generator g alone, its parameters from their moving averages when
+ * the checkpoint keeps them (with_ema). */
+static gan_status collect(gan_context *ctx, const gan_trainer *t, gan_model *g, bool with_ema, entry_list *list)
 {
     bool ok = add_model(list, "generator.", g);
     if (ok && t)
         ok = add_model(list, "discriminator.", gan_trainer_discriminator(t)) &&
              add_optimizer(list, "optimizer_g.", gan_trainer_optimizer(t, true)) &&
              add_optimizer(list, "optimizer_d.", gan_trainer_optimizer(t, false));
+    if (ok && with_ema)
+        ok = add_ema(list, t, g);
     if (!ok) {
         free(list->items);
         return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "checkpoint: out of host memory");
@@ -137,6 +163,8 @@ gan_status gan_checkpoint_save(const gan_trainer *t, const char *path, const gan
     PUT("real_label", "%.9g", p.real_label);
     PUT("fake_label", "%.9g", p.fake_label);
     PUT("generator_label", "%.9g", p.generator_label);
+    if (p.ema_decay > 0.0f)
+        PUT("ema_decay", "%.9g", p.ema_decay);
     PUT("epoch", "%" PRId64, position->epoch);
     PUT("step_in_epoch", "%" PRId64, position->step_in_epoch);
     PUT("global_step", "%" PRId64, gan_trainer_steps(t));
@@ -149,7 +177,7 @@ gan_status gan_checkpoint_save(const gan_trainer *t, const char *path, const gan
         pairs[n][1] = meta[i][1];
     }
     entry_list list = {0};
-    gan_status st = collect(ctx, t, g, &list);
+    gan_status st = collect(ctx, t, g, gan_trainer_ema_count(t) > 0, &list);
     if (st == GAN_OK)
         st = gan_safetensors_save(ctx, path, list.items, list.count, (const char *const(*)[2])pairs, n);
     free(list.items);
@@ -272,6 +300,9 @@ static bool read_info(gan_checkpoint *c)
         !read_float(c, "real_label", &p->real_label) || !read_float(c, "fake_label", &p->fake_label) ||
         !read_float(c, "generator_label", &p->generator_label))
         return false;
+    p->ema_decay = 0.0f; /* absent: no moving average */
+    if (gan_safetensors_meta(c->st, "ema_decay") && !read_float(c, "ema_decay", &p->ema_decay))
+        return false;
     const char *why = gan_trainer_params_check(p);
     if (why) {
         gan_fail(c->ctx, GAN_ERR_FORMAT, "the checkpoint's trainer parameters are out of range: %s", why);
@@ -355,8 +386,12 @@ gan_status gan_checkpoint_restore(gan_checkpoint *c, gan_trainer *t)
     gan_context *ctx = gan_model_context(gan_trainer_generator(t));
     if (ctx != c->ctx)
         return gan_fail(c->ctx, GAN_ERR_INVALID_ARGUMENT, "gan_checkpoint_restore: the trainer belongs to another context");
+    if ((gan_trainer_ema_count(t) > 0) != (c->info.params.ema_decay > 0.0f))
+        return gan_fail(ctx, GAN_ERR_FORMAT, "the checkpoint %s a moving average of G (ema_decay %g), the trainer %s",
+                        c->info.params.ema_decay > 0.0f ? "keeps" : "has no", c->info.params.ema_decay,
+                        gan_trainer_ema_count(t) > 0 ? "keeps one" : "none");
     entry_list list = {0};
-    gan_status st = collect(ctx, t, gan_trainer_generator(t), &list);
+    gan_status st = collect(ctx, t, gan_trainer_generator(t), gan_trainer_ema_count(t) > 0, &list);
     if (st != GAN_OK)
         return st;
     /* the counters first, read aside: the optimizers count the trainer's
@@ -390,8 +425,8 @@ gan_status gan_checkpoint_load_generator(gan_checkpoint *c, gan_model *g)
     if (!g || gan_model_context(g) != c->ctx)
         return gan_fail(c->ctx, GAN_ERR_INVALID_ARGUMENT, "gan_checkpoint_load_generator: no generator of this context");
     entry_list list = {0};
-    gan_status st = collect(c->ctx, NULL, g, &list);
-    if (st == GAN_OK)
+    gan_status st = collect(c->ctx, NULL, g, c->info.params.ema_decay > 0.0f, &list);
+    if (st == GAN_OK) /* the parameters last: from their averages when there are any */
         st = load_all(c, &list);
     free(list.items);
     return st;

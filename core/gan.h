@@ -494,6 +494,9 @@ typedef struct gan_trainer_params {
     float real_label;     /* D's target on real images: 1 */
     float fake_label;     /* D's target on G(z): 0 */
     float generator_label; /* G's target for D(G(z)): 1 */
+    float ema_decay;      /* 0 (none), or in (0, 1): an exponential moving average of G's
+                           * parameters, updated after each G step, for sampling
+                           * (gan_trainer_swap_ema) and saved in checkpoints */
 } gan_trainer_params;
 
 GAN_API gan_trainer_params gan_trainer_default_params(void);
@@ -538,6 +541,11 @@ GAN_API gan_trainer_params gan_trainer_get_params(const gan_trainer *trainer);
  * given its models.
  * Returns OK, INVALID_ARGUMENT. */
 GAN_API gan_status gan_trainer_models_info(const gan_trainer *trainer, gan_models_info *out);
+/* With ema_decay: swaps G's parameters and their moving average, so that G
+ * samples with the average (gan_model_sample, gan_generate); a second call
+ * swaps them back, which training needs. GAN_ERR_STATE without ema_decay.
+ * Returns OK, INVALID_ARGUMENT, STATE, BACKEND. */
+GAN_API gan_status gan_trainer_swap_ema(gan_trainer *trainer);
 /* Steps done in all, carried over by checkpoints. */
 GAN_API int64_t gan_trainer_steps(const gan_trainer *trainer);
 
@@ -749,7 +757,9 @@ GAN_API gan_status gan_safetensors_load(gan_safetensors *st, const gan_entry *en
 
 /* A training checkpoint: a safetensors file holding G and D (named as
  * PyTorch's state_dict: "generator.0.weight", "discriminator.1.running_mean"),
- * both Adam states ("optimizer_g.0.weight.exp_avg", "optimizer_g.step"), and
+ * both Adam states ("optimizer_g.0.weight.exp_avg", "optimizer_g.step"), the
+ * moving average of G's parameters when the trainer keeps one
+ * ("generator_ema.0.weight"), and
  * in its metadata the trainer's parameters, the zoo model and its sizes (for
  * gan_trainer_create_zoo's trainers), the context's random generator, the
  * step counters and the caller's own pairs. A CRC-32 of the whole file, its
@@ -799,7 +809,9 @@ GAN_API const char *gan_checkpoint_meta(const gan_checkpoint *ckpt, const char *
  * A tensor missing or of another shape: GAN_ERR_FORMAT, naming it.
  * Returns OK, INVALID_ARGUMENT, SHAPE, OUT_OF_MEMORY, BACKEND, FORMAT. */
 GAN_API gan_status gan_checkpoint_restore(gan_checkpoint *ckpt, gan_trainer *trainer);
-/* Loads only the generator's entries into generator (for sampling).
+/* Loads only the generator's entries into generator (for sampling); when
+ * the checkpoint keeps a moving average of G (ema_decay), the parameters
+ * are the average's ("generator_ema.0.weight", ...).
  * Returns OK, INVALID_ARGUMENT, SHAPE, OUT_OF_MEMORY, BACKEND, FORMAT. */
 GAN_API gan_status gan_checkpoint_load_generator(gan_checkpoint *ckpt, gan_model *generator);
 

@@ -79,6 +79,10 @@ gan_optimizer *gan_trainer_optimizer(const gan_trainer *trainer, bool generator)
 /* The zoo sizes the trainer was built with, or NULL for given models. */
 const gan_models_params *gan_trainer_zoo_params(const gan_trainer *trainer);
 void gan_trainer_set_steps(gan_trainer *trainer, int64_t steps);
+/* The moving averages of G's parameters (ema_decay), in the order of G's
+ * parameter entries; 0 and NULL without. */
+size_t gan_trainer_ema_count(const gan_trainer *trainer);
+gan_tensor *gan_trainer_ema(const gan_trainer *trainer, size_t k);
 
 /* Safetensors files whose metadata carries a checksum of the whole file
  * (header included); false for files of other writers. */

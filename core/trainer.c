@@ -6,6 +6,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 struct gan_trainer {
@@ -23,6 +24,8 @@ struct gan_trainer {
     gan_collective collective; /* data-parallel training when distributed */
     bool distributed;
     float *reduce_buffer;      /* owned: the larger model's gradients and the step's figures */
+    gan_tensor **ema;          /* owned, with ema_decay: the average of each of G's parameters */
+    size_t n_ema;
 };
 
 /* The figures a step averages over the processes with the gradients, and
@@ -48,7 +51,78 @@ const char *gan_trainer_params_check(const gan_trainer_params *p)
     if (!(p->real_label >= 0.0f && p->real_label <= 1.0f) || !(p->fake_label >= 0.0f && p->fake_label <= 1.0f) ||
         !(p->generator_label >= 0.0f && p->generator_label <= 1.0f))
         return "labels must be in [0, 1]";
+    if (!(p->ema_decay >= 0.0f && p->ema_decay < 1.0f))
+        return "ema_decay must be in [0, 1)";
     return NULL;
+}
+
+/* The moving average of G's parameters, starting at their values. */
+static gan_status create_ema(gan_trainer *t)
+{
+    size_t n = 0, largest = 0;
+    for (size_t i = 0; i < gan_model_entry_count(t->g); i++) {
+        gan_entry e;
+        gan_model_entry(t->g, i, &e);
+        if (e.kind == GAN_ENTRY_PARAMETER) {
+            n++;
+            largest = gan_tensor_numel(e.value) > largest ? gan_tensor_numel(e.value) : largest;
+        }
+    }
+    t->ema = calloc(n ? n : 1, sizeof *t->ema);
+    float *host = malloc(sizeof *host * (largest ? largest : 1));
+    if (!t->ema || !host) {
+        free(host);
+        return gan_fail(t->ctx, GAN_ERR_OUT_OF_MEMORY, "gan_trainer_create: out of host memory");
+    }
+    gan_status st = GAN_OK;
+    for (size_t i = 0; st == GAN_OK && i < gan_model_entry_count(t->g); i++) {
+        gan_entry e;
+        gan_model_entry(t->g, i, &e);
+        if (e.kind != GAN_ENTRY_PARAMETER)
+            continue;
+        const size_t k = gan_tensor_numel(e.value);
+        st = gan_tensor_create(t->ctx, gan_tensor_ndim(e.value), e.value->shape, &t->ema[t->n_ema]);
+        if (st == GAN_OK)
+            t->n_ema++;
+        if (st == GAN_OK)
+            st = gan_tensor_read(e.value, host, k);
+        if (st == GAN_OK)
+            st = gan_tensor_write(t->ema[t->n_ema - 1], host, k);
+    }
+    free(host);
+    return st;
+}
+
+gan_status gan_trainer_swap_ema(gan_trainer *t)
+{
+    gan_clear_error(t ? t->ctx : NULL);
+    if (!t)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!t->n_ema)
+        return gan_fail(t->ctx, GAN_ERR_STATE, "gan_trainer_swap_ema: the trainer keeps no average (ema_decay 0)");
+    size_t largest = 0;
+    for (size_t k = 0; k < t->n_ema; k++)
+        largest = gan_tensor_numel(t->ema[k]) > largest ? gan_tensor_numel(t->ema[k]) : largest;
+    float *a = malloc(sizeof *a * largest), *b = malloc(sizeof *b * largest);
+    gan_status st = a && b ? GAN_OK : gan_fail(t->ctx, GAN_ERR_OUT_OF_MEMORY, "gan_trainer_swap_ema: out of host memory");
+    for (size_t i = 0, k = 0; st == GAN_OK && k < t->n_ema; i++) {
+        gan_entry e;
+        gan_model_entry(t->g, i, &e);
+        if (e.kind != GAN_ENTRY_PARAMETER)
+            continue;
+        const size_t n = gan_tensor_numel(e.value);
+        st = gan_tensor_read(e.value, a, n);
+        if (st == GAN_OK)
+            st = gan_tensor_read(t->ema[k], b, n);
+        if (st == GAN_OK)
+            st = gan_tensor_write(e.value, b, n);
+        if (st == GAN_OK)
+            st = gan_tensor_write(t->ema[k], a, n);
+        k++;
+    }
+    free(a);
+    free(b);
+    return st;
 }
 
 gan_status gan_trainer_create(gan_model *generator, gan_model *discriminator, const gan_trainer_params *params,
@@ -78,6 +152,8 @@ gan_status gan_trainer_create(gan_model *generator, gan_model *discriminator, co
     gan_status st = gan_optimizer_adam_create(generator, &ag, &t->og);
     if (st == GAN_OK)
         st = gan_optimizer_adam_create(discriminator, &ad, &t->od);
+    if (st == GAN_OK && p.ema_decay > 0.0f)
+        st = create_ema(t);
     if (st != GAN_OK) {
         gan_trainer_free(t);
         return st;
@@ -124,6 +200,9 @@ void gan_trainer_free(gan_trainer *t)
     gan_tensor_free(t->generator_labels);
     gan_tensor_free(t->dlogits);
     free(t->reduce_buffer);
+    for (size_t i = 0; i < t->n_ema; i++)
+        gan_tensor_free(t->ema[i]);
+    free(t->ema);
     if (t->owns_models) {
         gan_model_free(t->g);
         gan_model_free(t->d);
@@ -149,6 +228,8 @@ gan_status gan_trainer_models_info(const gan_trainer *t, gan_models_info *out)
 }
 
 /* Internal accessors for the checkpoint code. */
+size_t gan_trainer_ema_count(const gan_trainer *t) { return t->n_ema; }
+gan_tensor *gan_trainer_ema(const gan_trainer *t, size_t k) { return k < t->n_ema ? t->ema[k] : NULL; }
 gan_optimizer *gan_trainer_optimizer(const gan_trainer *t, bool generator) { return generator ? t->og : t->od; }
 const gan_models_params *gan_trainer_zoo_params(const gan_trainer *t) { return t->from_zoo ? &t->model_params : NULL; }
 void gan_trainer_set_steps(gan_trainer *t, int64_t steps) { t->steps = steps; }
@@ -303,6 +384,11 @@ gan_status gan_trainer_broadcast(gan_trainer *t)
             TRY(broadcast_entry(t, &e, t->reduce_buffer, room));
         }
     }
+    for (size_t k = 0; k < t->n_ema; k++) {
+        gan_entry e = {.kind = GAN_ENTRY_BUFFER, .value = t->ema[k]};
+        snprintf(e.name, sizeof e.name, "the moving average %zu", k);
+        TRY(broadcast_entry(t, &e, t->reduce_buffer, room));
+    }
     uint64_t state[5];
     gan_random_get_state(t->ctx, state);
     state[4] = (uint64_t)t->steps;
@@ -369,6 +455,12 @@ gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_te
         s.loss_g = figures[0], s.d_g_z2 = figures[1];
     }
     TRY(gan_optimizer_step(t->og));
+    for (size_t i = 0, k = 0; k < t->n_ema; i++) {
+        gan_entry e;
+        gan_model_entry(t->g, i, &e);
+        if (e.kind == GAN_ENTRY_PARAMETER)
+            TRY(GAN_RUN(ctx, ema_update, t->ema[k++], e.value, t->params.ema_decay));
+    }
     t->steps++;
     if (stats)
         *stats = s;

@@ -33,10 +33,11 @@ check "resumed checkpoint is identical" cmp A/checkpoint.safetensors B/checkpoin
 check "resumed metrics are identical" cmp <(cut -d, -f1-7 A/metrics.csv) <(cut -d, -f1-7 B/metrics.csv)
 check "resume says where it starts" grep -q 'resumed at    epoch 2, step 4' B.log
 
-# separate learning rates and one-sided label smoothing, kept by a resume
-aids=(--lr-d 4e-4 --label-smooth 0.1)
+# separate learning rates, one-sided label smoothing and a moving average of
+# G, kept by a resume
+aids=(--lr-d 4e-4 --label-smooth 0.1 --ema 0.9)
 check "training aids" "$bin/train_mnist" "${common[@]}" "${aids[@]}" --max-steps 4 --out T > T.log
-check "says them" grep -q 'Adam lr G 0.0002, D 0.0004, betas (0.5, 0.999); BCE on logits, real label 0.9' T.log
+check "says them" grep -q "Adam lr G 0.0002, D 0.0004, betas (0.5, 0.999); BCE on logits, real label 0.9; samples from G's moving average" T.log
 check "first part with aids" "$bin/train_mnist" "${common[@]}" "${aids[@]}" --max-steps 2 --out TR > /dev/null
 check "resumed with aids" "$bin/train_mnist" --resume TR --threads 2 --data data --no-verify --max-steps 4 > /dev/null
 check "the same training" cmp T/checkpoint.safetensors TR/checkpoint.safetensors
@@ -44,6 +45,9 @@ fails_with "another --lr on resume" "--lr 0.0002 differs from the checkpoint's l
     "$bin/train_mnist" --resume TR --data data --no-verify --lr 2e-4
 fails_with "another smoothing on resume" "--label-smooth 0.2 differs from the checkpoint's 0.1" \
     "$bin/train_mnist" --resume TR --data data --no-verify --label-smooth 0.2
+fails_with "another average on resume" "--ema 0.99 differs from the checkpoint's 0.9" \
+    "$bin/train_mnist" --resume TR --data data --no-verify --ema 0.99
+check "generate from the average" "$bin/generate" --checkpoint T --count 4 --out t.idx > /dev/null
 
 # progress.gif: the grids in training order, from the start also after a resume
 python=${PYTHON:-/usr/bin/python3}

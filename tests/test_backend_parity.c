@@ -3,7 +3,9 @@
  * then one full training step of each model (gan, dcgan, dcgan64) on both
  * backends from the same weights and batch. Tolerance: |a - b| <=
  * 1e-4 + 1e-3 |b| for values, looser where stated. Exits 77 (skip) only
- * when no OpenCL device exists. */
+ * when no OpenCL device exists. Ops without a public call of their own
+ * (the moving average's update) run through the dispatch (GAN_RUN). */
+#include "gan_internal.h"
 #include "test_util.h"
 
 #include <string.h>
@@ -247,6 +249,13 @@ static void check_losses_and_optimizers(void)
     REQUIRE_OK(ocl, gan_bce(ocl, po, to, go, &lo));
     CHECK(fabsf(lc - lo) <= 1e-5f + 1e-4f * fabsf(lc));
     compare("bce grad", go, gc, 1e-5, 1e-3);
+    /* a moving average's update */
+    gan_tensor *avg_o, *avg_c = random_pair(2, shape, &avg_o, -1.0f, 1.0f);
+    gan_tensor *val_o, *val_c = random_pair(2, shape, &val_o, -1.0f, 1.0f);
+    REQUIRE_OK(cpu, GAN_RUN(cpu, ema_update, avg_c, val_c, 0.9f));
+    REQUIRE_OK(ocl, GAN_RUN(ocl, ema_update, avg_o, val_o, 0.9f));
+    compare("ema_update", avg_o, avg_c, 1e-7, 1e-6);
+    gan_tensor_free(avg_o), gan_tensor_free(avg_c), gan_tensor_free(val_o), gan_tensor_free(val_c);
     /* softmax cross-entropy over 37 rows of 10 classes, one-hot targets */
     const int classes_shape[2] = {37, 10};
     float onehot[370] = {0};

@@ -708,6 +708,75 @@ static void test_accounting(void)
     gan_context_free(ctx);
 }
 
+/* A moving average of G: its values against one kept on the host, swapped
+ * in and out, and carried by checkpoints into trainers and generators. */
+static void test_ema(void)
+{
+    gan_context *ctx = test_context(1, 21);
+    gan_trainer_params p = gan_trainer_default_params();
+    p.ema_decay = 0.9f;
+    const gan_models_params mp = {.image_size = 8};
+    gan_trainer *t;
+    REQUIRE_OK(ctx, gan_trainer_create_zoo(ctx, "gan", &mp, &p, &t));
+    size_t n;
+    float *live = model_values(ctx, gan_trainer_generator(t), &n);
+    double *average = malloc(sizeof *average * n);
+    for (size_t i = 0; i < n; i++)
+        average[i] = live[i];
+    free(live);
+    gan_tensor *real = test_tensor(ctx, 4, (int[]){4, 1, 8, 8}, NULL), *z = test_tensor(ctx, 2, (int[]){4, 64}, NULL);
+    for (int step = 0; step < 3; step++) {
+        REQUIRE_OK(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
+        REQUIRE_OK(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
+        REQUIRE_OK(ctx, gan_trainer_step(t, real, z, NULL));
+        live = model_values(ctx, gan_trainer_generator(t), &n);
+        for (size_t i = 0; i < n; i++)
+            average[i] = 0.9 * average[i] + 0.1 * live[i];
+        free(live);
+    }
+    live = model_values(ctx, gan_trainer_generator(t), &n);
+    REQUIRE_OK(ctx, gan_trainer_swap_ema(t));
+    float *swapped = model_values(ctx, gan_trainer_generator(t), &n);
+    test_expect_close("ema after 3 steps", swapped, average, n, 1e-7, 1e-5);
+    REQUIRE_OK(ctx, gan_trainer_swap_ema(t));
+    float *back = model_values(ctx, gan_trainer_generator(t), &n);
+    CHECK(memcmp(back, live, n * sizeof *live) == 0);
+    printf("ema: G's average after 3 steps as the host's; swapped in and back out to the bit\n");
+
+    /* a checkpoint keeps it: a trainer restored from it, and a generator
+     * loaded from it, sample with the same average */
+    const char *path = test_path("ema.safetensors");
+    REQUIRE_OK(ctx, gan_checkpoint_save(t, path, &(gan_checkpoint_position){0, 3}, NULL, 0));
+    gan_trainer *again;
+    gan_checkpoint *ckpt;
+    REQUIRE_OK(ctx, gan_trainer_create_zoo(ctx, "gan", &mp, &p, &again));
+    REQUIRE_OK(ctx, gan_checkpoint_open(ctx, path, &ckpt));
+    REQUIRE_OK(ctx, gan_checkpoint_restore(ckpt, again));
+    REQUIRE_OK(ctx, gan_trainer_swap_ema(again));
+    float *restored = model_values(ctx, gan_trainer_generator(again), &n);
+    CHECK(memcmp(restored, swapped, n * sizeof *swapped) == 0);
+    gan_model *g, *d;
+    REQUIRE_OK(ctx, gan_models_create(ctx, "gan", &mp, &g, &d));
+    REQUIRE_OK(ctx, gan_checkpoint_load_generator(ckpt, g));
+    float *loaded = model_values(ctx, g, &n);
+    CHECK(memcmp(loaded, swapped, n * sizeof *swapped) == 0);
+    /* a trainer without an average takes no checkpoint with one */
+    gan_trainer *plain;
+    REQUIRE_OK(ctx, gan_trainer_create_zoo(ctx, "gan", &mp, NULL, &plain));
+    EXPECT_ERR(ctx, gan_checkpoint_restore(ckpt, plain), GAN_ERR_FORMAT, "keeps a moving average of G");
+    EXPECT_ERR(ctx, gan_trainer_swap_ema(plain), GAN_ERR_STATE, "keeps no average");
+    p.ema_decay = 1.0f;
+    gan_trainer *bad;
+    EXPECT_ERR(ctx, gan_trainer_create_zoo(ctx, "gan", &mp, &p, &bad), GAN_ERR_INVALID_ARGUMENT, "ema_decay");
+    printf("ema: restored with the trainer and loaded into a generator from a checkpoint\n");
+    gan_checkpoint_close(ckpt);
+    gan_model_free(g), gan_model_free(d);
+    gan_trainer_free(t), gan_trainer_free(again), gan_trainer_free(plain);
+    gan_tensor_free(real), gan_tensor_free(z);
+    free(average), free(live), free(swapped), free(back), free(restored), free(loaded);
+    gan_context_free(ctx);
+}
+
 /* ------------------------------------------ data parallel, in threads */
 
 enum { DP_RANKS = 2, DP_BATCH = 5, DP_IMAGES = 20, DP_SIDE = 8, DP_STEPS = 3, DP_Z = 64 };
@@ -874,6 +943,7 @@ int main(void)
     test_sampler();
     test_sampler_shares();
     test_data_parallel();
+    test_ema();
     test_generate();
     test_accounting();
     test_temp_dir_remove();

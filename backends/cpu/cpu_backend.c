@@ -835,6 +835,17 @@ static gan_status cpu_sgd_step(gan_backend *be, const gan_sgd_step_args *a, gan_
     return GAN_OK;
 }
 
+static gan_status cpu_ema_update(gan_backend *be, gan_tensor *average, const gan_tensor *value, float decay)
+{
+    float *avg = F(average);
+    const float *v = CF(value), keep = 1.0f - decay;
+    const ptrdiff_t n = (ptrdiff_t)average->numel;
+#pragma omp parallel for simd num_threads(threads_of(be)) if (n >= PARALLEL_MIN_ELEMENTS)
+    for (ptrdiff_t i = 0; i < n; i++)
+        avg[i] = decay * avg[i] + keep * v[i];
+    return GAN_OK;
+}
+
 /* ---------------------------------------------------------------- create */
 
 static void cpu_destroy(gan_backend *be)
@@ -870,6 +881,7 @@ static const gan_backend_iface cpu_iface = {
     .ops.softmax_xent = cpu_softmax_xent,
     .ops.bce_probs = cpu_bce_probs,
     .ops.adam_step = cpu_adam_step,
+    .ops.ema_update = cpu_ema_update,
     .ops.sgd_step = cpu_sgd_step,
 };
 

@@ -346,3 +346,10 @@ __kernel void sgd(__global float *p, __global const float *g, __global float *bu
     }
     p[i] -= lr * d;
 }
+
+__kernel void ema_update(__global float *avg, __global const float *v, float decay, float keep, int n)
+{
+    const int i = get_global_id(0);
+    if (i < n)
+        avg[i] = decay * avg[i] + keep * v[i];
+}

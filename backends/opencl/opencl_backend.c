@@ -26,7 +26,8 @@ enum { CONV_WORKSPACE_FLOATS = 8 << 20 };
     X(ACT_FORWARD, activation_forward) X(ACT_BACKWARD, activation_backward)                            \
     X(BN_STATS, batchnorm_stats) X(BN_APPLY, batchnorm_apply)                                          \
     X(BN_BACKWARD_REDUCE, batchnorm_backward_reduce) X(BN_BACKWARD_DX, batchnorm_backward_dx)          \
-    X(INVERSE_STD, inverse_std) X(BCE, bce) X(SOFTMAX_XENT, softmax_xent) X(ADAM, adam) X(SGD, sgd)
+    X(INVERSE_STD, inverse_std) X(BCE, bce) X(SOFTMAX_XENT, softmax_xent)                             \
+    X(ADAM, adam) X(SGD, sgd) X(EMA_UPDATE, ema_update)
 
 typedef enum kernel_id {
 #define OCL_KERNEL_ID_(id, name) K_##id,
@@ -594,6 +595,14 @@ static gan_status ocl_sgd_step(gan_backend *be, const gan_sgd_step_args *a, gan_
     return elementwise(be, K_SGD, param->numel);
 }
 
+static gan_status ocl_ema_update(gan_backend *be, gan_tensor *average, const gan_tensor *value, float decay)
+{
+    const int n = (int)average->numel;
+    const float keep = 1.0f - decay;
+    SET_ARGS(be, K_EMA_UPDATE, BUF(average), BUF(value), A(decay), A(keep), A(n));
+    return elementwise(be, K_EMA_UPDATE, average->numel);
+}
+
 /* ---------------------------------------------------------------- create */
 
 static void ocl_finish(gan_backend *be) { clFinish(ocl(be)->queue); }
@@ -641,6 +650,7 @@ static const gan_backend_iface ocl_iface = {
     .ops.inverse_std = ocl_inverse_std,
     .ops.bce_logits = ocl_bce_logits,
     .ops.softmax_xent = ocl_softmax_xent,
+    .ops.ema_update = ocl_ema_update,
     .ops.bce_probs = ocl_bce_probs,
     .ops.adam_step = ocl_adam_step,
     .ops.sgd_step = ocl_sgd_step,
