@@ -293,7 +293,7 @@ static bool write_report(const char *dir, const char *dataset, const run_metrics
 int main(int argc, char **argv)
 {
     const char *dataset = "mnist", *out = NULL, *data = NULL, *backend = "cpu";
-    int epochs = 5, batch = 128, threads = 0, device = 0;
+    int epochs = 5, batch = 128, threads = 0, device = 0, eval_count = 10000;
     int64_t seed = 1;
     bool no_verify = false;
     option opts[] = {
@@ -303,6 +303,7 @@ int main(int argc, char **argv)
         {"--epochs", OPT_INT, &epochs, 1, 100000, "epochs for each model", false},
         {"--batch", OPT_INT, &batch, 2, 65536, "batch size", false},
         {"--seed", OPT_INT64, &seed, 0, 9e15, "random seed, the same for both", false},
+        {"--eval-count", OPT_INT, &eval_count, 2, 1000000, "samples each score takes", false},
         {"--threads", OPT_INT, &threads, 0, 1024, "CPU threads (0: all cores)", false},
         {"--backend", OPT_STRING, &backend, 0, 64, "cpu or opencl", false},
         {"--device", OPT_INT, &device, 0, 1024, "device index for --backend opencl", false},
@@ -336,12 +337,13 @@ int main(int argc, char **argv)
     /* each model trains through the training program, resuming where an
      * earlier compare in this folder stopped */
     char run_dir[PATH_MAX_LEN + 16], probe[PATH_MAX_LEN + 48], n_epochs[16], n_batch[16], n_seed[24], n_threads[16],
-        n_device[16];
+        n_device[16], n_eval[16];
     snprintf(n_epochs, sizeof n_epochs, "%d", epochs);
     snprintf(n_batch, sizeof n_batch, "%d", batch);
     snprintf(n_seed, sizeof n_seed, "%lld", (long long)seed);
     snprintf(n_threads, sizeof n_threads, "%d", threads);
     snprintf(n_device, sizeof n_device, "%d", device);
+    snprintf(n_eval, sizeof n_eval, "%d", eval_count);
     for (int k = 0; k < 2; k++) {
         snprintf(run_dir, sizeof run_dir, "%s/%s", dir, models[k]);
         snprintf(probe, sizeof probe, "%s/checkpoint.safetensors", run_dir);
@@ -354,7 +356,7 @@ int main(int argc, char **argv)
         else
             ARG("--model"), ARG(models[k]), ARG("--out"), ARG(run_dir);
         ARG("--batch"), ARG(n_batch), ARG("--seed"), ARG(n_seed), ARG("--epochs"), ARG(n_epochs), ARG("--threads"), ARG(n_threads), ARG("--backend"), ARG(backend),
-            ARG("--device"), ARG(n_device), ARG("--eval-every"), ARG("1");
+            ARG("--device"), ARG(n_device), ARG("--eval-every"), ARG("1"), ARG("--eval-count"), ARG(n_eval);
         if (data)
             ARG("--data"), ARG(data);
         if (no_verify)

@@ -58,7 +58,8 @@ fails_with "a named classifier that is not there" "nothere.safetensors" \
 # the GAN vs DCGAN report takes the scores of both runs (with the data
 # set's classifier where the trainers look for it)
 mkdir -p classifiers && cp cls.safetensors classifiers/mnist.safetensors
-check "compare scores both" "$bin/compare" --data data --no-verify --batch 32 --epochs 1 --threads 2 --out CMP > /dev/null
+check "compare scores both" "$bin/compare" --data data --no-verify --batch 32 --epochs 1 --threads 2 --eval-count 200 \
+    --out CMP > /dev/null
 fid_of() { awk -F, 'END { printf "%.3f", $4 }' "$1"; }
 check "the report's FID row is scores.csv's" \
     grep -qF "| FID | $(fid_of CMP/gan/scores.csv) | $(fid_of CMP/dcgan/scores.csv) |" CMP/report.md

@@ -23,7 +23,7 @@ static void rotated_diagonal(const double *values, double angle, double *out)
 static void check_frechet(void)
 {
     char err[128];
-    double fid;
+    double fid = NAN;
     /* commuting: tr (A^1/2 B A^1/2)^1/2 = sum sqrt(a_i b_i) = 2 + 2 + 12 */
     double mean_a[3] = {0, 0, 0}, mean_b[3] = {1, 2, 2}, cov_a[9], cov_b[9];
     rotated_diagonal((const double[]){1, 4, 9}, 0.7, cov_a);
@@ -72,7 +72,7 @@ static void check_stats_and_kid(void)
         }
     }
     CHECK(worst < 1e-12);
-    double fid, self;
+    double fid = NAN, self = NAN;
     char err[128];
     CHECK(frechet_distance(&sx, &sx, &self, err, sizeof err) && frechet_distance(&sx, &sy, &fid, err, sizeof err));
     printf("scores: FID of a set with itself %.2g, with a shifted set %.4f\n", self, fid);
