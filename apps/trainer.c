@@ -598,8 +598,13 @@ static bool open_evaluation(run *r)
         return true;
     }
     if (!(r->eval = evaluation_open(r->ctx, r->source, c->data_dir, !c->no_verify, path, err, sizeof err))) {
-        fprintf(stderr, "%s: evaluation: %s\n", r->program, err);
-        return false;
+        if (c->classifier) { /* asked for: an error; found by default: a warning, and no scores */
+            fprintf(stderr, "%s: evaluation: %s\n", r->program, err);
+            return false;
+        }
+        fprintf(stderr, "%s: warning: the run is not scored: %s\n", r->program, err);
+        snprintf(r->eval_note, sizeof r->eval_note, "off: %s could not be used (see the warning)", path);
+        return true;
     }
     snprintf(r->eval_note, sizeof r->eval_note, "FID, KID and classes of %d samples at the end%s, with %s (test "
              "accuracy %.2f%%)", c->eval_count, c->eval_every ? " and every --eval-every epochs" : "", path,

@@ -54,6 +54,12 @@ check "no classifier: off" grep -q 'evaluation    off: no classifiers/mnist.safe
     train_run.log
 fails_with "a named classifier that is not there" "nothere.safetensors" \
     "$bin/train_mnist" "${common[@]}" --classifier nothere.safetensors --out nothere
+# the default classifier without the test split to score against: a warning
+mkdir -p classifiers trainonly && cp cls.safetensors classifiers/mnist.safetensors && cp data/train-* trainonly/
+check "no test split: trains on" "$bin/train_mnist" --data trainonly --no-verify --threads 2 --batch 32 --epochs 1 \
+    --out unscorable > unscorable.log 2> unscorable.err
+check "and warns" grep -q "warning: the run is not scored: trainonly: no t10k-images-idx3-ubyte" unscorable.err
+rm -r classifiers
 
 # the GAN vs DCGAN report takes the scores of both runs (with the data
 # set's classifier where the trainers look for it)
