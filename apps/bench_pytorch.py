@@ -20,7 +20,7 @@ except ImportError:
     sys.exit("bench_pytorch: PyTorch is not installed (Debian: apt-get install python3-torch)")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_models import models  # noqa: E402
+from pytorch_models import models, weights_init  # noqa: E402
 
 # timed steps per model: about 2 s of PyTorch each (the slow 64x64 model gets fewer),
 # and 2 to 6 s of libgan, so that a moment's noise on a shared machine weighs little
@@ -28,17 +28,6 @@ STEPS = {"gan": 120, "dcgan": 12, "dcgan64": 3}
 LIBGAN_STEPS = {"gan": 500, "dcgan": 50, "dcgan64": 4}
 # each side's best of this many runs, as the machine may be shared
 REPEATS = 2
-
-
-def weights_init(m):
-    """N(0, 0.02) weights and zero biases, BatchNorm gamma N(1, 0.02), as libgan does."""
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
 
 
 def torch_images_per_s(name, threads, batch, steps, warmup=2):

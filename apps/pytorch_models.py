@@ -1,5 +1,6 @@
 """The model zoo's models (core/zoo.c) as PyTorch nn.Sequential, layer for
-layer, so that state_dict names and shapes match libgan's checkpoints."""
+layer, so that state_dict names and shapes match libgan's checkpoints, and
+libgan's DCGAN initialization (weights_init)."""
 from torch import nn
 
 
@@ -36,3 +37,14 @@ def models(name, channels=1):
                       nn.Conv2d(f * 4, f * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(f * 8), lrelu(),
                       nn.Conv2d(f * 8, 1, 4, 1, 0, bias=False), nn.Flatten())
     return g, d, (100, 1, 1)
+
+
+def weights_init(m):
+    """N(0, 0.02) weights and zero biases, BatchNorm gamma N(1, 0.02), as libgan does."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)

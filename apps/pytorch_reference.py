@@ -23,7 +23,7 @@ except ImportError:
     sys.exit("pytorch_reference: PyTorch is not installed (Debian: apt-get install python3-torch)")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_models import models  # noqa: E402
+from pytorch_models import models, weights_init  # noqa: E402
 
 
 def read_idx(path):
@@ -37,16 +37,6 @@ def read_idx(path):
                 n, h, w = struct.unpack(">III", data[4:16])
                 return np.frombuffer(data[16:16 + n * h * w], dtype=np.uint8).reshape(n, h, w)
     sys.exit(f"pytorch_reference: {path} holds no train-images-idx3-ubyte (raw or .gz)")
-
-
-def weights_init(m):
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
 
 
 def write_idx(path, images):
