@@ -804,10 +804,8 @@ static bool setup(run *r)
             "the data"))
         return false;
     r->steps_per_epoch = gan_sampler_batches_per_epoch(r->sampler);
-    /* the shares as the sampler makes them: the first batch % size processes one image more */
-    const int part = c->batch / r->dist.size, larger = c->batch % r->dist.size, rank = r->dist.rank;
     r->share = gan_sampler_share(r->sampler);
-    r->first = rank * part + (rank < larger ? rank : larger);
+    r->first = gan_sampler_share_start(r->sampler);
     if (!t->images && !(r->batch_indices = malloc(sizeof *r->batch_indices * (size_t)c->batch))) {
         fprintf(stderr, "%s: out of memory\n", r->program);
         return false;

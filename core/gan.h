@@ -642,6 +642,9 @@ GAN_API void gan_sampler_free(gan_sampler *sampler);
 GAN_API int gan_sampler_batches_per_epoch(const gan_sampler *sampler);
 /* Images of each batch this process gets: batch, or its share of ranks. */
 GAN_API int gan_sampler_share(const gan_sampler *sampler);
+/* Where this process's share starts in each batch (0 for one process):
+ * the shares of the processes before it, together. */
+GAN_API int gan_sampler_share_start(const gan_sampler *sampler);
 /* Fills out ([share, channels, size, size]) with this process's share of
  * batch `index` (from 0) of epoch `epoch` (from 0). GAN_ERR_STATE for a
  * sampler made without images.

@@ -82,6 +82,8 @@ int gan_sampler_batches_per_epoch(const gan_sampler *s) { return s ? s->count / 
 
 int gan_sampler_share(const gan_sampler *s) { return s ? s->share : 0; }
 
+int gan_sampler_share_start(const gan_sampler *s) { return s ? s->first : 0; }
+
 static uint64_t splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9E3779B97F4A7C15ull);

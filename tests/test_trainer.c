@@ -561,7 +561,7 @@ static void test_sampler_shares(void)
         REQUIRE_OK(rc, gan_sampler_create(rc, images, N, H, W, C, &q, &part));
         REQUIRE_OK(rc, gan_sampler_create(rc, NULL, N, H, W, C, &q, &streamed));
         const int share = gan_sampler_share(part);
-        CHECK(share == (rank < 2 ? 2 : 1));
+        CHECK(share == (rank < 2 ? 2 : 1) && gan_sampler_share_start(part) == first);
         gan_tensor *out = test_tensor(rc, 4, (int[]){share, C, S, S}, NULL);
         for (int e = 0; e < 2; e++)
             for (int i = 0; i < 2; i++) {
