@@ -496,7 +496,9 @@ typedef struct gan_trainer_params {
     float generator_label; /* G's target for D(G(z)): 1 */
     float ema_decay;      /* 0 (none), or in (0, 1): an exponential moving average of G's
                            * parameters, updated after each G step, for sampling
-                           * (gan_trainer_swap_ema) and saved in checkpoints */
+                           * (gan_trainer_swap_ema) and saved in checkpoints. Step s
+                           * (from 0) decays by min(ema_decay, (1 + s) / (10 + s)),
+                           * so the initial weights soon leave the average */
 } gan_trainer_params;
 
 GAN_API gan_trainer_params gan_trainer_default_params(void);

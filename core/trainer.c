@@ -399,6 +399,17 @@ gan_status gan_trainer_broadcast(gan_trainer *t)
     return gan_random_set_state(t->ctx, state);
 }
 
+/* The average's decay at a step (0 for the first): ramped up from 0.1 as
+ * (1 + step) / (10 + step), as TensorFlow's ExponentialMovingAverage does
+ * with num_updates, so that G's random initial weights leave the average
+ * within a few hundred steps instead of keeping decay^steps of it (a
+ * quarter after 1,400 steps at 0.999). */
+static float ema_decay_at(float decay, int64_t step)
+{
+    const float ramp = (1.0f + (float)step) / (10.0f + (float)step);
+    return ramp < decay ? ramp : decay;
+}
+
 gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_tensor *z, gan_step_stats *stats)
 {
     gan_clear_error(t ? t->ctx : NULL);
@@ -455,11 +466,12 @@ gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_te
         s.loss_g = figures[0], s.d_g_z2 = figures[1];
     }
     TRY(gan_optimizer_step(t->og));
+    const float decay = ema_decay_at(t->params.ema_decay, t->steps);
     for (size_t i = 0, k = 0; k < t->n_ema; i++) {
         gan_entry e;
         gan_model_entry(t->g, i, &e);
         if (e.kind == GAN_ENTRY_PARAMETER)
-            TRY(GAN_RUN(ctx, ema_update, t->ema[k++], e.value, t->params.ema_decay));
+            TRY(GAN_RUN(ctx, ema_update, t->ema[k++], e.value, decay));
     }
     t->steps++;
     if (stats)

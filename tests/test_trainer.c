@@ -725,28 +725,30 @@ static void test_ema(void)
         average[i] = live[i];
     free(live);
     gan_tensor *real = test_tensor(ctx, 4, (int[]){4, 1, 8, 8}, NULL), *z = test_tensor(ctx, 2, (int[]){4, 64}, NULL);
-    for (int step = 0; step < 3; step++) {
+    enum { STEPS = 90 }; /* the decay ramps up to its cap of 0.9 at step 80 */
+    for (int step = 0; step < STEPS; step++) {
         REQUIRE_OK(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
         REQUIRE_OK(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
         REQUIRE_OK(ctx, gan_trainer_step(t, real, z, NULL));
         live = model_values(ctx, gan_trainer_generator(t), &n);
+        const double decay = fmin(0.9, (1.0 + step) / (10.0 + step)); /* the warm-up: 0.1, 0.18, 0.25, ... */
         for (size_t i = 0; i < n; i++)
-            average[i] = 0.9 * average[i] + 0.1 * live[i];
+            average[i] = decay * average[i] + (1.0 - decay) * live[i];
         free(live);
     }
     live = model_values(ctx, gan_trainer_generator(t), &n);
     REQUIRE_OK(ctx, gan_trainer_swap_ema(t));
     float *swapped = model_values(ctx, gan_trainer_generator(t), &n);
-    test_expect_close("ema after 3 steps", swapped, average, n, 1e-7, 1e-5);
+    test_expect_close("ema after 90 steps", swapped, average, n, 1e-7, 1e-5);
     REQUIRE_OK(ctx, gan_trainer_swap_ema(t));
     float *back = model_values(ctx, gan_trainer_generator(t), &n);
     CHECK(memcmp(back, live, n * sizeof *live) == 0);
-    printf("ema: G's average after 3 steps as the host's; swapped in and back out to the bit\n");
+    printf("ema: G's average after 90 steps (decay ramped up to 0.9) as the host's; swapped in and back out to the bit\n");
 
     /* a checkpoint keeps it: a trainer restored from it, and a generator
      * loaded from it, sample with the same average */
     const char *path = test_path("ema.safetensors");
-    REQUIRE_OK(ctx, gan_checkpoint_save(t, path, &(gan_checkpoint_position){0, 3}, NULL, 0));
+    REQUIRE_OK(ctx, gan_checkpoint_save(t, path, &(gan_checkpoint_position){0, STEPS}, NULL, 0));
     gan_trainer *again;
     gan_checkpoint *ckpt;
     REQUIRE_OK(ctx, gan_trainer_create_zoo(ctx, "gan", &mp, &p, &again));
