@@ -429,5 +429,8 @@ gan_status gan_checkpoint_load_generator(gan_checkpoint *c, gan_model *g)
     if (st == GAN_OK) /* the parameters last: from their averages when there are any */
         st = load_all(c, &list);
     free(list.items);
+    /* the running statistics saved are G's own, not the average's */
+    if (st == GAN_OK && c->info.params.ema_decay > 0.0f && c->info.has_model)
+        st = gan_generator_estimate_statistics(g, c->info.model.z_ndim, c->info.model.z_dim);
     return st;
 }

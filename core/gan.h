@@ -545,7 +545,12 @@ GAN_API gan_trainer_params gan_trainer_get_params(const gan_trainer *trainer);
 GAN_API gan_status gan_trainer_models_info(const gan_trainer *trainer, gan_models_info *out);
 /* With ema_decay: swaps G's parameters and their moving average, so that G
  * samples with the average (gan_model_sample, gan_generate); a second call
- * swaps them back, which training needs. GAN_ERR_STATE without ema_decay.
+ * swaps them back, which training needs. Swapped in, G's batch norms get
+ * the average's own running statistics: the mean batch statistics of the
+ * average over 16 batches of 128 noise vectors, the same noise each time
+ * (the context's random generator is left as it was); swapped back, G's
+ * own statistics and counters return to the bit. GAN_ERR_STATE without
+ * ema_decay.
  * Returns OK, INVALID_ARGUMENT, STATE, BACKEND. */
 GAN_API gan_status gan_trainer_swap_ema(gan_trainer *trainer);
 /* Steps done in all, carried over by checkpoints. */
@@ -816,7 +821,9 @@ GAN_API const char *gan_checkpoint_meta(const gan_checkpoint *ckpt, const char *
 GAN_API gan_status gan_checkpoint_restore(gan_checkpoint *ckpt, gan_trainer *trainer);
 /* Loads only the generator's entries into generator (for sampling); when
  * the checkpoint keeps a moving average of G (ema_decay), the parameters
- * are the average's ("generator_ema.0.weight", ...).
+ * are the average's ("generator_ema.0.weight", ...), and for a zoo model
+ * the batch norms' running statistics are the average's own, estimated as
+ * gan_trainer_swap_ema does (the same values).
  * Returns OK, INVALID_ARGUMENT, SHAPE, OUT_OF_MEMORY, BACKEND, FORMAT. */
 GAN_API gan_status gan_checkpoint_load_generator(gan_checkpoint *ckpt, gan_model *generator);
 

@@ -83,6 +83,13 @@ void gan_trainer_set_steps(gan_trainer *trainer, int64_t steps);
  * parameter entries; 0 and NULL without. */
 size_t gan_trainer_ema_count(const gan_trainer *trainer);
 gan_tensor *gan_trainer_ema(const gan_trainer *trainer, size_t k);
+/* Replaces the running statistics of G's batch norms by those of its
+ * present weights: the mean of the batch statistics over a fixed run of
+ * noise batches of G's input shape (z_ndim 2 or 4, z_dim), the same each
+ * time, in training mode. The context's random generator is left as it
+ * was; the layers' batch counters advance. No batch norm: nothing to do.
+ * Returns OK, OUT_OF_MEMORY, BACKEND. */
+gan_status gan_generator_estimate_statistics(gan_model *g, int z_ndim, int z_dim);
 
 /* Safetensors files whose metadata carries a checksum of the whole file
  * (header included); false for files of other writers. */

@@ -69,6 +69,9 @@ int gan_describe(char *buf, size_t size, const char *fmt, ...)
  * layer apply that activation itself. */
 bool gan_activation_params(const gan_layer *l, gan_activation *act, float *slope);
 void gan_batchnorm_fold(gan_layer *bn, gan_activation act, float slope);
+/* Sets a batch-norm layer's momentum and returns the one it had
+ * (re-estimating running statistics as a plain mean over batches). */
+float gan_batchnorm_exchange_momentum(gan_layer *bn, float momentum);
 
 /* The context a model was made in. */
 /* NULL for a NULL model. */

@@ -70,6 +70,14 @@ void gan_batchnorm_fold(gan_layer *bn, gan_activation act, float slope)
     b->slope = slope;
 }
 
+float gan_batchnorm_exchange_momentum(gan_layer *bn, float momentum)
+{
+    batchnorm_layer *b = as_bn(bn);
+    const float old = b->momentum;
+    b->momentum = momentum;
+    return old;
+}
+
 static gan_status bn_forward(gan_layer *l, bool training)
 {
     batchnorm_layer *b = as_bn(l);

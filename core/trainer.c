@@ -26,6 +26,10 @@ struct gan_trainer {
     float *reduce_buffer;      /* owned: the larger model's gradients and the step's figures */
     gan_tensor **ema;          /* owned, with ema_decay: the average of each of G's parameters */
     size_t n_ema;
+    bool ema_in;               /* G holds the average (gan_trainer_swap_ema) */
+    float *live_statistics;    /* owned, while ema_in: G's own batch-norm running statistics */
+    int64_t *live_counters;    /* owned, while ema_in: and their batch counters */
+    int z_ndim, z_dim;         /* G's input, from the zoo or the last step; 0: not known yet */
 };
 
 /* The figures a step averages over the processes with the gradients, and
@@ -93,6 +97,47 @@ static gan_status create_ema(gan_trainer *t)
     return st;
 }
 
+/* Keeps G's batch-norm running statistics and counters in the trainer
+ * (keep), or puts them back and lets them go. */
+static gan_status keep_statistics(gan_trainer *t, bool keep)
+{
+    size_t floats = 0, counters = 0;
+    for (size_t i = 0; i < gan_model_entry_count(t->g); i++) {
+        gan_entry e;
+        gan_model_entry(t->g, i, &e);
+        floats += e.kind == GAN_ENTRY_BUFFER ? gan_tensor_numel(e.value) : 0;
+        counters += e.kind == GAN_ENTRY_COUNTER;
+    }
+    if (keep) {
+        t->live_statistics = malloc(sizeof *t->live_statistics * (floats ? floats : 1));
+        t->live_counters = malloc(sizeof *t->live_counters * (counters ? counters : 1));
+        if (!t->live_statistics || !t->live_counters)
+            return gan_fail(t->ctx, GAN_ERR_OUT_OF_MEMORY, "gan_trainer_swap_ema: out of host memory");
+    }
+    gan_status st = GAN_OK;
+    floats = counters = 0;
+    for (size_t i = 0; st == GAN_OK && i < gan_model_entry_count(t->g); i++) {
+        gan_entry e;
+        gan_model_entry(t->g, i, &e);
+        if (e.kind == GAN_ENTRY_COUNTER) {
+            if (keep)
+                t->live_counters[counters++] = *e.counter;
+            else
+                *e.counter = t->live_counters[counters++];
+        } else if (e.kind == GAN_ENTRY_BUFFER) {
+            const size_t k = gan_tensor_numel(e.value);
+            st = keep ? gan_tensor_read(e.value, t->live_statistics + floats, k)
+                      : gan_tensor_write(e.value, t->live_statistics + floats, k);
+            floats += k;
+        }
+    }
+    if (!keep || st != GAN_OK) {
+        free(t->live_statistics), free(t->live_counters);
+        t->live_statistics = NULL, t->live_counters = NULL;
+    }
+    return st;
+}
+
 gan_status gan_trainer_swap_ema(gan_trainer *t)
 {
     gan_clear_error(t ? t->ctx : NULL);
@@ -100,11 +145,14 @@ gan_status gan_trainer_swap_ema(gan_trainer *t)
         return GAN_ERR_INVALID_ARGUMENT;
     if (!t->n_ema)
         return gan_fail(t->ctx, GAN_ERR_STATE, "gan_trainer_swap_ema: the trainer keeps no average (ema_decay 0)");
+    const bool to_average = !t->ema_in;
     size_t largest = 0;
     for (size_t k = 0; k < t->n_ema; k++)
         largest = gan_tensor_numel(t->ema[k]) > largest ? gan_tensor_numel(t->ema[k]) : largest;
     float *a = malloc(sizeof *a * largest), *b = malloc(sizeof *b * largest);
     gan_status st = a && b ? GAN_OK : gan_fail(t->ctx, GAN_ERR_OUT_OF_MEMORY, "gan_trainer_swap_ema: out of host memory");
+    if (st == GAN_OK && to_average)
+        st = keep_statistics(t, true);
     for (size_t i = 0, k = 0; st == GAN_OK && k < t->n_ema; i++) {
         gan_entry e;
         gan_model_entry(t->g, i, &e);
@@ -122,6 +170,14 @@ gan_status gan_trainer_swap_ema(gan_trainer *t)
     }
     free(a);
     free(b);
+    /* the average's own batch statistics; G's come back with its weights
+     * (before the first step the average is G, whose statistics serve) */
+    if (st == GAN_OK && to_average && t->z_ndim)
+        st = gan_generator_estimate_statistics(t->g, t->z_ndim, t->z_dim);
+    else if (st == GAN_OK && !to_average)
+        st = keep_statistics(t, false);
+    if (st == GAN_OK)
+        t->ema_in = to_average;
     return st;
 }
 
@@ -185,6 +241,8 @@ gan_status gan_trainer_create_zoo(gan_context *ctx, const char *model, const gan
     t->from_zoo = true;
     t->model_params = model_params ? *model_params : (gan_models_params){0};
     gan_models_describe(model, model_params, &t->model); /* succeeded inside gan_models_create */
+    t->z_ndim = t->model.z_ndim;
+    t->z_dim = t->model.z_dim;
     *out = t;
     return GAN_OK;
 }
@@ -200,6 +258,8 @@ void gan_trainer_free(gan_trainer *t)
     gan_tensor_free(t->generator_labels);
     gan_tensor_free(t->dlogits);
     free(t->reduce_buffer);
+    free(t->live_statistics);
+    free(t->live_counters);
     for (size_t i = 0; i < t->n_ema; i++)
         gan_tensor_free(t->ema[i]);
     free(t->ema);
@@ -424,6 +484,8 @@ gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_te
         return gan_fail(ctx, GAN_ERR_SHAPE, "gan_trainer_step: %d real images but %d noise vectors",
                         real->shape[0], z->shape[0]);
     TRY(ensure_labels(t, real->shape[0]));
+    t->z_ndim = z->ndim;
+    t->z_dim = z->shape[1];
     gan_step_stats s;
     const gan_tensor *logits, *fake, *dfake;
     float loss_real, loss_fake;
@@ -500,6 +562,57 @@ gan_status gan_model_sample(gan_model *g, const gan_tensor *z, float *dst, size_
         return gan_fail(ctx, GAN_ERR_SHAPE, "gan_model_sample: the images are %zu floats, dst holds %zu",
                         y->numel, count);
     return gan_tensor_read(y, dst, count);
+}
+
+gan_status gan_generator_estimate_statistics(gan_model *g, int z_ndim, int z_dim)
+{
+    enum { BATCHES = 16, BATCH = 128 };
+    static const uint64_t SEED = 0x5EEDBA7C4517A75ull; /* the same noise each time */
+    gan_context *ctx = gan_model_context(g);
+    const size_t layers = gan_model_layer_count(g);
+    gan_layer **bn = malloc(sizeof *bn * (layers ? layers : 1));
+    float *momentum = malloc(sizeof *momentum * (layers ? layers : 1));
+    if (!bn || !momentum) {
+        free(bn), free(momentum);
+        return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "estimating G's batch statistics: out of host memory");
+    }
+    size_t n_bn = 0;
+    for (size_t i = 0; i < layers; i++) {
+        gan_layer *l = (gan_layer *)gan_model_layer(g, i);
+        const gan_layer_type type = gan_layer_get_type(l);
+        if (type == GAN_LAYER_BATCHNORM1D || type == GAN_LAYER_BATCHNORM2D)
+            bn[n_bn++] = l;
+    }
+    gan_status st = GAN_OK;
+    if (n_bn) {
+        uint64_t state[4];
+        gan_random_get_state(ctx, state);
+        gan_random_seed(ctx, SEED);
+        const int shape[4] = {BATCH, z_dim, 1, 1}, training = gan_model_is_training(g);
+        gan_tensor *z = NULL;
+        st = gan_tensor_create(ctx, z_ndim, shape, &z);
+        gan_model_set_training(g, 1);
+        for (size_t i = 0; i < n_bn; i++)
+            momentum[i] = gan_batchnorm_exchange_momentum(bn[i], 1.0f);
+        /* momentum 1 / (k + 1) at batch k: the running statistics become
+         * the plain mean of the batches' */
+        for (int k = 0; st == GAN_OK && k < BATCHES; k++) {
+            for (size_t i = 0; i < n_bn; i++)
+                gan_batchnorm_exchange_momentum(bn[i], 1.0f / (float)(k + 1));
+            const gan_tensor *y;
+            st = gan_tensor_fill_normal(z, 0.0f, 1.0f);
+            if (st == GAN_OK)
+                st = gan_model_forward(g, z, &y);
+        }
+        for (size_t i = 0; i < n_bn; i++)
+            gan_batchnorm_exchange_momentum(bn[i], momentum[i]);
+        gan_model_set_training(g, training);
+        gan_tensor_free(z);
+        const gan_status restored = gan_random_set_state(ctx, state);
+        st = st != GAN_OK ? st : restored;
+    }
+    free(bn), free(momentum);
+    return st;
 }
 
 gan_status gan_generate(gan_model *g, int z_ndim, int z_dim, int count, float *dst)

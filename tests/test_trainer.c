@@ -708,6 +708,113 @@ static void test_accounting(void)
     gan_context_free(ctx);
 }
 
+/* One named tensor entry of a model, read to the host (malloc'd). */
+static float *entry_values(gan_context *ctx, const gan_model *m, const char *name, size_t *count)
+{
+    for (size_t i = 0; i < gan_model_entry_count(m); i++) {
+        gan_entry e;
+        REQUIRE_OK(ctx, gan_model_entry(m, i, &e));
+        if (strcmp(e.name, name) != 0 || !e.value)
+            continue;
+        *count = gan_tensor_numel(e.value);
+        float *v = malloc(*count * sizeof *v);
+        REQUIRE_OK(ctx, gan_tensor_read(e.value, v, *count));
+        return v;
+    }
+    fprintf(stderr, "no entry %s\n", name);
+    exit(1);
+}
+
+static int64_t counter_sum(gan_context *ctx, const gan_model *m)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < gan_model_entry_count(m); i++) {
+        gan_entry e;
+        REQUIRE_OK(ctx, gan_model_entry(m, i, &e));
+        sum += e.counter ? *e.counter : 0;
+    }
+    return sum;
+}
+
+/* The average of a generator with batch norms samples with its own running
+ * statistics. dcgan's first layer maps z ~ N(0, I) linearly to 3x3 maps,
+ * so its batch norm's statistics have a closed form: channel c's mean is
+ * the bias b[c], its variance the mean over the 9 positions of the sum over
+ * inputs of W[k][c][i][j]^2. The estimate (2,048 noise vectors) must lie
+ * within its sampling error of them, where G's own running statistics
+ * (a few steps of momentum 0.1 from 0 and 1) lie far off. */
+static void test_ema_statistics(void)
+{
+    gan_context *ctx = test_context(1, 22);
+    gan_trainer_params p = gan_trainer_default_params();
+    p.ema_decay = 0.9f;
+    gan_trainer *t;
+    REQUIRE_OK(ctx, gan_trainer_create_zoo(ctx, "dcgan", NULL, &p, &t));
+    gan_model *g = gan_trainer_generator(t);
+    gan_tensor *real = test_tensor(ctx, 4, (int[]){8, 1, 28, 28}, NULL), *z = test_tensor(ctx, 4, (int[]){8, 64, 1, 1}, NULL);
+    for (int step = 0; step < 3; step++) {
+        REQUIRE_OK(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
+        REQUIRE_OK(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
+        REQUIRE_OK(ctx, gan_trainer_step(t, real, z, NULL));
+    }
+    size_t n, channels;
+    float *live = model_values(ctx, g, &n);
+    const int64_t live_counters = counter_sum(ctx, g);
+    uint64_t rng[4], after[4];
+    gan_random_get_state(ctx, rng);
+    REQUIRE_OK(ctx, gan_trainer_swap_ema(t));
+    gan_random_get_state(ctx, after);
+    CHECK(memcmp(rng, after, sizeof rng) == 0);
+    size_t nw, nb;
+    float *w = entry_values(ctx, g, "0.weight", &nw), *b = entry_values(ctx, g, "0.bias", &nb);
+    float *mean = entry_values(ctx, g, "1.running_mean", &channels), *var = entry_values(ctx, g, "1.running_var", &channels);
+    float *own_var = NULL;
+    CHECK(channels == 256 && nb == 256 && nw == (size_t)64 * 256 * 9);
+    int off = 0;
+    double worst_mean = 0, worst_var = 0;
+    for (size_t c = 0; c < channels; c++) {
+        double expected = 0;
+        for (int k = 0; k < 64; k++)
+            for (int ij = 0; ij < 9; ij++)
+                expected += (double)w[((size_t)k * 256 + c) * 9 + ij] * w[((size_t)k * 256 + c) * 9 + ij];
+        expected /= 9.0;
+        const double mean_err = fabs(mean[c] - b[c]) / sqrt(expected / 2048.0), var_err = fabs(var[c] / expected - 1.0);
+        worst_mean = mean_err > worst_mean ? mean_err : worst_mean;
+        worst_var = var_err > worst_var ? var_err : worst_var;
+        off += mean_err > 6.0 || var_err > 0.2;
+    }
+    printf("ema statistics: the average's first batch norm within %.2f standard errors of its mean and %.1f%% of its "
+           "variance (closed form)\n", worst_mean, 100.0 * worst_var);
+    CHECK(off == 0);
+    /* swapped back: G's own, to the bit; a checkpoint's generator gets the
+     * average's, to the bit */
+    const char *path = test_path("ema_statistics.safetensors");
+    REQUIRE_OK(ctx, gan_trainer_swap_ema(t));
+    float *back = model_values(ctx, g, &n);
+    CHECK(memcmp(back, live, n * sizeof *live) == 0 && counter_sum(ctx, g) == live_counters);
+    own_var = entry_values(ctx, g, "1.running_var", &channels);
+    double far = 0;
+    for (size_t c = 0; c < channels; c++)
+        far = fmax(far, fabs(own_var[c] / var[c] - 1.0));
+    CHECK(far > 1.0); /* G's own statistics are not the average's */
+    REQUIRE_OK(ctx, gan_checkpoint_save(t, path, &(gan_checkpoint_position){0, 3}, NULL, 0));
+    gan_checkpoint *ckpt;
+    gan_model *loaded, *d;
+    REQUIRE_OK(ctx, gan_checkpoint_open(ctx, path, &ckpt));
+    REQUIRE_OK(ctx, gan_models_create(ctx, "dcgan", NULL, &loaded, &d));
+    REQUIRE_OK(ctx, gan_checkpoint_load_generator(ckpt, loaded));
+    size_t n_loaded;
+    float *loaded_var = entry_values(ctx, loaded, "1.running_var", &n_loaded);
+    CHECK(n_loaded == channels && memcmp(loaded_var, var, channels * sizeof *var) == 0);
+    printf("ema statistics: G's own back to the bit after the swap; a checkpoint's generator gets the average's\n");
+    gan_checkpoint_close(ckpt);
+    gan_model_free(loaded), gan_model_free(d);
+    free(live), free(back), free(w), free(b), free(mean), free(var), free(own_var), free(loaded_var);
+    gan_tensor_free(real), gan_tensor_free(z);
+    gan_trainer_free(t);
+    gan_context_free(ctx);
+}
+
 /* A moving average of G: its values against one kept on the host, swapped
  * in and out, and carried by checkpoints into trainers and generators. */
 static void test_ema(void)
@@ -946,6 +1053,7 @@ int main(void)
     test_sampler_shares();
     test_data_parallel();
     test_ema();
+    test_ema_statistics();
     test_generate();
     test_accounting();
     test_temp_dir_remove();
