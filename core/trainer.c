@@ -9,6 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* A model's parameters as they stood when the trainer was made (its
+ * optimizer's too): the entries borrow the model's tensors. */
+typedef struct parameter_list {
+    gan_entry *entries;        /* owned array */
+    size_t count;
+    size_t floats;             /* scalars in all */
+    size_t largest;            /* scalars of the largest */
+} parameter_list;
+
 struct gan_trainer {
     gan_context *ctx;
     gan_model *g, *d;          /* borrowed, or owned when owns_models */
@@ -18,6 +27,7 @@ struct gan_trainer {
     gan_models_params model_params;
     gan_trainer_params params;
     gan_optimizer *og, *od;    /* owned */
+    parameter_list gp, dp;     /* G's and D's parameters */
     gan_tensor *real_labels, *fake_labels, *generator_labels, *dlogits; /* owned, [batch, 1] */
     int label_batch;           /* the batch the labels are filled for */
     int64_t steps;
@@ -25,7 +35,7 @@ struct gan_trainer {
     bool distributed;
     float *reduce_buffer;      /* owned: the larger model's gradients and the step's figures */
     gan_tensor **ema;          /* owned, with ema_decay: the average of each of G's parameters */
-    size_t n_ema;
+    size_t n_ema;              /* gp.count with ema_decay, else 0 */
     bool ema_in;               /* G holds the average (gan_trainer_swap_ema) */
     float *live_statistics;    /* owned, while ema_in: G's own batch-norm running statistics */
     int64_t *live_counters;    /* owned, while ema_in: and their batch counters */
@@ -60,38 +70,41 @@ const char *gan_trainer_params_check(const gan_trainer_params *p)
     return NULL;
 }
 
+static gan_status list_parameters(gan_context *ctx, const gan_model *m, parameter_list *out)
+{
+    const size_t n = gan_model_entry_count(m);
+    out->entries = malloc(sizeof *out->entries * (n ? n : 1));
+    if (!out->entries)
+        return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "gan_trainer_create: out of host memory");
+    for (size_t i = 0; i < n; i++) {
+        gan_entry *e = &out->entries[out->count];
+        gan_model_entry(m, i, e);
+        if (e->kind != GAN_ENTRY_PARAMETER)
+            continue;
+        const size_t k = gan_tensor_numel(e->value);
+        out->floats += k;
+        out->largest = k > out->largest ? k : out->largest;
+        out->count++;
+    }
+    return GAN_OK;
+}
+
 /* The moving average of G's parameters, starting at their values. */
 static gan_status create_ema(gan_trainer *t)
 {
-    size_t n = 0, largest = 0;
-    for (size_t i = 0; i < gan_model_entry_count(t->g); i++) {
-        gan_entry e;
-        gan_model_entry(t->g, i, &e);
-        if (e.kind == GAN_ENTRY_PARAMETER) {
-            n++;
-            largest = gan_tensor_numel(e.value) > largest ? gan_tensor_numel(e.value) : largest;
-        }
-    }
-    t->ema = calloc(n ? n : 1, sizeof *t->ema);
-    float *host = malloc(sizeof *host * (largest ? largest : 1));
-    if (!t->ema || !host) {
-        free(host);
-        return gan_fail(t->ctx, GAN_ERR_OUT_OF_MEMORY, "gan_trainer_create: out of host memory");
-    }
-    gan_status st = GAN_OK;
-    for (size_t i = 0; st == GAN_OK && i < gan_model_entry_count(t->g); i++) {
-        gan_entry e;
-        gan_model_entry(t->g, i, &e);
-        if (e.kind != GAN_ENTRY_PARAMETER)
-            continue;
-        const size_t k = gan_tensor_numel(e.value);
-        st = gan_tensor_create(t->ctx, gan_tensor_ndim(e.value), e.value->shape, &t->ema[t->n_ema]);
+    t->ema = calloc(t->gp.count ? t->gp.count : 1, sizeof *t->ema);
+    float *host = malloc(sizeof *host * (t->gp.largest ? t->gp.largest : 1));
+    gan_status st = t->ema && host ? GAN_OK : gan_fail(t->ctx, GAN_ERR_OUT_OF_MEMORY, "gan_trainer_create: out of host memory");
+    for (size_t k = 0; st == GAN_OK && k < t->gp.count; k++) {
+        const gan_tensor *value = t->gp.entries[k].value;
+        const size_t n = gan_tensor_numel(value);
+        st = gan_tensor_create(t->ctx, gan_tensor_ndim(value), value->shape, &t->ema[k]);
         if (st == GAN_OK)
             t->n_ema++;
         if (st == GAN_OK)
-            st = gan_tensor_read(e.value, host, k);
+            st = gan_tensor_read(value, host, n);
         if (st == GAN_OK)
-            st = gan_tensor_write(t->ema[t->n_ema - 1], host, k);
+            st = gan_tensor_write(t->ema[k], host, n);
     }
     free(host);
     return st;
@@ -146,27 +159,20 @@ gan_status gan_trainer_swap_ema(gan_trainer *t)
     if (!t->n_ema)
         return gan_fail(t->ctx, GAN_ERR_STATE, "gan_trainer_swap_ema: the trainer keeps no average (ema_decay 0)");
     const bool to_average = !t->ema_in;
-    size_t largest = 0;
-    for (size_t k = 0; k < t->n_ema; k++)
-        largest = gan_tensor_numel(t->ema[k]) > largest ? gan_tensor_numel(t->ema[k]) : largest;
-    float *a = malloc(sizeof *a * largest), *b = malloc(sizeof *b * largest);
+    float *a = malloc(sizeof *a * t->gp.largest), *b = malloc(sizeof *b * t->gp.largest);
     gan_status st = a && b ? GAN_OK : gan_fail(t->ctx, GAN_ERR_OUT_OF_MEMORY, "gan_trainer_swap_ema: out of host memory");
     if (st == GAN_OK && to_average)
         st = keep_statistics(t, true);
-    for (size_t i = 0, k = 0; st == GAN_OK && k < t->n_ema; i++) {
-        gan_entry e;
-        gan_model_entry(t->g, i, &e);
-        if (e.kind != GAN_ENTRY_PARAMETER)
-            continue;
-        const size_t n = gan_tensor_numel(e.value);
-        st = gan_tensor_read(e.value, a, n);
+    for (size_t k = 0; st == GAN_OK && k < t->n_ema; k++) {
+        gan_tensor *value = t->gp.entries[k].value;
+        const size_t n = gan_tensor_numel(value);
+        st = gan_tensor_read(value, a, n);
         if (st == GAN_OK)
             st = gan_tensor_read(t->ema[k], b, n);
         if (st == GAN_OK)
-            st = gan_tensor_write(e.value, b, n);
+            st = gan_tensor_write(value, b, n);
         if (st == GAN_OK)
             st = gan_tensor_write(t->ema[k], a, n);
-        k++;
     }
     free(a);
     free(b);
@@ -205,7 +211,11 @@ gan_status gan_trainer_create(gan_model *generator, gan_model *discriminator, co
     *t = (gan_trainer){.ctx = ctx, .g = generator, .d = discriminator, .params = p};
     const gan_adam_params ag = {p.lr_g, p.beta1, p.beta2, p.eps, 0.0f};
     const gan_adam_params ad = {p.lr_d, p.beta1, p.beta2, p.eps, 0.0f};
-    gan_status st = gan_optimizer_adam_create(generator, &ag, &t->og);
+    gan_status st = list_parameters(ctx, generator, &t->gp);
+    if (st == GAN_OK)
+        st = list_parameters(ctx, discriminator, &t->dp);
+    if (st == GAN_OK)
+        st = gan_optimizer_adam_create(generator, &ag, &t->og);
     if (st == GAN_OK)
         st = gan_optimizer_adam_create(discriminator, &ad, &t->od);
     if (st == GAN_OK && p.ema_decay > 0.0f)
@@ -258,6 +268,8 @@ void gan_trainer_free(gan_trainer *t)
     gan_tensor_free(t->generator_labels);
     gan_tensor_free(t->dlogits);
     free(t->reduce_buffer);
+    free(t->gp.entries);
+    free(t->dp.entries);
     free(t->live_statistics);
     free(t->live_counters);
     for (size_t i = 0; i < t->n_ema; i++)
@@ -321,18 +333,6 @@ static gan_status ensure_labels(gan_trainer *t, int batch)
 
 /* ------------------------------------------------ data-parallel training */
 
-/* Parameter scalars of a model. */
-static size_t parameter_floats(const gan_model *m)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < gan_model_entry_count(m); i++) {
-        gan_entry e;
-        if (gan_model_entry(m, i, &e) == GAN_OK && e.kind == GAN_ENTRY_PARAMETER)
-            n += gan_tensor_numel(e.grad);
-    }
-    return n;
-}
-
 gan_status gan_trainer_set_collective(gan_trainer *t, const gan_collective *c)
 {
     gan_clear_error(t ? t->ctx : NULL);
@@ -347,7 +347,7 @@ gan_status gan_trainer_set_collective(gan_trainer *t, const gan_collective *c)
         return gan_fail(t->ctx, GAN_ERR_INVALID_ARGUMENT,
                         "gan_trainer_set_collective: needs both operations and 0 <= rank (%d) < size (%d)", c->rank,
                         c->size);
-    const size_t g = parameter_floats(t->g), d = parameter_floats(t->d);
+    const size_t g = t->gp.floats, d = t->dp.floats;
     t->reduce_buffer = malloc(sizeof *t->reduce_buffer * ((g > d ? g : d) + EXTRA_FLOATS));
     if (!t->reduce_buffer)
         return gan_fail(t->ctx, GAN_ERR_OUT_OF_MEMORY, "gan_trainer_set_collective: out of host memory");
@@ -358,19 +358,15 @@ gan_status gan_trainer_set_collective(gan_trainer *t, const gan_collective *c)
 
 /* Replaces model's parameter gradients, and the n figures, by their means
  * over the processes, each process weighted by its share of the batch. */
-static gan_status average_over_processes(gan_trainer *t, gan_model *model, int share, float *figures, int n)
+static gan_status average_over_processes(gan_trainer *t, const parameter_list *params, int share, float *figures,
+                                        int n)
 {
     float *buf = t->reduce_buffer;
     size_t at = 0;
-    const size_t entries = gan_model_entry_count(model);
-    for (size_t i = 0; i < entries; i++) {
-        gan_entry e;
-        gan_model_entry(model, i, &e);
-        if (e.kind != GAN_ENTRY_PARAMETER)
-            continue;
-        const size_t k = gan_tensor_numel(e.grad);
-        TRY(gan_tensor_read(e.grad, buf + at, k));
-        at += k;
+    for (size_t k = 0; k < params->count; k++) {
+        const size_t floats = gan_tensor_numel(params->entries[k].grad);
+        TRY(gan_tensor_read(params->entries[k].grad, buf + at, floats));
+        at += floats;
     }
     for (size_t i = 0; i < at; i++)
         buf[i] *= (float)share;
@@ -388,14 +384,10 @@ static gan_status average_over_processes(gan_trainer *t, gan_model *model, int s
     for (int i = 0; i < n; i++)
         figures[i] = buf[at + (size_t)i];
     at = 0;
-    for (size_t i = 0; i < entries; i++) {
-        gan_entry e;
-        gan_model_entry(model, i, &e);
-        if (e.kind != GAN_ENTRY_PARAMETER)
-            continue;
-        const size_t k = gan_tensor_numel(e.grad);
-        TRY(gan_tensor_write(e.grad, buf + at, k));
-        at += k;
+    for (size_t k = 0; k < params->count; k++) {
+        const size_t floats = gan_tensor_numel(params->entries[k].grad);
+        TRY(gan_tensor_write(params->entries[k].grad, buf + at, floats));
+        at += floats;
     }
     return GAN_OK;
 }
@@ -429,7 +421,7 @@ gan_status gan_trainer_broadcast(gan_trainer *t)
     if (!t->distributed)
         return gan_fail(t->ctx, GAN_ERR_STATE, "gan_trainer_broadcast: the trainer has no collective");
     /* every tensor of a model or its optimizer has a parameter's size or less */
-    const size_t g = parameter_floats(t->g), d = parameter_floats(t->d), room = (g > d ? g : d) + EXTRA_FLOATS;
+    const size_t g = t->gp.floats, d = t->dp.floats, room = (g > d ? g : d) + EXTRA_FLOATS;
     gan_model *const models[2] = {t->g, t->d};
     gan_optimizer *const optimizers[2] = {t->og, t->od};
     for (int m = 0; m < 2; m++) {
@@ -508,7 +500,7 @@ gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_te
     TRY(gan_model_backward(t->d, t->dlogits, NULL));
     if (t->distributed) {
         float figures[D_FIGURES] = {loss_real, loss_fake, s.d_x, s.d_g_z1};
-        TRY(average_over_processes(t, t->d, real->shape[0], figures, D_FIGURES));
+        TRY(average_over_processes(t, &t->dp, real->shape[0], figures, D_FIGURES));
         loss_real = figures[0], loss_fake = figures[1], s.d_x = figures[2], s.d_g_z1 = figures[3];
     }
     TRY(gan_optimizer_step(t->od));
@@ -524,17 +516,13 @@ gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_te
     TRY(gan_model_backward(t->g, dfake, NULL));
     if (t->distributed) {
         float figures[G_FIGURES] = {s.loss_g, s.d_g_z2};
-        TRY(average_over_processes(t, t->g, real->shape[0], figures, G_FIGURES));
+        TRY(average_over_processes(t, &t->gp, real->shape[0], figures, G_FIGURES));
         s.loss_g = figures[0], s.d_g_z2 = figures[1];
     }
     TRY(gan_optimizer_step(t->og));
     const float decay = ema_decay_at(t->params.ema_decay, t->steps);
-    for (size_t i = 0, k = 0; k < t->n_ema; i++) {
-        gan_entry e;
-        gan_model_entry(t->g, i, &e);
-        if (e.kind == GAN_ENTRY_PARAMETER)
-            TRY(GAN_RUN(ctx, ema_update, t->ema[k++], e.value, decay));
-    }
+    for (size_t k = 0; k < t->n_ema; k++)
+        TRY(GAN_RUN(ctx, ema_update, t->ema[k], t->gp.entries[k].value, decay));
     t->steps++;
     if (stats)
         *stats = s;
