@@ -6,7 +6,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "backend_select.h"
 #include "evaluation.h"
-#include "images.h"
 #include "options.h"
 
 #include <stdio.h>
@@ -61,8 +60,8 @@ static bool samples_from_run(gan_context *ctx, const char *dir, int count, uint6
     gan_checkpoint *ckpt = NULL;
     gan_model *g = NULL, *d = NULL;
     gan_checkpoint_info info;
-    float *images = NULL;
     bool ok = false;
+    char err[512];
     if (gan_checkpoint_open(ctx, path, &ckpt) != GAN_OK || gan_checkpoint_get_info(ckpt, &info) != GAN_OK) {
         fprintf(stderr, "%s: %s\n", program, gan_context_error(ctx));
         goto done;
@@ -75,26 +74,24 @@ static bool samples_from_run(gan_context *ctx, const char *dir, int count, uint6
     }
     const char *set = gan_checkpoint_meta(ckpt, "dataset");
     snprintf(out->dataset, sizeof out->dataset, "%s", set ? set : "");
-    const size_t pixels = (size_t)m->image_size * m->image_size;
-    images = malloc(sizeof *images * pixels * (size_t)count);
-    out->bytes = malloc(pixels * (size_t)count);
-    if (!images || !out->bytes) {
+    if (!(out->bytes = malloc((size_t)m->image_size * m->image_size * (size_t)count))) {
         fprintf(stderr, "%s: out of memory\n", program);
         goto done;
     }
-    gan_random_seed(ctx, seed);
     if (gan_models_create(ctx, m->name, &info.model_params, &g, &d) != GAN_OK ||
-        gan_checkpoint_load_generator(ckpt, g) != GAN_OK || gan_generate(g, m->z_ndim, m->z_dim, count, images) != GAN_OK) {
-        fprintf(stderr, "%s: generating: %s\n", program, gan_context_error(ctx));
+        gan_checkpoint_load_generator(ckpt, g) != GAN_OK) {
+        fprintf(stderr, "%s: loading the generator: %s\n", program, gan_context_error(ctx));
         goto done;
     }
-    images_to_bytes(images, pixels * (size_t)count, out->bytes); /* as generate writes them */
+    if (!evaluation_sample(ctx, g, m, count, seed, out->bytes, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", program, err);
+        goto done;
+    }
     out->count = count, out->height = out->width = m->image_size;
     snprintf(out->what, sizeof out->what, "%d samples of %s's %s generator (eval mode, seed %llu)", count, dir, m->name,
              (unsigned long long)seed);
     ok = true;
 done:
-    free(images);
     gan_model_free(g);
     gan_model_free(d);
     gan_checkpoint_close(ckpt);

@@ -4,6 +4,7 @@
 #include "evaluation.h"
 
 #include "classifier.h"
+#include "images.h"
 
 #include <stb_image_resize.h>
 #include <stdlib.h>
@@ -168,4 +169,31 @@ void evaluation_print(FILE *f, const evaluation_result *r)
     fprintf(f, "\nentropy %.3f bits (%.3f for all classes alike)\n", r->spread.entropy_bits, 3.321928);
     fprintf(f, "classes with at least 5%% of the samples: %d of %d\n", r->spread.classes_over_share,
             CLASSIFIER_CLASSES);
+}
+
+bool evaluation_sample(gan_context *ctx, gan_model *g, const gan_models_info *m, int count, uint64_t seed, uint8_t *bytes, char *err,
+                       size_t err_size)
+{
+    enum { CHUNK = 1000 }; /* samples generated at a time */
+    const size_t pixels = (size_t)m->image_size * m->image_size * m->channels;
+    float *chunk = malloc(sizeof *chunk * pixels * CHUNK);
+    if (!chunk) {
+        snprintf(err, err_size, "out of memory for the samples");
+        return false;
+    }
+    uint64_t state[4];
+    gan_random_get_state(ctx, state);
+    gan_random_seed(ctx, seed);
+    bool good = true;
+    for (int at = 0; good && at < count; at += CHUNK) {
+        const int n = count - at < CHUNK ? count - at : CHUNK;
+        good = gan_generate(g, m->z_ndim, m->z_dim, n, chunk) == GAN_OK;
+        if (good)
+            images_to_bytes(chunk, pixels * (size_t)n, bytes + pixels * (size_t)at);
+    }
+    if (!good)
+        snprintf(err, err_size, "generating: %s", gan_context_error(ctx));
+    gan_random_set_state(ctx, state);
+    free(chunk);
+    return good;
 }

@@ -43,6 +43,12 @@ int evaluation_test_count(const evaluation *e);
 bool evaluation_score(evaluation *e, const uint8_t *images, int count, int h, int w, int kid_subsets, int kid_size,
                       uint64_t seed, evaluation_result *out, char *err, size_t err_size);
 
+/* count samples of g (eval mode; m describes it; in ctx) as bytes, as
+ * generate writes them: the noise drawn from ctx's random generator seeded
+ * with seed, which is left as it was. False with a message in err. */
+bool evaluation_sample(gan_context *ctx, gan_model *g, const gan_models_info *m, int count, uint64_t seed, uint8_t *bytes, char *err,
+                       size_t err_size);
+
 /* The result's lines, as evaluate prints them. */
 void evaluation_print(FILE *f, const evaluation_result *r);
 

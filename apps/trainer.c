@@ -522,33 +522,24 @@ static bool score_generator(run *r)
 {
     const config *c = &r->cfg;
     const gan_models_info *m = &r->model;
-    const size_t image = (size_t)m->image_size * m->image_size;
-    enum { CHUNK = 1000 };
-    float *chunk = malloc(sizeof *chunk * image * CHUNK);
-    uint8_t *bytes = malloc(image * (size_t)c->eval_count);
-    uint64_t state[4];
-    gan_random_get_state(r->ctx, state);
-    gan_random_seed(r->ctx, (uint64_t)c->seed);
-    bool good = chunk && bytes && (c->ema == 0 || ok(r, gan_trainer_swap_ema(r->trainer), "evaluation"));
+    uint8_t *bytes = malloc((size_t)m->image_size * m->image_size * (size_t)c->eval_count);
+    bool good = bytes && (c->ema == 0 || ok(r, gan_trainer_swap_ema(r->trainer), "evaluation"));
     const bool swapped = good && c->ema > 0;
-    if (!good)
+    if (!bytes)
         fprintf(stderr, "%s: out of memory for the evaluation's samples\n", r->program);
-    for (int at = 0; good && at < c->eval_count; at += CHUNK) {
-        const int n = c->eval_count - at < CHUNK ? c->eval_count - at : CHUNK;
-        good = ok(r, gan_generate(gan_trainer_generator(r->trainer), m->z_ndim, m->z_dim, n, chunk), "evaluation");
-        if (good)
-            images_to_bytes(chunk, image * (size_t)n, bytes + image * (size_t)at);
+    char err[512];
+    if (good && !evaluation_sample(r->ctx, gan_trainer_generator(r->trainer), m, c->eval_count, (uint64_t)c->seed, bytes, err,
+                                   sizeof err)) {
+        fprintf(stderr, "%s: evaluation: %s\n", r->program, err);
+        good = false;
     }
-    good = ok(r, gan_random_set_state(r->ctx, state), "evaluation") && good;
     good = (!swapped || ok(r, gan_trainer_swap_ema(r->trainer), "evaluation")) && good;
     evaluation_result res;
-    char err[512];
     if (good && !evaluation_score(r->eval, bytes, c->eval_count, m->image_size, m->image_size, 10, 1000,
                                   (uint64_t)c->seed, &res, err, sizeof err)) {
         fprintf(stderr, "%s: evaluation: %s\n", r->program, err);
         good = false;
     }
-    free(chunk);
     free(bytes);
     if (!good)
         return false;

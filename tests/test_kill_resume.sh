@@ -47,7 +47,7 @@ for attempt in $(seq 1 12); do
         if [ -f killed/metrics.csv ]; then
             # what a kill leaves: the header, whole rows from step 1 on, at most a torn last one
             check "metrics after attempt $attempt are whole rows from step 1" awk -F, 'NR == 1 {ok = /^epoch,step,/; next}
-                {if (last) exit 1; if (NF != 8 || $2 != NR - 1 || substr($0, length($0)) ~ /,/) last = 1} END {exit !ok}' killed/metrics.csv
+                {if (last) bad = 1; if (NF != 8 || $2 != NR - 1 || substr($0, length($0)) ~ /,/) last = 1} END {exit bad || !ok}' killed/metrics.csv
         fi
     fi
 done
