@@ -213,8 +213,8 @@ static double speed(const run_metrics *m, int batch)
     return seconds > 0 ? (double)m->n_rows * batch / seconds : NAN;
 }
 
-static bool write_report(const char *dir, const char *dataset, const run_metrics m[2], int epochs, int batch,
-                         int64_t seed)
+static bool write_report(const char *dir, const char *dataset, const char *recipe, const run_metrics m[2], int epochs,
+                         int batch, int64_t seed)
 {
     char path[PATH_MAX_LEN + 32], tmp[PATH_MAX_LEN + 48];
     snprintf(path, sizeof path, "%s/report.md", dir);
@@ -224,11 +224,13 @@ static bool write_report(const char *dir, const char *dataset, const run_metrics
         fprintf(stderr, "%s: cannot write %s: %s\n", program, tmp, strerror(errno));
         return false;
     }
+    char how[128] = "the tutorials' recipe (Adam lr 2e-4, betas (0.5, 0.999), BCE on logits)";
+    if (strcmp(recipe, "tutorial") != 0)
+        snprintf(how, sizeof how, "the training programs' `--recipe %s` (`train_mnist --help` says what it sets)", recipe);
     fprintf(f, "# GAN vs DCGAN on %s\n\n", dataset);
-    fprintf(f, "Both trained by libgan %d.%d.%d for %d epoch(s), batch %d, seed %lld, with the tutorials' recipe "
-               "(Adam lr 2e-4, betas (0.5, 0.999), BCE on logits). Each model's folder holds its sample grids, "
-               "`progress.gif`, `metrics.csv`, TensorBoard log and checkpoint.\n\n",
-            GAN_VERSION_MAJOR, GAN_VERSION_MINOR, GAN_VERSION_PATCH, epochs, batch, (long long)seed);
+    fprintf(f, "Both trained by libgan %d.%d.%d for %d epoch(s), batch %d, seed %lld, with %s. Each model's folder "
+               "holds its sample grids, `progress.gif`, `metrics.csv`, TensorBoard log and checkpoint.\n\n",
+            GAN_VERSION_MAJOR, GAN_VERSION_MINOR, GAN_VERSION_PATCH, epochs, batch, (long long)seed, how);
     fprintf(f, "| | gan | dcgan |\n| --- | --- | --- |\n");
     fprintf(f, "| samples during training | ![gan](gan/progress.gif) | ![dcgan](dcgan/progress.gif) |\n\n");
     fprintf(f, "![final grids](final_grids.png)\n\n![losses](losses.png)\n\n");
@@ -292,7 +294,7 @@ static bool write_report(const char *dir, const char *dataset, const run_metrics
 
 int main(int argc, char **argv)
 {
-    const char *dataset = "mnist", *out = NULL, *data = NULL, *backend = "cpu";
+    const char *dataset = "mnist", *out = NULL, *data = NULL, *backend = "cpu", *recipe = "tutorial";
     int epochs = 5, batch = 128, threads = 0, device = 0, eval_count = 10000;
     int64_t seed = 1;
     bool no_verify = false;
@@ -303,6 +305,7 @@ int main(int argc, char **argv)
         {"--epochs", OPT_INT, &epochs, 1, 100000, "epochs for each model", false},
         {"--batch", OPT_INT, &batch, 2, 65536, "batch size", false},
         {"--seed", OPT_INT64, &seed, 0, 9e15, "random seed, the same for both", false},
+        {"--recipe", OPT_STRING, &recipe, 0, 32, "the training programs' recipe: tutorial or best", false},
         {"--eval-count", OPT_INT, &eval_count, 2, 1000000, "samples each score takes", false},
         {"--threads", OPT_INT, &threads, 0, 1024, "CPU threads (0: all cores)", false},
         {"--backend", OPT_STRING, &backend, 0, 64, "cpu or opencl", false},
@@ -356,7 +359,8 @@ int main(int argc, char **argv)
         else
             ARG("--model"), ARG(models[k]), ARG("--out"), ARG(run_dir);
         ARG("--batch"), ARG(n_batch), ARG("--seed"), ARG(n_seed), ARG("--epochs"), ARG(n_epochs), ARG("--threads"), ARG(n_threads), ARG("--backend"), ARG(backend),
-            ARG("--device"), ARG(n_device), ARG("--eval-every"), ARG("1"), ARG("--eval-count"), ARG(n_eval);
+            ARG("--device"), ARG(n_device), ARG("--eval-every"), ARG("1"), ARG("--eval-count"), ARG(n_eval),
+            ARG("--recipe"), ARG(recipe);
         if (data)
             ARG("--data"), ARG(data);
         if (no_verify)
@@ -383,7 +387,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (write_final_grids(dir, m[0].n_epochs) && write_chart(dir, m) &&
-        write_report(dir, dataset, m, m[0].n_epochs, batch, seed)) {
+        write_report(dir, dataset, recipe, m, m[0].n_epochs, batch, seed)) {
         printf("%s: %s/report.md, final_grids.png and losses.png compare the two; gan/ and dcgan/ hold the runs\n",
                program, dir);
         status = 0;

@@ -28,12 +28,44 @@
 enum { SAMPLE_COUNT = 64, SAMPLE_COLUMNS = 8, PATH_MAX_LEN = 800 };
 
 typedef struct config {
-    const char *model, *data_dir, *out_dir, *resume_dir, *backend, *classifier;
+    const char *model, *data_dir, *out_dir, *resume_dir, *backend, *classifier, *recipe;
     int device, epochs, batch, threads, log_every, channels, eval_every, eval_count;
     int64_t max_steps, sample_every, seed, cache_limit_mib;
     float lr, lr_g, lr_d, beta1, beta2, rotate, gif_delay, label_smooth, ema;
     bool no_verify, list_devices, no_tensorboard, flip, no_eval;
 } config;
+
+/* A named set of the training aids' settings, for a data set and model
+ * (NULL: any). A flag given on the command line overrides its recipe's
+ * value (--lr both learning rates). */
+typedef struct recipe {
+    const char *name, *dataset, *model;
+    float lr_g, lr_d, label_smooth, ema;
+} recipe;
+
+/* The first entry that fits serves. "best": the lowest median FID over
+ * seeds 1-3 at 5 epochs of each measured pair (README, "Sample quality"). */
+static const recipe recipes[] = {
+    {"tutorial", NULL, NULL, 2e-4f, 2e-4f, 0.0f, 0.0f}, /* the PyTorch DCGAN tutorials' */
+    {"best", "mnist", "dcgan", 4e-4f, 2e-4f, 0.0f, 0.99f},
+    {"best", "mnist", "gan", 4e-4f, 2e-4f, 0.1f, 0.99f},
+    {"best", NULL, NULL, 2e-4f, 2e-4f, 0.0f, 0.99f},    /* Fashion-MNIST's dcgan, and what was not measured */
+};
+
+static const char *recipe_names(void) { return "tutorial, best"; }
+
+/* The recipe called name for a data set and model; NULL: no recipe has
+ * that name. */
+static const recipe *recipe_find(const char *name, const char *set_key, const char *model)
+{
+    for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++) {
+        const recipe *rc = &recipes[i];
+        if (strcmp(rc->name, name) == 0 && (!rc->dataset || strcmp(rc->dataset, set_key) == 0) &&
+            (!rc->model || strcmp(rc->model, model) == 0))
+            return rc;
+    }
+    return NULL;
+}
 
 /* What the run trains on: an IDX data set or a folder of images. */
 typedef struct training_set {
@@ -150,6 +182,7 @@ static void print_summary(run *r)
            "  data          %s (%s)\n"
            "  backend       %s, %d thread(s)\n"
            "  batch         %d, %d steps per epoch, %d epoch(s)%s\n"
+           "  recipe        %s\n"
            "  optimizer     Adam lr G %g, D %g, betas (%g, %g); BCE on logits, real label %g%s\n"
            "  augmentation  %s\n"
            "  seed          %" PRId64 "\n"
@@ -158,7 +191,7 @@ static void print_summary(run *r)
            "  evaluation    %s\n",
            t->dir, data, gan_context_backend_name(r->ctx),
            gan_context_num_threads(r->ctx), c->batch, r->steps_per_epoch, c->epochs,
-           c->max_steps ? " (stopping at --max-steps)" : "", c->lr_g, c->lr_d, c->beta1, c->beta2,
+           c->max_steps ? " (stopping at --max-steps)" : "", c->recipe, c->lr_g, c->lr_d, c->beta1, c->beta2,
            1.0f - c->label_smooth, c->ema > 0 ? "; samples from G's moving average" : "",
            augment[0] ? augment : "none", c->seed, r->out_dir,
            r->events ? gan_summary_path(r->events) : "off (--no-tensorboard)", r->eval_note);
@@ -252,7 +285,7 @@ static bool save_checkpoint(run *r)
     snprintf(v[4], sizeof v[4], "%d", r->set.count);
     const char *meta[][2] = {
         {"dataset", r->set.key}, {"batch", v[0]}, {"rotate", v[1]}, {"seed", v[2]},
-        {"epochs", v[3]}, {"dataset_images", v[4]}, {"flip", c->flip ? "1" : "0"},
+        {"epochs", v[3]}, {"dataset_images", v[4]}, {"flip", c->flip ? "1" : "0"}, {"recipe", c->recipe},
         {"data", r->set.dir}, /* a folder's, taken again by --resume */
     };
     const size_t n_meta = sizeof meta / sizeof meta[0] - (r->folder ? 0 : 1);
@@ -327,6 +360,18 @@ static bool adopt_settings(run *r, gan_checkpoint *ckpt, option *opts, int n_opt
         fprintf(stderr, "%s: --model %s differs from the checkpoint's %s\n", r->program, c->model, info.model.name);
         return false;
     }
+    const char *named = gan_checkpoint_meta(ckpt, "recipe"); /* absent from checkpoints before --recipe */
+    const recipe *kept = recipe_find(named ? named : "tutorial", r->set.key, info.model.name);
+    if (!kept) {
+        fprintf(stderr, "%s: the checkpoint's recipe '%s' is none of this program's (%s)\n", r->program, named,
+                recipe_names());
+        return false;
+    }
+    if (options_find(opts, n_opts, "--recipe")->given && strcmp(c->recipe, kept->name) != 0) {
+        fprintf(stderr, "%s: --recipe %s differs from the checkpoint's %s\n", r->program, c->recipe, kept->name);
+        return false;
+    }
+    c->recipe = kept->name;
     const char *flip = gan_checkpoint_meta(ckpt, "flip"); /* absent from checkpoints before --flip */
     const bool flipped = flip && strcmp(flip, "1") == 0;
     if (c->flip && !flipped) {
@@ -396,6 +441,21 @@ static bool adopt_settings(run *r, gan_checkpoint *ckpt, option *opts, int n_opt
         if (!adopt(r, ckpt, opts, n_opts, stored[i].flag, stored[i].key, stored[i].may_differ))
             return false;
     return true;
+}
+
+/* A new run's learning rates and aids: a flag given wins over the recipe,
+ * and --lr sets both learning rates. */
+static void apply_recipe(config *c, const recipe *rc, const option *opts, int n_opts)
+{
+    const bool lr_given = options_find(opts, n_opts, "--lr")->given;
+    if (!options_find(opts, n_opts, "--lr-g")->given)
+        c->lr_g = lr_given ? c->lr : rc->lr_g;
+    if (!options_find(opts, n_opts, "--lr-d")->given)
+        c->lr_d = lr_given ? c->lr : rc->lr_d;
+    if (!options_find(opts, n_opts, "--label-smooth")->given)
+        c->label_smooth = rc->label_smooth;
+    if (!options_find(opts, n_opts, "--ema")->given)
+        c->ema = rc->ema;
 }
 
 /* Where the checkpoint left the run; checked against this data set. */
@@ -897,7 +957,7 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
     r->set.key = r->source ? r->source->key : "images";
     config *c = &r->cfg;
     *c = (config){.model = r->source ? "dcgan" : "dcgan64", .backend = "cpu", .epochs = 5, .batch = 128,
-                  .log_every = 50, .seed = 1, .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f, .gif_delay = 0.5f,
+                  .log_every = 50, .seed = 1, .recipe = "tutorial", .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f, .gif_delay = 0.5f,
                   .cache_limit_mib = -1, .eval_count = 10000};
     option opts[] = {
         {"--model", OPT_STRING, &c->model, 0, 64, "gan, dcgan or dcgan64", false},
@@ -909,13 +969,16 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
         {"--epochs", OPT_INT, &c->epochs, 1, 100000, "epochs to train", false},
         {"--max-steps", OPT_INT64, &c->max_steps, 0, 1e15, "stop after this many steps in all (0: no limit)", false},
         {"--batch", OPT_INT, &c->batch, 2, 65536, "batch size", false},
-        {"--lr", OPT_FLOAT, &c->lr, 1e-10, 1, "Adam learning rate of both models", false},
-        {"--lr-g", OPT_FLOAT, &c->lr_g, 1e-10, 1, "the generator's learning rate (0: --lr)", false},
-        {"--lr-d", OPT_FLOAT, &c->lr_d, 1e-10, 1, "the discriminator's learning rate (0: --lr)", false},
+        {"--recipe", OPT_STRING, &c->recipe, 0, 32, "tutorial (the PyTorch tutorials' settings) or best (per "
+         "data set and model: G's moving average, on MNIST G learning twice as fast as D, for gan label smoothing; "
+         "README, Sample quality); the flags below override it", false},
+        {"--lr", OPT_FLOAT, &c->lr, 1e-10, 1, "Adam learning rate of both models (none: the recipe's)", false},
+        {"--lr-g", OPT_FLOAT, &c->lr_g, 1e-10, 1, "the generator's learning rate (none: --lr)", false},
+        {"--lr-d", OPT_FLOAT, &c->lr_d, 1e-10, 1, "the discriminator's learning rate (none: --lr)", false},
         {"--ema", OPT_FLOAT, &c->ema, 0, 0.999999, "sample from a moving average of G's weights with this decay "
-         "(0: none; 0.999, say)", false},
+         "(0: none; 0.999, say; none: the recipe's)", false},
         {"--label-smooth", OPT_FLOAT, &c->label_smooth, 0, 0.5, "one-sided label smoothing: D's target on real "
-         "images is 1 minus this", false},
+         "images is 1 minus this (none: the recipe's)", false},
         {"--beta1", OPT_FLOAT, &c->beta1, 0, 0.999999, "Adam beta1", false},
         {"--beta2", OPT_FLOAT, &c->beta2, 0, 0.999999, "Adam beta2", false},
         {"--rotate", OPT_FLOAT, &c->rotate, 0, 180, "random rotation of real images, up to this many degrees", false},
@@ -951,6 +1014,10 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
     }
     if (c->list_devices)
         return backend_list_devices(r->program);
+    if (!recipe_find(c->recipe, r->set.key, c->model)) {
+        fprintf(stderr, "%s: --recipe takes %s, not '%s'\n", r->program, recipe_names(), c->recipe);
+        return 2;
+    }
     if (!r->source && c->channels == 2) {
         fprintf(stderr, "%s: --channels takes 0, 1 or 3, not 2\n", r->program);
         return 2;
@@ -987,10 +1054,8 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
         snprintf(r->out_dir, sizeof r->out_dir, "runs/%s-%s-%s", r->set.key, c->model, stamp);
     }
-    if (c->lr_g == 0.0f) /* unless given or resumed: --lr */
-        c->lr_g = c->lr;
-    if (c->lr_d == 0.0f)
-        c->lr_d = c->lr;
+    if (!resume)
+        apply_recipe(c, recipe_find(c->recipe, r->set.key, c->model), opts, n_opts);
     if (gan_models_describe(c->model, NULL, &r->model) != GAN_OK) {
         fprintf(stderr, "%s: --model takes %s, not '%s'\n", r->program, gan_models_names(), c->model);
         goto done;

@@ -49,6 +49,28 @@ fails_with "another average on resume" "--ema 0.99 differs from the checkpoint's
     "$bin/train_mnist" --resume TR --data data --no-verify --ema 0.99
 check "generate from the average" "$bin/generate" --checkpoint T --count 4 --out t.idx > /dev/null
 
+# --recipe names a set of those aids; a flag given overrides it, and a resume
+# keeps the checkpoint's
+check "best recipe" "$bin/train_mnist" "${common[@]}" --recipe best --max-steps 4 --out RB > RB.log
+check "says its settings" grep -q "recipe        best" RB.log
+check "says its aids" grep -q "Adam lr G 0.0004, D 0.0002, betas (0.5, 0.999); BCE on logits, real label 1; samples from G's moving average" RB.log
+check "best recipe of gan" "$bin/train_mnist" "${common[@]}" --recipe best --model gan --max-steps 1 --out RG > RG.log
+check "says its aids" grep -q "Adam lr G 0.0004, D 0.0002, betas (0.5, 0.999); BCE on logits, real label 0.9; samples from G's moving average" RG.log
+check "best recipe on Fashion-MNIST" "$bin/train_fashion" "${common[@]}" --recipe best --max-steps 1 --out RF > RF.log
+check "says its aids" grep -q "Adam lr G 0.0002, D 0.0002, betas (0.5, 0.999); BCE on logits, real label 1; samples from G's moving average" RF.log
+check "a flag overrides the recipe" "$bin/train_mnist" "${common[@]}" --recipe best --ema 0 --lr 1e-4 --label-smooth 0.1 \
+    --max-steps 1 --out RO > RO.log
+check "says the override" grep -q "Adam lr G 0.0001, D 0.0001, betas (0.5, 0.999); BCE on logits, real label 0.9$" RO.log
+check "first part with the recipe" "$bin/train_mnist" "${common[@]}" --recipe best --max-steps 2 --out RR > /dev/null
+check "resumed with the recipe" "$bin/train_mnist" --resume RR --threads 2 --data data --no-verify --max-steps 4 > RR.log
+check "resume says the recipe" grep -q "recipe        best" RR.log
+check "the same training with the recipe" cmp RB/checkpoint.safetensors RR/checkpoint.safetensors
+fails_with "another recipe on resume" "--recipe tutorial differs from the checkpoint's best" \
+    "$bin/train_mnist" --resume RR --data data --no-verify --recipe tutorial
+fails_with "unknown recipe" "--recipe takes tutorial, best, not 'fast'" \
+    "$bin/train_mnist" "${common[@]}" --recipe fast --out RX
+check "nothing written for an unknown recipe" test ! -e RX
+
 # progress.gif: the grids in training order, from the start also after a resume
 python=${PYTHON:-/usr/bin/python3}
 if "$python" -c "import PIL" 2> /dev/null; then
@@ -88,6 +110,8 @@ check "compare resumes both runs for more epochs" "$bin/compare" --data data --n
 check "report tables for 2 epochs" report_has_rows CMP 2
 fails_with "compare with another batch than its runs" "--batch 16 differs from the checkpoint's 32" \
     "$bin/compare" --data data --no-verify --batch 16 --epochs 2 --out CMP
+fails_with "compare with another recipe than its runs" "--recipe best differs from the checkpoint's tutorial" \
+    "$bin/compare" --data data --no-verify --batch 32 --epochs 2 --recipe best --out CMP
 
 # generate: IDX and PNG
 check "generate IDX" "$bin/generate" --checkpoint A --count 5 --out five.idx --seed 7 > /dev/null
