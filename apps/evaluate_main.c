@@ -52,8 +52,9 @@ static bool samples_from_idx(const char *path, samples *out)
 }
 
 /* count samples of a run folder's generator, in eval mode, from noise of
- * the given seed. */
-static bool samples_from_run(gan_context *ctx, const char *dir, int count, uint64_t seed, samples *out)
+ * *seed; seed_given false: of the run's own seed, which *seed is set to, so
+ * that the run's end-of-training score is reproduced. */
+static bool samples_from_run(gan_context *ctx, const char *dir, int count, bool seed_given, int64_t *seed, samples *out)
 {
     char path[PATH_MAX_LEN + 32];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
@@ -72,6 +73,12 @@ static bool samples_from_run(gan_context *ctx, const char *dir, int count, uint6
                 info.has_model ? "a colour model: the classifier takes grey images" : "names no model of the zoo");
         goto done;
     }
+    const char *run_seed = gan_checkpoint_meta(ckpt, "seed");
+    if (!seed_given && run_seed) {
+        option seed_flag = {"--seed", OPT_INT64, seed, 0, 9e15, "", false};
+        if (!options_read_value(&seed_flag, run_seed, program, "the run's seed"))
+            goto done;
+    }
     const char *set = gan_checkpoint_meta(ckpt, "dataset");
     snprintf(out->dataset, sizeof out->dataset, "%s", set ? set : "");
     if (!(out->bytes = malloc((size_t)m->image_size * m->image_size * (size_t)count))) {
@@ -83,13 +90,13 @@ static bool samples_from_run(gan_context *ctx, const char *dir, int count, uint6
         fprintf(stderr, "%s: loading the generator: %s\n", program, gan_context_error(ctx));
         goto done;
     }
-    if (!evaluation_sample(ctx, g, m, count, seed, out->bytes, err, sizeof err)) {
+    if (!evaluation_sample(ctx, g, m, count, (uint64_t)*seed, out->bytes, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", program, err);
         goto done;
     }
     out->count = count, out->height = out->width = m->image_size;
     snprintf(out->what, sizeof out->what, "%d samples of %s's %s generator (eval mode, seed %llu)", count, dir, m->name,
-             (unsigned long long)seed);
+             (unsigned long long)*seed);
     ok = true;
 done:
     gan_model_free(g);
@@ -110,7 +117,8 @@ int main(int argc, char **argv)
         {"--classifier", OPT_STRING, &classifier_path, 0, PATH_MAX_LEN, "the classifier (none: classifiers/DATASET.safetensors)", false},
         {"--data", OPT_STRING, &data_dir, 0, PATH_MAX_LEN, "folder with the data set's IDX files (its test split)", false},
         {"--count", OPT_INT, &count, 2, 1000000, "samples a run folder's generator draws", false},
-        {"--seed", OPT_INT64, &seed, 0, 9e15, "seed of those samples' noise, and of KID's subsets", false},
+        {"--seed", OPT_INT64, &seed, 0, 9e15, "seed of those samples' noise, and of KID's subsets (none: a run "
+         "folder's own, else 1)", false},
         {"--kid-subsets", OPT_INT, &kid_subsets, 1, 10000, "KID: subsets averaged", false},
         {"--kid-size", OPT_INT, &kid_size, 2, 100000, "KID: samples a subset (at most the samples there are)", false},
         {"--threads", OPT_INT, &threads, 0, 1024, "CPU threads (0: all cores)", false},
@@ -144,7 +152,8 @@ int main(int argc, char **argv)
     evaluation *e = NULL;
     struct stat sb;
     const bool run_folder = stat(sample_path, &sb) == 0 && S_ISDIR(sb.st_mode);
-    if (!(run_folder ? samples_from_run(ctx, sample_path, count, (uint64_t)seed, &s) : samples_from_idx(sample_path, &s)))
+    const bool seed_given = options_find(opts, (int)(sizeof opts / sizeof opts[0]), "--seed")->given;
+    if (!(run_folder ? samples_from_run(ctx, sample_path, count, seed_given, &seed, &s) : samples_from_idx(sample_path, &s)))
         goto done;
     if (!dataset_key)
         dataset_key = s.dataset[0] ? s.dataset : "mnist";

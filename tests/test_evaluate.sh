@@ -41,9 +41,9 @@ check "resized to 28x28" "$bin/evaluate" --samples big.idx "${common[@]}" "${sco
 check "said so" grep -q "80 samples of 64x64 from big.idx" big.log
 
 # the training programs score their generator, every epoch here, without
-# changing the training
+# changing the training; evaluate on the run draws from the run's seed
 check "scored training" "$bin/train_mnist" "${common[@]}" --batch 32 --epochs 2 --eval-every 1 --eval-count 200 \
-    --classifier cls.safetensors --out scored > scored.log
+    --seed 3 --classifier cls.safetensors --out scored > scored.log
 check "scores printed" test "$(grep -c '^epoch [12] scored on 200 samples: FID [0-9.]*, KID' scored.log)" -eq 2
 check "scores.csv" test "$(wc -l < scored/scores.csv)" -eq 3
 check "scores.csv header" grep -q '^epoch,step,samples,fid,kid,kid_std,entropy_bits,classes_over_5pct$' scored/scores.csv
@@ -51,7 +51,11 @@ fid_of() { awk -F, 'END { printf "%.3f", $4 }' "$1"; }
 check "evaluate on the run" "$bin/evaluate" scored "${common[@]}" --classifier cls.safetensors --count 200 > rescored.log
 check "gives its last score" awk -v want="$(fid_of scored/scores.csv)" \
     '/^FID / { found = 1; d = $2 - want; bad = d < -0.002 || d > 0.002 } END { exit bad || !found }' rescored.log
-check "unscored training" "$bin/train_mnist" "${common[@]}" --batch 32 --epochs 2 --no-eval --out unscored > unscored.log
+check "from the run's seed" grep -q "200 samples of scored's dcgan generator (eval mode, seed 3)" rescored.log
+check "another seed" "$bin/evaluate" scored "${common[@]}" --classifier cls.safetensors --count 200 --seed 1 > seed1.log
+check "draws from it" grep -q "200 samples of scored's dcgan generator (eval mode, seed 1)" seed1.log
+check "unscored training" "$bin/train_mnist" "${common[@]}" --batch 32 --epochs 2 --no-eval --seed 3 --out unscored \
+    > unscored.log
 check "the same training" cmp scored/checkpoint.safetensors unscored/checkpoint.safetensors
 check "says it scores nothing" grep -q '^  evaluation    off$' unscored.log
 check "no classifier: off" grep -q 'evaluation    off: no classifiers/mnist.safetensors (build/apps/train_classifier' \
