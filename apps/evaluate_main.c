@@ -52,9 +52,10 @@ static bool samples_from_idx(const char *path, samples *out)
 }
 
 /* count samples of a run folder's generator, in eval mode, from noise of
- * *seed; seed_given false: of the run's own seed, which *seed is set to, so
- * that the run's end-of-training score is reproduced. */
-static bool samples_from_run(gan_context *ctx, const char *dir, int count, bool seed_given, int64_t *seed, samples *out)
+ * the --seed flag's value; where the flag was not given, of the run's own
+ * seed, which the flag's value is set to, so that the run's end-of-training
+ * score is reproduced. */
+static bool samples_from_run(gan_context *ctx, const char *dir, int count, option *seed_flag, samples *out)
 {
     char path[PATH_MAX_LEN + 32];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
@@ -74,11 +75,9 @@ static bool samples_from_run(gan_context *ctx, const char *dir, int count, bool 
         goto done;
     }
     const char *run_seed = gan_checkpoint_meta(ckpt, "seed");
-    if (!seed_given && run_seed) {
-        option seed_flag = {"--seed", OPT_INT64, seed, 0, 9e15, "", false};
-        if (!options_read_value(&seed_flag, run_seed, program, "the run's seed"))
-            goto done;
-    }
+    if (!seed_flag->given && run_seed && !options_read_value(seed_flag, run_seed, program, "the run's seed"))
+        goto done;
+    const uint64_t seed = (uint64_t)*(const int64_t *)seed_flag->value;
     const char *set = gan_checkpoint_meta(ckpt, "dataset");
     snprintf(out->dataset, sizeof out->dataset, "%s", set ? set : "");
     if (!(out->bytes = malloc((size_t)m->image_size * m->image_size * (size_t)count))) {
@@ -90,13 +89,13 @@ static bool samples_from_run(gan_context *ctx, const char *dir, int count, bool 
         fprintf(stderr, "%s: loading the generator: %s\n", program, gan_context_error(ctx));
         goto done;
     }
-    if (!evaluation_sample(ctx, g, m, count, (uint64_t)*seed, out->bytes, err, sizeof err)) {
+    if (!evaluation_sample(ctx, g, m, count, seed, out->bytes, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", program, err);
         goto done;
     }
     out->count = count, out->height = out->width = m->image_size;
     snprintf(out->what, sizeof out->what, "%d samples of %s's %s generator (eval mode, seed %llu)", count, dir, m->name,
-             (unsigned long long)*seed);
+             (unsigned long long)seed);
     ok = true;
 done:
     gan_model_free(g);
@@ -152,8 +151,8 @@ int main(int argc, char **argv)
     evaluation *e = NULL;
     struct stat sb;
     const bool run_folder = stat(sample_path, &sb) == 0 && S_ISDIR(sb.st_mode);
-    const bool seed_given = options_find(opts, (int)(sizeof opts / sizeof opts[0]), "--seed")->given;
-    if (!(run_folder ? samples_from_run(ctx, sample_path, count, seed_given, &seed, &s) : samples_from_idx(sample_path, &s)))
+    option *seed_flag = (option *)options_find(opts, (int)(sizeof opts / sizeof opts[0]), "--seed");
+    if (!(run_folder ? samples_from_run(ctx, sample_path, count, seed_flag, &s) : samples_from_idx(sample_path, &s)))
         goto done;
     if (!dataset_key)
         dataset_key = s.dataset[0] ? s.dataset : "mnist";

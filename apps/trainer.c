@@ -972,8 +972,7 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
         {"--batch", OPT_INT, &c->batch, 2, 65536, "batch size", false},
         {"--recipe", OPT_STRING, &c->recipe, 0, 32, "tutorial (the PyTorch tutorials' settings) or best (per "
          "data set and model: G's moving average, on MNIST G learning faster than D, for gan both faster and label "
-         "smoothing; "
-         "README, Sample quality); the flags below override it", false},
+         "smoothing; README, Sample quality); the flags below override it", false},
         {"--lr", OPT_FLOAT, &c->lr, 1e-10, 1, "Adam learning rate of both models (none: the recipe's)", false},
         {"--lr-g", OPT_FLOAT, &c->lr_g, 1e-10, 1, "the generator's learning rate (none: --lr)", false},
         {"--lr-d", OPT_FLOAT, &c->lr_d, 1e-10, 1, "the discriminator's learning rate (none: --lr)", false},
