@@ -331,6 +331,7 @@ int main(void)
         {2, 1, 28, 28, 16, 3, 2, 1, 0}, /* DCGAN D layers */
         {2, 16, 14, 14, 32, 5, 2, 2, 0}, {2, 32, 7, 7, 64, 5, 2, 2, 0},
         {1, 3, 64, 64, 8, 4, 2, 1, 0},  /* DCGAN-64 D first layer (fewer channels) */
+        {3, 32, 5, 5, 24, 5, 2, 0, 0},  /* the kernel covers the input: a dense layer (DCGAN D last conv) */
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
         test_conv(ctx, convs[i], false);

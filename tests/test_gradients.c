@@ -304,6 +304,7 @@ int main(void)
     check_layer(ctx, "conv2d k3 s2 p1", conv(ctx, false, 2, 3, 3, 2, 1, 0), 4, (int[]){2, 2, 7, 7}, false);
     check_layer(ctx, "conv2d k5 s2 p2", conv(ctx, false, 3, 4, 5, 2, 2, 0), 4, (int[]){2, 3, 9, 8}, false);
     check_layer(ctx, "conv2d k1 s1", conv(ctx, false, 3, 2, 1, 1, 0, 0), 4, (int[]){1, 3, 3, 5}, false);
+    check_layer(ctx, "conv2d k3 covering its input", conv(ctx, false, 3, 4, 3, 2, 0, 0), 4, (int[]){3, 3, 3, 3}, false);
     /* kernels smaller than the stride: some input positions meet no tap */
     check_layer(ctx, "conv2d k1 s2", conv(ctx, false, 2, 3, 1, 2, 0, 0), 4, (int[]){2, 2, 5, 6}, false);
     check_layer(ctx, "conv_transpose2d k2 s3 p1", conv(ctx, true, 3, 2, 2, 3, 1, 0), 4, (int[]){2, 3, 3, 2}, false);

@@ -238,9 +238,30 @@ static gan_matrix samples_of(const gan_tensor *t, int n0, int channels, int P)
     return gan_nchw(CF(t) + (ptrdiff_t)n0 * channels * P, channels, P);
 }
 
+/* A convolution whose kernel covers its whole unpadded input makes one
+ * output position: its im2col columns are the samples themselves, so it is
+ * a fully connected layer, y[n, out_c] = x[n, K] * W^T with W [out_c, K],
+ * done with plain products (the first layer of a DCGAN's generator, as a
+ * transposed convolution of a 1x1 input, and the last of its
+ * discriminator). */
+static bool conv_is_dense(const gan_conv_geom *g)
+{
+    return g->out_h == 1 && g->out_w == 1 && g->pad_h == 0 && g->pad_w == 0 && g->kernel_h == g->in_h &&
+           g->kernel_w == g->in_w;
+}
+
 static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,
                                       const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx, gan_tensor *dw)
 {
+    if (conv_is_dense(g)) {
+        const gan_gemm_plan *plan = &cpu(be)->gemm;
+        const int K = g->in_c * g->in_h * g->in_w;
+        if (dw) /* dW += dY^T * X */
+            gan_cpu_gemm(plan, true, false, g->out_c, K, g->n, 1.0f, CF(dy), g->out_c, CF(x), K, 1.0f, F(dw), K);
+        if (dx) /* dX = dY * W */
+            gan_cpu_gemm(plan, false, false, g->n, K, g->out_c, 1.0f, CF(dy), g->out_c, CF(w), K, 0.0f, F(dx), K);
+        return GAN_OK;
+    }
     if (gan_winograd_suits(g))
         return winograd(be, g,
                         &(gan_winograd_args){.w = CF(w), .in = x ? CF(x) : NULL, .out_grad = CF(dy),
@@ -274,6 +295,15 @@ static gan_status cpu_conv_transpose2d_backward(gan_backend *be, const gan_conv_
                                                 const gan_tensor *dy, const gan_tensor *w, gan_tensor *dx,
                                                 gan_tensor *dw)
 {
+    if (conv_is_dense(g)) { /* see cpu_conv2d_backward; x is [n, out_c], dy [n, K] */
+        const gan_gemm_plan *plan = &cpu(be)->gemm;
+        const int K = g->in_c * g->in_h * g->in_w;
+        if (dx) /* dX = dY * W^T */
+            gan_cpu_gemm(plan, false, true, g->n, g->out_c, K, 1.0f, CF(dy), K, CF(w), K, 0.0f, F(dx), g->out_c);
+        if (dw) /* dW += X^T * dY */
+            gan_cpu_gemm(plan, true, false, g->out_c, K, g->n, 1.0f, CF(x), g->out_c, CF(dy), K, 1.0f, F(dw), K);
+        return GAN_OK;
+    }
     if (gan_winograd_suits(g))
         return winograd(be, g,
                         &(gan_winograd_args){.w = CF(w), .in = CF(dy), .out_grad = x ? CF(x) : NULL,
