@@ -284,6 +284,9 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_
     }
 }
 
+/* Column blocks a thread takes on average when A is packed once for all */
+enum { COLUMN_BLOCKS_PER_THREAD = 4 };
+
 void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float alpha, gan_matrix a,
                            gan_matrix b, float beta, gan_matrix c)
 {
@@ -324,7 +327,16 @@ void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float
         float *pack = plan->pack + (size_t)t * GAN_GEMM_PACK_FLOATS;
         if (share_a)
             pack_a_shared(uk, plan->shared_a, &a, m, k); /* ends with a barrier */
-        if (by_columns) {
+        if (by_columns && packed_a) {
+            /* A packed once for all: column blocks go to whichever thread is
+             * free, so a core slowed by its neighbours does less of them */
+            const int blocks = threads * COLUMN_BLOCKS_PER_THREAD;
+#pragma omp for schedule(dynamic, 1)
+            for (int blk = 0; blk < blocks; blk++) {
+                const int j0 = tiles * blk / blocks * uk->nr, j1 = tiles * (blk + 1) / blocks * uk->nr;
+                gemm_serial(uk, pack, packed_a, m, 0, m, j0, j1 < n ? j1 : n, k, alpha, &a, &b, beta, &c);
+            }
+        } else if (by_columns) {
             const int j1 = last * uk->nr < n ? last * uk->nr : n;
             gemm_serial(uk, pack, packed_a, m, 0, m, first * uk->nr, j1, k, alpha, &a, &b, beta, &c);
         } else {
