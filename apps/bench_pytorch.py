@@ -76,6 +76,23 @@ def blas_in_use():
     return ", ".join(paths) or "unknown"
 
 
+def cpu_model():
+    """The CPU's name and, on x86, its family and model numbers (which tell
+    Zen 3 from Zen 4 where a virtual machine names only "AMD EPYC")."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -89,7 +106,7 @@ def main():
     # the cores for a while after each run and would slow the other side
     ours = {name: max(libgan_images_per_s(args.bench, name, args.batch, LIBGAN_STEPS[name])
                       for _ in range(REPEATS)) for name in names}
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs; "
           f"PyTorch {torch.__version__}, batch {args.batch}")
     blas = blas_in_use()
     print(f"PyTorch's BLAS: {blas}")
