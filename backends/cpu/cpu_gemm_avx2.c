@@ -1,6 +1,7 @@
 /* cpu_gemm_avx2.c - 6x16 AVX2/FMA micro-kernel: 12 accumulators, two B
- * vectors and one broadcast fill the 16 ymm registers. Built with -mavx2
- * -mfma and only called when the CPU reports both. */
+ * vectors and one broadcast fill the 16 ymm registers; and its variant that
+ * reads A in place. Built with -mavx2 -mfma and only called when the CPU
+ * reports both. */
 #include "cpu_gemm.h"
 
 #include <immintrin.h>
@@ -56,10 +57,9 @@ void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptr
 /* The 6x16 kernel on an A read in place: row i, column r of A is
  * x[i][row_off[r * row_stride]] (a convolution's input at the i-th output
  * position and the r-th kernel tap, without padding), B is w's rows of 16
- * (ldw apart).
- * The k columns are summed in blocks of kc, and the blocks' sums added in
- * order, as gan_cpu_gemm does with its KC blocks, so the results are the
- * same to the bit. */
+ * (ldw apart). The k columns are summed in blocks of kc, and the blocks'
+ * sums added in order, as gan_cpu_gemm does with its KC blocks, so the
+ * results are the same to the bit. */
 void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const x[6], const int32_t *row_off,
                                   ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c)
 {
