@@ -10,12 +10,14 @@
 #include <omp.h>
 #endif
 
-static const gan_ukernel generic_kernel = {"generic-4x16", 4, 16, gan_ukernel_generic_4x16};
+static const gan_ukernel generic_kernel = {"generic-4x16", 4, 16, gan_ukernel_generic_4x16,
+                                           gan_transpose_pack_generic};
 #if defined(GAN_HAVE_AVX2_KERNEL)
-static const gan_ukernel avx2_kernel = {"avx2-6x16", 6, 16, gan_ukernel_avx2_6x16};
+static const gan_ukernel avx2_kernel = {"avx2-6x16", 6, 16, gan_ukernel_avx2_6x16, gan_transpose_pack_avx2};
 #endif
 #if defined(GAN_HAVE_AVX512_KERNEL)
-static const gan_ukernel avx512_kernel = {"avx512-8x32", 8, 32, gan_ukernel_avx512_8x32};
+static const gan_ukernel avx512_kernel = {"avx512-8x32", 8, 32, gan_ukernel_avx512_8x32,
+                                          gan_transpose_pack_avx2};
 #endif
 
 int gan_cpu_ukernels(const gan_ukernel **list, int max)
@@ -57,8 +59,9 @@ static void nchw_column_offsets(const gan_matrix *x, int c0, int len, ptrdiff_t 
 }
 
 /* A[i0 .. i0+rows][k0 .. k0+kc] as one MR panel (kc columns of mr), zero past rows */
-static void pack_a_panel(float *dst, int mr, const gan_matrix *a, int i0, int rows, int k0, int kc)
+static void pack_a_panel(const gan_ukernel *uk, float *dst, const gan_matrix *a, int i0, int rows, int k0, int kc)
 {
+    const int mr = uk->mr;
     if (a->trans && !a->spatial) { /* a stored row gives mr consecutive values */
         for (int k = 0; k < kc; k++) {
             const float *src = a->data + (ptrdiff_t)(k0 + k) * a->ld + i0;
@@ -71,21 +74,20 @@ static void pack_a_panel(float *dst, int mr, const gan_matrix *a, int i0, int ro
         }
         return;
     }
+    if (!a->spatial) {
+        uk->transpose_pack(dst, mr, a->data + (ptrdiff_t)i0 * a->ld + k0, a->ld, rows, kc);
+        return;
+    }
     ptrdiff_t off[GAN_GEMM_KC];
-    if (a->spatial)
-        nchw_column_offsets(a, k0, kc, off);
+    nchw_column_offsets(a, k0, kc, off);
     for (int i = 0; i < mr; i++) {
         if (i >= rows) {
             for (int k = 0; k < kc; k++)
                 dst[(ptrdiff_t)k * mr + i] = 0.0f;
-        } else if (a->spatial) {
+        } else {
             const float *row = a->data + (ptrdiff_t)(i0 + i) * a->spatial;
             for (int k = 0; k < kc; k++)
                 dst[(ptrdiff_t)k * mr + i] = row[off[k]];
-        } else {
-            const float *src = a->data + (ptrdiff_t)(i0 + i) * a->ld + k0;
-            for (int k = 0; k < kc; k++)
-                dst[(ptrdiff_t)k * mr + i] = src[k];
         }
     }
 }
@@ -121,26 +123,18 @@ static void pack_b_im2col_trans(float *dst, int nr, const gan_matrix *b, int j0,
  * by panel; otherwise row by row, each row a few contiguous runs (one per
  * sample of an NCHW or im2col matrix), so the reads stream instead of
  * touching kc distant rows per panel. */
-static void pack_b_block(float *dst, int nr, const gan_matrix *b, int j0, int nc, int k0, int kc)
+static void pack_b_block(const gan_ukernel *uk, float *dst, const gan_matrix *b, int j0, int nc, int k0, int kc)
 {
+    const int nr = uk->nr;
     if (b->trans && b->index) {
         pack_b_im2col_trans(dst, nr, b, j0, nc, k0, kc);
         return;
     }
     if (b->trans) { /* b stored n x k */
         for (int jp = 0; jp * nr < nc; jp++) {
-            float *panel = dst + (ptrdiff_t)jp * nr * kc;
-            for (int j = 0; j < nr; j++) {
-                const int col = jp * nr + j;
-                const float *src = b->data + (ptrdiff_t)(j0 + col) * b->ld + k0;
-                if (col < nc) {
-                    for (int k = 0; k < kc; k++)
-                        panel[(ptrdiff_t)k * nr + j] = src[k];
-                } else {
-                    for (int k = 0; k < kc; k++)
-                        panel[(ptrdiff_t)k * nr + j] = 0.0f;
-                }
-            }
+            const int cols = nc - jp * nr < nr ? nc - jp * nr : nr;
+            uk->transpose_pack(dst + (ptrdiff_t)jp * nr * kc, nr, b->data + (ptrdiff_t)(j0 + jp * nr) * b->ld + k0,
+                               b->ld, cols, kc);
         }
         return;
     }
@@ -241,7 +235,7 @@ static void pack_a_shared(const gan_ukernel *uk, float *dst, const gan_matrix *a
     for (int t = 0; t < k_blocks * m_panels; t++) {
         const int pc = t / m_panels * GAN_GEMM_KC, i0 = t % m_panels * mr;
         const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC, rows = m - i0 < mr ? m - i0 : mr;
-        pack_a_panel(dst + gan_packed_a_block(uk, m, pc, i0, kc), mr, a, i0, rows, pc, kc);
+        pack_a_panel(uk, dst + gan_packed_a_block(uk, m, pc, i0, kc), a, i0, rows, pc, kc);
     }
 }
 
@@ -261,14 +255,14 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_
         for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
             const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
             const float beta_block = pc == 0 ? beta : 1.0f;
-            pack_b_block(pb, nr, b, jc, nc, pc, kc);
+            pack_b_block(uk, pb, b, jc, nc, pc, kc);
             for (int ic = m0; ic < m1; ic += GAN_GEMM_MC) {
                 const int mc = m1 - ic < GAN_GEMM_MC ? m1 - ic : GAN_GEMM_MC;
                 const int m_panels = (mc + mr - 1) / mr;
                 const float *a_block = packed_a ? packed_a + gan_packed_a_block(uk, m, pc, ic, kc) : pa;
                 for (int ip = 0; ip < m_panels && !packed_a; ip++) {
                     const int rows = mc - ip * mr < mr ? mc - ip * mr : mr;
-                    pack_a_panel(pa + (ptrdiff_t)ip * mr * kc, mr, a, ic + ip * mr, rows, pc, kc);
+                    pack_a_panel(uk, pa + (ptrdiff_t)ip * mr * kc, a, ic + ip * mr, rows, pc, kc);
                 }
                 for (int jr = 0; jr < n_panels; jr++) {
                     const int cols = nc - jr * nr < nr ? nc - jr * nr : nr;

@@ -13,10 +13,17 @@
 typedef void (*gan_ukernel_fn)(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                                float alpha, float beta);
 
+/* Packs `lanes` rows of a row-major matrix (row l at src + l * ld) as one
+ * interleaved panel: dst[k * width + l] = src[l * ld + k] for k < kc and
+ * l < lanes, 0 for lanes <= l < width. Packing A from a row-major A and B
+ * from a transposed one both take this transpose. */
+typedef void (*gan_transpose_pack_fn)(float *dst, int width, const float *src, ptrdiff_t ld, int lanes, int kc);
+
 typedef struct gan_ukernel {
     const char *name;
     int mr, nr;
     gan_ukernel_fn run;
+    gan_transpose_pack_fn transpose_pack; /* for the same instruction set */
 } gan_ukernel;
 
 /* The micro-kernels this CPU can run, best first; returns how many. */
@@ -132,12 +139,15 @@ double gan_cpu_fma_peak_gflops(int threads, const char **isa);
 /* Micro-kernels, each in its own file compiled for its instruction set. */
 void gan_ukernel_generic_4x16(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                               float alpha, float beta);
+void gan_transpose_pack_generic(float *dst, int width, const float *src, ptrdiff_t ld, int lanes, int kc);
 /* FMA peak probes: run `iterations` rounds of independent FMAs (512 flops a
  * round with AVX-512, 192 with AVX2) and return a value to keep them live. */
 #if defined(GAN_HAVE_AVX2_KERNEL)
 float gan_fma_probe_avx2(long iterations);
 void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                            float alpha, float beta);
+/* 8 x 8 blocks transposed in registers; also used with the AVX-512 kernel */
+void gan_transpose_pack_avx2(float *dst, int width, const float *src, ptrdiff_t ld, int lanes, int kc);
 /* c[6][16] = A * B, A's row i read in place as x[i][row_off[r * row_stride]],
  * B's row r at w + r * ldw, k summed in blocks of kc as gan_cpu_gemm would */
 void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const x[6], const int32_t *row_off,

@@ -97,3 +97,50 @@ float gan_fma_probe_avx2(long iterations)
         total += out[i];
     return total;
 }
+
+/* r[t] becomes column t of the 8 x 8 block whose rows are r[0..7] */
+static inline void transpose_8x8(__m256 r[8])
+{
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* Lanes in groups of 8: each 8 x 8 block of the source is read as 8 row
+ * vectors (zero past `lanes`) and stored as 8 columns; a group narrower
+ * than 8 (width 6) stores its first lanes only. */
+void gan_transpose_pack_avx2(float *dst, int width, const float *src, ptrdiff_t ld, int lanes, int kc)
+{
+    for (int l0 = 0; l0 < width; l0 += 8) {
+        const int rows = lanes <= l0 ? 0 : lanes - l0 < 8 ? lanes - l0 : 8;
+        const int stored = width - l0 < 8 ? width - l0 : 8;
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(stored), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const float *s = src + (ptrdiff_t)l0 * ld;
+        float *d = dst + l0;
+        int k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = i < rows ? _mm256_loadu_ps(s + (ptrdiff_t)i * ld + k) : _mm256_setzero_ps();
+            transpose_8x8(r);
+            for (int t = 0; t < 8; t++) {
+                if (stored == 8)
+                    _mm256_storeu_ps(d + (ptrdiff_t)(k + t) * width, r[t]);
+                else
+                    _mm256_maskstore_ps(d + (ptrdiff_t)(k + t) * width, mask, r[t]);
+            }
+        }
+        for (; k < kc; k++)
+            for (int i = 0; i < stored; i++)
+                d[(ptrdiff_t)k * width + i] = i < rows ? s[(ptrdiff_t)i * ld + k] : 0.0f;
+    }
+}

@@ -25,3 +25,15 @@ void gan_ukernel_generic_4x16(int kc, const float *a, const float *b, float *c, 
                 ci[j] = alpha * acc[i][j] + beta * ci[j];
     }
 }
+
+void gan_transpose_pack_generic(float *dst, int width, const float *src, ptrdiff_t ld, int lanes, int kc)
+{
+    for (int l = 0; l < lanes; l++) {
+        const float *row = src + (ptrdiff_t)l * ld;
+        for (int k = 0; k < kc; k++)
+            dst[(ptrdiff_t)k * width + l] = row[k];
+    }
+    for (int l = lanes; l < width; l++)
+        for (int k = 0; k < kc; k++)
+            dst[(ptrdiff_t)k * width + l] = 0.0f;
+}
