@@ -291,25 +291,53 @@ static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
     return GAN_OK;
 }
 
-/* A convolution's forward pass without the im2col gather, where the AVX2
- * micro-kernel serves: it reads each output position's input in place (an
- * unpadded convolution's tap r at position p reads offset index[r * P] +
- * index[p]), against the weights transposed to [K][out_c], and sums in the
- * order the product would, so the results are the same to the bit. It pays
- * where out_c is small and the gather, which a product does once per input
- * element it packs, costs as much as the product: the DCGAN
- * discriminators' unpadded convolutions (dcgan's second: about 3 ms to 1.5
- * at batch 128 on a Zen 3 core). Returns false, doing nothing, where it
- * does not serve. */
+/* The in-place variants of the micro-kernels: ROWS output positions by COLS
+ * output channels a tile */
+typedef void (*gather_kernel_fn)(int k, int kc, const float *const *x, const int32_t *row_off,
+                                 ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c);
+typedef struct gather_kernel {
+    int rows, cols;
+    gather_kernel_fn run;
+} gather_kernel;
+enum { GATHER_MAX_ROWS = 8, GATHER_MAX_COLS = 32 };
+
+/* The in-place kernel that goes with the plan's micro-kernel, or NULL */
+static const gather_kernel *gather_kernel_of(const gan_gemm_plan *plan)
+{
+#if defined(GAN_HAVE_AVX512_KERNEL)
+    static const gather_kernel avx512 = {8, 32, gan_ukernel_avx512_8x32_gather};
+    if (plan->kernel->run == gan_ukernel_avx512_8x32)
+        return &avx512;
+#endif
+#if defined(GAN_HAVE_AVX2_KERNEL)
+    static const gather_kernel avx2 = {6, 16, gan_ukernel_avx2_6x16_gather};
+    if (plan->kernel->run == gan_ukernel_avx2_6x16)
+        return &avx2;
+#endif
+    (void)plan;
+    return NULL;
+}
+
+/* A convolution's forward pass without the im2col gather, where an AVX2 or
+ * AVX-512 micro-kernel serves: it reads each output position's input in
+ * place (an unpadded convolution's tap r at position p reads offset
+ * index[r * P] + index[p]), against the weights transposed to [K][out_c],
+ * and sums in the order the product would, so the results are the same to
+ * the bit. It pays where out_c is small and the gather, which a product
+ * does once per input element it packs, costs as much as the product: the
+ * DCGAN discriminators' unpadded convolutions (dcgan's second: about 3 ms
+ * to 1.5 at batch 128 on a Zen 3 core with AVX2, 1.0 to 0.5 on a Zen 5 core
+ * with AVX-512). Its first, with 16 channels from 9 taps, stays with the
+ * product on AVX-512, where the in-place kernel's tile is 32 channels wide.
+ * Returns false, doing nothing, where it does not serve. */
 static bool direct_forward(gan_backend *be, const gan_conv_geom *g, const int32_t *index, const float *x,
                            const float *w, float *y, gan_status *st)
 {
-#if defined(GAN_HAVE_AVX2_KERNEL)
-    enum { ROWS = 6, COLS = 16 };
     cpu_backend *cb = cpu(be);
-    if (cb->gemm.kernel->run != gan_ukernel_avx2_6x16 || g->pad_h != 0 || g->pad_w != 0 || g->out_c % COLS != 0 ||
-        g->out_c > 32)
+    const gather_kernel *gk = gather_kernel_of(&cb->gemm);
+    if (!gk || g->pad_h != 0 || g->pad_w != 0 || g->out_c % gk->cols != 0 || g->out_c > 32)
         return false;
+    const int rows_max = gk->rows, cols = gk->cols;
     const conv_sizes z = conv_sizes_of(g);
     float *wt = workspace(cb, (size_t)z.K * g->out_c);
     *st = wt ? GAN_OK : GAN_ERR_OUT_OF_MEMORY;
@@ -318,31 +346,27 @@ static bool direct_forward(gan_backend *be, const gan_conv_geom *g, const int32_
     for (int co = 0; co < g->out_c; co++)
         for (int r = 0; r < z.K; r++)
             wt[(ptrdiff_t)r * g->out_c + co] = w[(ptrdiff_t)co * z.K + r];
-    const int positions = g->n * z.P, tiles = (positions + ROWS - 1) / ROWS;
+    const int positions = g->n * z.P, tiles = (positions + rows_max - 1) / rows_max;
 #pragma omp parallel for schedule(static) num_threads(threads_of(be))
     for (int t = 0; t < tiles; t++) {
-        const int j0 = t * ROWS, rows = positions - j0 < ROWS ? positions - j0 : ROWS;
-        const float *at[ROWS];
-        for (int i = 0; i < ROWS; i++) { /* past the end: the first row again, not stored */
+        const int j0 = t * rows_max, rows = positions - j0 < rows_max ? positions - j0 : rows_max;
+        const float *at[GATHER_MAX_ROWS];
+        for (int i = 0; i < rows_max; i++) { /* past the end: the first row again, not stored */
             const int j = j0 + (i < rows ? i : 0);
             at[i] = x + (ptrdiff_t)(j / z.P) * z.in_sample + index[j % z.P];
         }
-        for (int c0 = 0; c0 < g->out_c; c0 += COLS) {
-            float tile[ROWS * COLS];
-            gan_ukernel_avx2_6x16_gather(z.K, GAN_GEMM_KC, at, index, z.P, wt + c0, g->out_c, tile);
+        for (int c0 = 0; c0 < g->out_c; c0 += cols) {
+            float tile[GATHER_MAX_ROWS * GATHER_MAX_COLS];
+            gk->run(z.K, GAN_GEMM_KC, at, index, z.P, wt + c0, g->out_c, tile);
             for (int i = 0; i < rows; i++) {
                 const int j = j0 + i;
                 float *yj = y + ((ptrdiff_t)(j / z.P) * g->out_c + c0) * z.P + j % z.P;
-                for (int c = 0; c < COLS; c++)
-                    yj[(ptrdiff_t)c * z.P] = tile[i * COLS + c];
+                for (int c = 0; c < cols; c++)
+                    yj[(ptrdiff_t)c * z.P] = tile[i * cols + c];
             }
         }
     }
     return true;
-#else
-    (void)be, (void)g, (void)index, (void)x, (void)w, (void)y, (void)st;
-    return false;
-#endif
 }
 
 static gan_status cpu_conv_transpose2d_backward(gan_backend *be, const gan_conv_geom *g, const gan_tensor *x,

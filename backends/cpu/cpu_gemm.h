@@ -150,13 +150,16 @@ void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptr
 void gan_transpose_pack_avx2(float *dst, int width, const float *src, ptrdiff_t ld, int lanes, int kc);
 /* c[6][16] = A * B, A's row i read in place as x[i][row_off[r * row_stride]],
  * B's row r at w + r * ldw, k summed in blocks of kc as gan_cpu_gemm would */
-void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const x[6], const int32_t *row_off,
+void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const *x, const int32_t *row_off,
                                   ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c);
 #endif
 #if defined(GAN_HAVE_AVX512_KERNEL)
 float gan_fma_probe_avx512(long iterations);
 void gan_ukernel_avx512_8x32(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                              float alpha, float beta);
+/* c[8][32] = A * B, read as gan_ukernel_avx2_6x16_gather reads them */
+void gan_ukernel_avx512_8x32_gather(int k, int kc, const float *const *x, const int32_t *row_off,
+                                    ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c);
 #endif
 
 #endif

@@ -60,7 +60,7 @@ void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptr
  * (ldw apart). The k columns are summed in blocks of kc, and the blocks'
  * sums added in order, as gan_cpu_gemm does with its KC blocks, so the
  * results are the same to the bit. */
-void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const x[6], const int32_t *row_off,
+void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const *x, const int32_t *row_off,
                                   ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c)
 {
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
