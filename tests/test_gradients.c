@@ -121,6 +121,38 @@ static gan_layer *conv(gan_context *ctx, bool transposed, int ci, int co, int k,
     return l;
 }
 
+/* A second backward without zero_grad doubles the weight gradient: the
+ * backend adds to it, whichever way it computes it */
+static void check_weight_grad_accumulates(gan_context *ctx, const char *name, gan_layer *l, const int shape[4])
+{
+    gan_model *m = test_single_layer_model(ctx, l);
+    gan_tensor *x = test_tensor(ctx, 4, shape, NULL);
+    REQUIRE_OK(ctx, gan_tensor_fill_uniform(x, -1, 1));
+    const gan_tensor *y;
+    REQUIRE_OK(ctx, gan_model_forward(m, x, &y));
+    gan_tensor *dy = test_tensor(ctx, 4, (int[]){gan_tensor_dim(y, 0), gan_tensor_dim(y, 1), gan_tensor_dim(y, 2),
+                                                 gan_tensor_dim(y, 3)}, NULL);
+    REQUIRE_OK(ctx, gan_tensor_fill_uniform(dy, -1, 1));
+    gan_entry w;
+    REQUIRE_OK(ctx, gan_model_entry(m, 0, &w));
+    REQUIRE_OK(ctx, gan_model_zero_grad(m));
+    REQUIRE_OK(ctx, gan_model_backward(m, dy, NULL));
+    float *once = test_read(w.grad);
+    REQUIRE_OK(ctx, gan_model_backward(m, dy, NULL));
+    float *twice = test_read(w.grad);
+    const size_t n = gan_tensor_numel(w.grad);
+    double *want = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        want[i] = 2.0 * once[i];
+    char what[128];
+    snprintf(what, sizeof what, "%s: weight gradient accumulates", name);
+    test_expect_close(what, twice, want, n, 1e-5, 1e-5);
+    free(want), free(once), free(twice);
+    gan_tensor_free(dy);
+    gan_tensor_free(x);
+    gan_model_free(m);
+}
+
 static void check_losses(gan_context *ctx)
 {
     const int shape[2] = {7, 3};
@@ -316,6 +348,15 @@ int main(void)
     check_layer(ctx, "conv2d 16 channels out", conv(ctx, false, 2, 16, 3, 2, 0, 0), 4, (int[]){2, 2, 7, 6}, false);
     check_layer(ctx, "conv_transpose2d 16 channels in", conv(ctx, true, 16, 2, 3, 2, 0, 0), 4, (int[]){1, 16, 2, 3},
                 false);
+    /* 32 channels, whose forward pass AVX-512 CPUs compute reading the input
+     * in place; K = 300 taps and 300 output positions, each past one KC
+     * block of 256; and the weight gradient added to, not overwritten */
+    check_layer(ctx, "conv2d 32 channels out", conv(ctx, false, 12, 32, 5, 2, 0, 0), 4, (int[]){3, 12, 23, 23},
+                false);
+    check_weight_grad_accumulates(ctx, "conv2d 32 channels out", conv(ctx, false, 12, 32, 5, 2, 0, 0),
+                                  (int[]){3, 12, 23, 23});
+    check_weight_grad_accumulates(ctx, "conv2d 16 channels out", conv(ctx, false, 2, 16, 3, 2, 0, 0),
+                                  (int[]){2, 2, 7, 6});
     /* the CPU backend's Winograd scheme: kernel 4, stride 2, padding 1, 8+ channels */
     check_layer(ctx, "conv2d k4 s2 p1 winograd", conv(ctx, false, 8, 9, 4, 2, 1, 0), 4, (int[]){2, 8, 6, 5}, false);
     check_layer(ctx, "conv_transpose2d k4 s2 p1 winograd", conv(ctx, true, 9, 8, 4, 2, 1, 0), 4, (int[]){2, 9, 3, 2},
