@@ -281,8 +281,10 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_
 /* Column blocks a thread takes on average when A is packed once for all */
 enum { COLUMN_BLOCKS_PER_THREAD = 4 };
 
-void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float alpha, gan_matrix a,
-                           gan_matrix b, float beta, gan_matrix c)
+/* The product on the plan's threads: rows_are_samples asks for C's rows to
+ * be split between them wherever there are enough */
+static void gemm_threads(const gan_gemm_plan *plan, bool rows_are_samples, int m, int n, int k, float alpha,
+                         gan_matrix a, gan_matrix b, float beta, gan_matrix c)
 {
     if (m <= 0 || n <= 0)
         return;
@@ -298,8 +300,11 @@ void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float
     const int tiles_m = (m + uk->mr - 1) / uk->mr, tiles_n = (n + uk->nr - 1) / uk->nr;
     /* threads only where there is work enough to pay for waking them */
     int threads = 2.0 * m * n * k < 2e5 ? 1 : plan->num_threads;
-    /* slice C along N unless it is too narrow, then along M */
-    const bool by_columns = tiles_n >= 2 * threads || tiles_n >= tiles_m;
+    /* slice C along N unless it is too narrow, then along M; or along M
+     * when its rows are a batch's samples, so that each thread keeps to its
+     * samples as the elementwise ops before and after do */
+    const bool by_columns =
+        rows_are_samples && tiles_m >= 2 * threads ? false : tiles_n >= 2 * threads || tiles_n >= tiles_m;
     const int tiles = by_columns ? tiles_n : tiles_m;
     if (threads > tiles)
         threads = tiles;
@@ -340,12 +345,26 @@ void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float
     }
 }
 
+void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float alpha, gan_matrix a,
+                           gan_matrix b, float beta, gan_matrix c)
+{
+    gemm_threads(plan, false, m, n, k, alpha, a, b, beta, c);
+}
+
 void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, int n, int k,
                   float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                   float beta, float *c, ptrdiff_t ldc)
 {
-    gan_cpu_gemm_matrices(plan, m, n, k, alpha, gan_plain(a, lda, trans_a), gan_plain(b, ldb, trans_b), beta,
-                          gan_plain(c, ldc, false));
+    gemm_threads(plan, false, m, n, k, alpha, gan_plain(a, lda, trans_a), gan_plain(b, ldb, trans_b), beta,
+                 gan_plain(c, ldc, false));
+}
+
+void gan_cpu_gemm_samples(const gan_gemm_plan *plan, bool trans_b, int m, int n, int k, float alpha,
+                          const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
+                          ptrdiff_t ldc)
+{
+    gemm_threads(plan, true, m, n, k, alpha, gan_plain(a, lda, false), gan_plain(b, ldb, trans_b), beta,
+                 gan_plain(c, ldc, false));
 }
 
 bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int threads)
