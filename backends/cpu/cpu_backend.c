@@ -588,51 +588,70 @@ typedef enum sums_kind {
     SUM_DY_DY_XHAT  /* acc0 = sum dy, acc1 = sum dy * xhat */
 } sums_kind;
 
-/* Per position q of a sample's block, sums over the samples in order.
- * SUM_DY_DY_XHAT with y: dy is first taken through the folded activation. */
+/* Samples are summed in this many parts (fewer for a smaller batch),
+ * whatever the thread count, so the result does not depend on it; a
+ * thread takes whole parts, the samples that the convolution before gave
+ * it (col2im splits a batch by samples), instead of reading part of every
+ * sample from the other core. */
+enum { SUM_PARTS = 4 };
+
+/* Per position q of a sample's block, sums over the samples: each part's in
+ * order into acc0/acc1 + part * block, then the parts' in order into the
+ * first. SUM_DY_DY_XHAT with y: dy is first taken through the folded
+ * activation. */
 static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind kind, const float *x,
                        const float *dy, const float *y, const float *pos_mean, const float *pos_invstd,
                        double *acc0, double *acc1)
 {
     const float slope = backward_slope(a->act, a->slope);
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
+    const int parts = a->n < SUM_PARTS ? a->n : SUM_PARTS;
 #pragma omp parallel num_threads(bn_threads(be, a))
     {
-        ptrdiff_t q0, q1;
-        position_range(block, &q0, &q1);
-        double *restrict s0 = acc0, *restrict s1 = acc1;
-        for (ptrdiff_t q = q0; q < q1; q++)
-            s0[q] = 0.0;
-        for (ptrdiff_t q = q0; q < q1 && kind != SUM_X; q++)
-            s1[q] = 0.0;
-        for (int i = 0; i < a->n; i++) {
-            const float *restrict xi = x + (ptrdiff_t)i * block;
-            if (kind == SUM_X) {
+#pragma omp for schedule(static)
+        for (int part = 0; part < parts; part++) {
+            double *restrict s0 = acc0 + part * block, *restrict s1 = kind != SUM_X ? acc1 + part * block : NULL;
+            for (ptrdiff_t q = 0; q < block; q++)
+                s0[q] = 0.0;
+            for (ptrdiff_t q = 0; q < block && s1; q++)
+                s1[q] = 0.0;
+            for (int i = a->n * part / parts; i < a->n * (part + 1) / parts; i++) {
+                const float *restrict xi = x + (ptrdiff_t)i * block;
+                if (kind == SUM_X) {
 #pragma omp simd
-                for (ptrdiff_t q = q0; q < q1; q++)
-                    s0[q] += xi[q];
-            } else if (kind == SUM_X_X2) {
+                    for (ptrdiff_t q = 0; q < block; q++)
+                        s0[q] += xi[q];
+                } else if (kind == SUM_X_X2) {
 #pragma omp simd
-                for (ptrdiff_t q = q0; q < q1; q++) {
-                    s0[q] += xi[q];
-                    s1[q] += (double)xi[q] * xi[q];
-                }
-            } else if (!y) {
-                const float *restrict di = dy + (ptrdiff_t)i * block;
+                    for (ptrdiff_t q = 0; q < block; q++) {
+                        s0[q] += xi[q];
+                        s1[q] += (double)xi[q] * xi[q];
+                    }
+                } else if (!y) {
+                    const float *restrict di = dy + (ptrdiff_t)i * block;
 #pragma omp simd
-                for (ptrdiff_t q = q0; q < q1; q++) {
-                    s0[q] += di[q];
-                    s1[q] += (double)(di[q] * ((xi[q] - pos_mean[q]) * pos_invstd[q]));
-                }
-            } else {
-                const float *restrict di = dy + (ptrdiff_t)i * block, *restrict yi = y + (ptrdiff_t)i * block;
+                    for (ptrdiff_t q = 0; q < block; q++) {
+                        s0[q] += di[q];
+                        s1[q] += (double)(di[q] * ((xi[q] - pos_mean[q]) * pos_invstd[q]));
+                    }
+                } else {
+                    const float *restrict di = dy + (ptrdiff_t)i * block, *restrict yi = y + (ptrdiff_t)i * block;
 #pragma omp simd
-                for (ptrdiff_t q = q0; q < q1; q++) {
-                    const float g = yi[q] > 0.0f ? di[q] : slope * di[q];
-                    s0[q] += g;
-                    s1[q] += (double)(g * ((xi[q] - pos_mean[q]) * pos_invstd[q]));
+                    for (ptrdiff_t q = 0; q < block; q++) {
+                        const float g = yi[q] > 0.0f ? di[q] : slope * di[q];
+                        s0[q] += g;
+                        s1[q] += (double)(g * ((xi[q] - pos_mean[q]) * pos_invstd[q]));
+                    }
                 }
             }
+        }
+        ptrdiff_t q0, q1;
+        position_range(block, &q0, &q1);
+        for (int part = 1; part < parts; part++) {
+            for (ptrdiff_t q = q0; q < q1; q++)
+                acc0[q] += acc0[part * block + q];
+            for (ptrdiff_t q = q0; q < q1 && kind != SUM_X; q++)
+                acc1[q] += acc1[part * block + q];
         }
     }
 }
@@ -695,18 +714,19 @@ static void spread(const gan_batchnorm_args *a, const float *per_channel, float 
             per_position[(ptrdiff_t)ch * a->hw + p] = per_channel[ch];
 }
 
-/* Workspace: the doubles first (two accumulators a position, two totals a
- * channel), so they stay aligned, then five float coefficients a position. */
+/* Workspace: the doubles first (two accumulators a position and part, two
+ * totals a channel), so they stay aligned, then five float coefficients a
+ * position. */
 static gan_status bn_workspace(gan_backend *be, const gan_batchnorm_args *a, double **acc0, double **acc1,
                                float **coef, double **totals)
 {
     const size_t block = (size_t)a->c * a->hw;
-    float *ws = workspace(cpu(be), 4 * block + 4 * (size_t)a->c + 5 * block);
+    float *ws = workspace(cpu(be), 4 * SUM_PARTS * block + 4 * (size_t)a->c + 5 * block);
     if (!ws)
         return GAN_ERR_OUT_OF_MEMORY;
     *acc0 = (double *)ws;
-    *acc1 = *acc0 + block;
-    *totals = *acc1 + block;
+    *acc1 = *acc0 + SUM_PARTS * block;
+    *totals = *acc1 + SUM_PARTS * block;
     *coef = (float *)(*totals + 2 * (size_t)a->c);
     return GAN_OK;
 }
