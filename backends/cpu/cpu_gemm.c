@@ -278,7 +278,7 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_
     }
 }
 
-/* Column blocks a thread takes on average when A is packed once for all */
+/* Column blocks a thread takes when A is packed once for all */
 enum { COLUMN_BLOCKS_PER_THREAD = 4 };
 
 /* The product on the plan's threads: rows_are_samples asks for C's rows to
@@ -327,10 +327,14 @@ static void gemm_threads(const gan_gemm_plan *plan, bool rows_are_samples, int m
         if (share_a)
             pack_a_shared(uk, plan->shared_a, &a, m, k); /* ends with a barrier */
         if (by_columns && packed_a) {
-            /* A packed once for all: column blocks go to whichever thread is
-             * free, so a core slowed by its neighbours does less of them */
+            /* A packed once for all: each thread's columns in blocks, whose
+             * B panels stay in its L2 across A's row blocks; thread t takes
+             * the t-th contiguous run of blocks (for NCHW columns, the
+             * samples that col2im, batch norm's sums and the elementwise
+             * ops also give it, so no thread reads what the other core
+             * just wrote) */
             const int blocks = threads * COLUMN_BLOCKS_PER_THREAD;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
             for (int blk = 0; blk < blocks; blk++) {
                 const int j0 = tiles * blk / blocks * uk->nr, j1 = tiles * (blk + 1) / blocks * uk->nr;
                 gemm_serial(uk, pack, packed_a, m, 0, m, j0, j1 < n ? j1 : n, k, alpha, &a, &b, beta, &c);

@@ -121,8 +121,8 @@ static inline gan_matrix gan_im2col(const float *data, ptrdiff_t sample, const i
 
 /* C[m,n] = alpha * A[m,k] * B[k,n] + beta * C. Each thread computes whole
  * blocks of C (columns, or rows for a narrow C), so each element of C is
- * summed in the same order whatever the thread count; when A is packed
- * once for all threads, the column blocks go to whichever thread is free. */
+ * summed in the same order whatever the thread count; thread t of T takes
+ * the t-th of T contiguous parts. */
 void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float alpha, gan_matrix a,
                            gan_matrix b, float beta, gan_matrix c);
 
