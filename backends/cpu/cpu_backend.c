@@ -103,18 +103,13 @@ static float *workspace(cpu_backend *cb, size_t n)
 
 /* ------------------------------------------------------------------ gemm */
 
-/* The Linear layer's products: with A not transposed (the output and the
- * input gradient) the rows of A and C are the batch's samples, which the
- * activations around a fully connected layer split between threads as the
- * product then does; with A transposed (the weight gradient) they are
- * features. */
+/* The Linear layer's products, whose C the next ops split by rows (see
+ * gan_cpu_gemm_rows): the output and the input gradient, rows of samples,
+ * and the weight gradient (A transposed), rows of the parameter. */
 static gan_status cpu_gemm_op(gan_backend *be, bool ta, bool tb, int m, int n, int k, float alpha,
                               const gan_tensor *a, const gan_tensor *b, float beta, gan_tensor *c)
 {
-    if (ta)
-        gan_cpu_gemm(&cpu(be)->gemm, true, tb, m, n, k, alpha, CF(a), m, CF(b), tb ? k : n, beta, F(c), n);
-    else
-        gan_cpu_gemm_samples(&cpu(be)->gemm, tb, m, n, k, alpha, CF(a), k, CF(b), tb ? k : n, beta, F(c), n);
+    gan_cpu_gemm_rows(&cpu(be)->gemm, ta, tb, m, n, k, alpha, CF(a), ta ? m : k, CF(b), tb ? k : n, beta, F(c), n);
     return GAN_OK;
 }
 

@@ -281,9 +281,9 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_
 /* Column blocks a thread takes when A is packed once for all */
 enum { COLUMN_BLOCKS_PER_THREAD = 4 };
 
-/* The product on the plan's threads: rows_are_samples asks for C's rows to
- * be split between them wherever there are enough */
-static void gemm_threads(const gan_gemm_plan *plan, bool rows_are_samples, int m, int n, int k, float alpha,
+/* The product on the plan's threads: split_rows asks for C's rows to be
+ * split between them wherever there are enough */
+static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int n, int k, float alpha,
                          gan_matrix a, gan_matrix b, float beta, gan_matrix c)
 {
     if (m <= 0 || n <= 0)
@@ -301,10 +301,9 @@ static void gemm_threads(const gan_gemm_plan *plan, bool rows_are_samples, int m
     /* threads only where there is work enough to pay for waking them */
     int threads = 2.0 * m * n * k < 2e5 ? 1 : plan->num_threads;
     /* slice C along N unless it is too narrow, then along M; or along M
-     * when its rows are a batch's samples, so that each thread keeps to its
-     * samples as the elementwise ops before and after do */
+     * when asked (see gan_cpu_gemm_rows) */
     const bool by_columns =
-        rows_are_samples && tiles_m >= 2 * threads ? false : tiles_n >= 2 * threads || tiles_n >= tiles_m;
+        split_rows && tiles_m >= 2 * threads ? false : tiles_n >= 2 * threads || tiles_n >= tiles_m;
     const int tiles = by_columns ? tiles_n : tiles_m;
     if (threads > tiles)
         threads = tiles;
@@ -363,11 +362,11 @@ void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, 
                  gan_plain(c, ldc, false));
 }
 
-void gan_cpu_gemm_samples(const gan_gemm_plan *plan, bool trans_b, int m, int n, int k, float alpha,
-                          const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c,
-                          ptrdiff_t ldc)
+void gan_cpu_gemm_rows(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, int n, int k,
+                       float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
+                       float *c, ptrdiff_t ldc)
 {
-    gemm_threads(plan, true, m, n, k, alpha, gan_plain(a, lda, false), gan_plain(b, ldb, trans_b), beta,
+    gemm_threads(plan, true, m, n, k, alpha, gan_plain(a, lda, trans_a), gan_plain(b, ldb, trans_b), beta,
                  gan_plain(c, ldc, false));
 }
 
