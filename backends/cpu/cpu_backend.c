@@ -293,32 +293,8 @@ static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
     return GAN_OK;
 }
 
-/* The in-place variants of the micro-kernels: ROWS output positions by COLS
- * output channels a tile */
-typedef void (*gather_kernel_fn)(int k, int kc, const float *const *x, const int32_t *row_off,
-                                 ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c);
-typedef struct gather_kernel {
-    int rows, cols;
-    gather_kernel_fn run;
-} gather_kernel;
-enum { GATHER_MAX_ROWS = 8, GATHER_MAX_COLS = 32 };
-
-/* The in-place kernel that goes with the plan's micro-kernel, or NULL */
-static const gather_kernel *gather_kernel_of(const gan_gemm_plan *plan)
-{
-#if defined(GAN_HAVE_AVX512_KERNEL)
-    static const gather_kernel avx512 = {8, 32, gan_ukernel_avx512_8x32_gather};
-    if (plan->kernel->run == gan_ukernel_avx512_8x32)
-        return &avx512;
-#endif
-#if defined(GAN_HAVE_AVX2_KERNEL)
-    static const gather_kernel avx2 = {6, 16, gan_ukernel_avx2_6x16_gather};
-    if (plan->kernel->run == gan_ukernel_avx2_6x16)
-        return &avx2;
-#endif
-    (void)plan;
-    return NULL;
-}
+/* The largest micro-kernel tile: 8 rows by 32 columns */
+enum { UKERNEL_MAX_MR = 8, UKERNEL_MAX_NR = 32 };
 
 /* A convolution's forward pass without the im2col gather, where an AVX2 or
  * AVX-512 micro-kernel serves: it reads each output position's input in
@@ -336,10 +312,10 @@ static bool direct_forward(gan_backend *be, const gan_conv_geom *g, const int32_
                            const float *w, float *y, gan_status *st)
 {
     cpu_backend *cb = cpu(be);
-    const gather_kernel *gk = gather_kernel_of(&cb->gemm);
-    if (!gk || g->pad_h != 0 || g->pad_w != 0 || g->out_c % gk->cols != 0 || g->out_c > 32)
+    const gan_ukernel *uk = cb->gemm.kernel;
+    if (!uk->run_in_place || g->pad_h != 0 || g->pad_w != 0 || g->out_c % uk->nr != 0 || g->out_c > 32)
         return false;
-    const int rows_max = gk->rows, cols = gk->cols;
+    const int rows_max = uk->mr, cols = uk->nr;
     const conv_sizes z = conv_sizes_of(g);
     float *wt = workspace(cb, (size_t)z.K * g->out_c);
     *st = wt ? GAN_OK : GAN_ERR_OUT_OF_MEMORY;
@@ -352,14 +328,14 @@ static bool direct_forward(gan_backend *be, const gan_conv_geom *g, const int32_
 #pragma omp parallel for schedule(static) num_threads(threads_of(be))
     for (int t = 0; t < tiles; t++) {
         const int j0 = t * rows_max, rows = positions - j0 < rows_max ? positions - j0 : rows_max;
-        const float *at[GATHER_MAX_ROWS];
+        const float *at[UKERNEL_MAX_MR];
         for (int i = 0; i < rows_max; i++) { /* past the end: the first row again, not stored */
             const int j = j0 + (i < rows ? i : 0);
             at[i] = x + (ptrdiff_t)(j / z.P) * z.in_sample + index[j % z.P];
         }
         for (int c0 = 0; c0 < g->out_c; c0 += cols) {
-            float tile[GATHER_MAX_ROWS * GATHER_MAX_COLS];
-            gk->run(z.K, GAN_GEMM_KC, at, index, z.P, wt + c0, g->out_c, tile);
+            float tile[UKERNEL_MAX_MR * UKERNEL_MAX_NR];
+            uk->run_in_place(z.K, GAN_GEMM_KC, at, index, z.P, wt + c0, g->out_c, tile);
             for (int i = 0; i < rows; i++) {
                 const int j = j0 + i;
                 float *yj = y + ((ptrdiff_t)(j / z.P) * g->out_c + c0) * z.P + j % z.P;

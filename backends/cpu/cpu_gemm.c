@@ -11,13 +11,14 @@
 #endif
 
 static const gan_ukernel generic_kernel = {"generic-4x16", 4, 16, gan_ukernel_generic_4x16,
-                                           gan_transpose_pack_generic};
+                                           gan_transpose_pack_generic, NULL};
 #if defined(GAN_HAVE_AVX2_KERNEL)
-static const gan_ukernel avx2_kernel = {"avx2-6x16", 6, 16, gan_ukernel_avx2_6x16, gan_transpose_pack_avx2};
+static const gan_ukernel avx2_kernel = {"avx2-6x16", 6, 16, gan_ukernel_avx2_6x16, gan_transpose_pack_avx2,
+                                        gan_ukernel_avx2_6x16_gather};
 #endif
 #if defined(GAN_HAVE_AVX512_KERNEL)
 static const gan_ukernel avx512_kernel = {"avx512-8x32", 8, 32, gan_ukernel_avx512_8x32,
-                                          gan_transpose_pack_avx2};
+                                          gan_transpose_pack_avx2, gan_ukernel_avx512_8x32_gather};
 #endif
 
 int gan_cpu_ukernels(const gan_ukernel **list, int max)

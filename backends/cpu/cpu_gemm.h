@@ -19,11 +19,20 @@ typedef void (*gan_ukernel_fn)(int kc, const float *a, const float *b, float *c,
  * from a transposed one both take this transpose. */
 typedef void (*gan_transpose_pack_fn)(float *dst, int width, const float *src, ptrdiff_t ld, int lanes, int kc);
 
+/* The micro-kernel on an A read in place: c[mr][nr] = A * B, A's row i,
+ * column r being x[i][row_off[r * row_stride]], B's row r at w + r * ldw,
+ * k summed in blocks of kc and the blocks' sums added in order, as
+ * gan_cpu_gemm does with its KC blocks, so the results are the same to the
+ * bit. */
+typedef void (*gan_ukernel_in_place_fn)(int k, int kc, const float *const *x, const int32_t *row_off,
+                                        ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c);
+
 typedef struct gan_ukernel {
     const char *name;
     int mr, nr;
     gan_ukernel_fn run;
     gan_transpose_pack_fn transpose_pack; /* for the same instruction set */
+    gan_ukernel_in_place_fn run_in_place; /* NULL where there is none */
 } gan_ukernel;
 
 /* The micro-kernels this CPU can run, best first; returns how many. */
@@ -163,8 +172,6 @@ void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptr
                            float alpha, float beta);
 /* 8 x 8 blocks transposed in registers; also used with the AVX-512 kernel */
 void gan_transpose_pack_avx2(float *dst, int width, const float *src, ptrdiff_t ld, int lanes, int kc);
-/* c[6][16] = A * B, A's row i read in place as x[i][row_off[r * row_stride]],
- * B's row r at w + r * ldw, k summed in blocks of kc as gan_cpu_gemm would */
 void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const *x, const int32_t *row_off,
                                   ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c);
 #endif
@@ -172,7 +179,6 @@ void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const *x, const in
 float gan_fma_probe_avx512(long iterations);
 void gan_ukernel_avx512_8x32(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                              float alpha, float beta);
-/* c[8][32] = A * B, read as gan_ukernel_avx2_6x16_gather reads them */
 void gan_ukernel_avx512_8x32_gather(int k, int kc, const float *const *x, const int32_t *row_off,
                                     ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c);
 #endif
