@@ -158,17 +158,21 @@ void kernel_distance(const float *x, int nx, const float *y, int ny, int d, int 
                      double *mean, double *std)
 {
     int *xi = malloc(sizeof *xi * (size_t)nx), *yi = malloc(sizeof *yi * (size_t)ny);
-    double sum = 0.0, sum_sq = 0.0;
+    /* Welford's running mean and sum of squared deviations: the textbook
+     * sum_sq / n - mean^2 cancels, and for equal values leaves a rounding
+     * residue whose square root is near 1e-8 */
+    double running_mean = 0.0, squared_deviations = 0.0;
     uint64_t state = seed;
     for (int s = 0; xi && yi && s < subsets; s++) {
         draw(xi, nx, size, &state);
         draw(yi, ny, size, &state);
         const double v = mmd2(x, xi, y, yi, size, d);
-        sum += v;
-        sum_sq += v * v;
+        const double delta = v - running_mean;
+        running_mean += delta / (s + 1);
+        squared_deviations += delta * (v - running_mean);
     }
-    *mean = xi && yi ? sum / subsets : NAN;
-    *std = xi && yi && subsets > 1 ? sqrt(fmax(sum_sq / subsets - *mean * *mean, 0.0)) : 0.0;
+    *mean = xi && yi ? running_mean : NAN;
+    *std = xi && yi && subsets > 1 ? sqrt(squared_deviations / subsets) : 0.0;
     free(xi);
     free(yi);
 }

@@ -102,6 +102,16 @@ static void check_stats_and_kid(void)
     kernel_distance(x, n, y, n, D, 3, n, 9, &kid, &kid_std);
     printf("scores: KID %.9f, the direct double sum %.9f\n", kid, direct);
     CHECK(fabs(kid - direct) < 1e-9 && kid_std < 1e-9);
+    /* the spread of equal subset scores is zero, not the root of a
+     * rounding residue, whatever the number of subsets and the draws */
+    double worst_std = 0;
+    for (int subsets = 2; subsets <= 9; subsets++)
+        for (uint64_t draws = 1; draws <= 8; draws++) {
+            kernel_distance(x, n, y, n, D, subsets, n, draws, &kid, &kid_std);
+            worst_std = fmax(worst_std, kid_std);
+        }
+    printf("scores: the largest spread of KID over whole-set subsets %.2g\n", worst_std);
+    CHECK(worst_std < 1e-12);
     kernel_distance(x, N, x, N, D, 20, 30, 9, &self, &kid_std);
     CHECK(fabs(self) < 3 * kid_std + 1e-3 && kid > 10 * fabs(self));
 }
