@@ -181,11 +181,12 @@ void gan_random_seed(gan_context *ctx, uint64_t seed)
         ctx->rng[i] = splitmix64(&seed);
 }
 
-uint64_t gan_random_u64(gan_context *ctx)
+/* xoshiro256** on a state the caller holds: the loops below keep it in
+ * local variables (registers), not in the context, for the length of a fill */
+static inline uint64_t xoshiro_next(uint64_t s[4])
 {
-    uint64_t *s = ctx->rng;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
+    const uint64_t result = rotl(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
     s[2] ^= s[0];
     s[3] ^= s[1];
     s[1] ^= s[2];
@@ -194,6 +195,8 @@ uint64_t gan_random_u64(gan_context *ctx)
     s[3] = rotl(s[3], 45);
     return result;
 }
+
+uint64_t gan_random_u64(gan_context *ctx) { return xoshiro_next(ctx->rng); }
 
 uint64_t gan_random_below(gan_context *ctx, uint64_t bound)
 {
@@ -208,12 +211,6 @@ uint64_t gan_random_below(gan_context *ctx, uint64_t bound)
     return r % bound;
 }
 
-/* uniform in [0, 1) with 24 random bits: exactly representable floats */
-static float uniform01(gan_context *ctx)
-{
-    return (float)(gan_random_u64(ctx) >> 40) * (1.0f / 16777216.0f);
-}
-
 gan_status gan_random_uniform(gan_context *ctx, float *dst, size_t n, float low, float high)
 {
     gan_clear_error(ctx);
@@ -224,8 +221,12 @@ gan_status gan_random_uniform(gan_context *ctx, float *dst, size_t n, float low,
     if (!(low <= high) || !isfinite(low) || !isfinite(high))
         return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT,
                         "gan_random_uniform: bad range [%g, %g)", low, high);
+    /* uniform in [0, 1) with 24 random bits: exactly representable floats */
+    uint64_t state[4];
+    memcpy(state, ctx->rng, sizeof state);
     for (size_t i = 0; i < n; i++)
-        dst[i] = low + (high - low) * uniform01(ctx);
+        dst[i] = low + (high - low) * ((float)(xoshiro_next(state) >> 40) * (1.0f / 16777216.0f));
+    memcpy(ctx->rng, state, sizeof state);
     return GAN_OK;
 }
 
@@ -241,14 +242,17 @@ gan_status gan_random_normal(gan_context *ctx, float *dst, size_t n, float mean,
                         "gan_random_normal: bad mean %g or std %g", mean, std);
     /* Box-Muller in double, two values per pair of uniforms */
     const double two_pi = 6.283185307179586;
+    uint64_t state[4];
+    memcpy(state, ctx->rng, sizeof state);
     for (size_t i = 0; i < n; i += 2) {
-        double u1 = ((double)(gan_random_u64(ctx) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
-        double u2 = (double)(gan_random_u64(ctx) >> 11) * (1.0 / 9007199254740992.0);
+        double u1 = ((double)(xoshiro_next(state) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+        double u2 = (double)(xoshiro_next(state) >> 11) * (1.0 / 9007199254740992.0);
         double r = sqrt(-2.0 * log(u1));
         dst[i] = (float)(mean + std * r * cos(two_pi * u2));
         if (i + 1 < n)
             dst[i + 1] = (float)(mean + std * r * sin(two_pi * u2));
     }
+    memcpy(ctx->rng, state, sizeof state);
     return GAN_OK;
 }
 

@@ -149,6 +149,46 @@ static void test_random(void)
     CHECK(gan_random_u64(ctx) == a && gan_random_u64(ctx) == b);
     gan_random_seed(ctx, 8);
     CHECK(gan_random_u64(ctx) != a);
+
+    /* xoshiro256**: the reference implementation's first outputs from the
+     * state {1, 2, 3, 4} (as rand_xoshiro's tests list them) */
+    const uint64_t reference_state[4] = {1, 2, 3, 4};
+    const uint64_t reference[4] = {11520u, 0u, 1509978240u, 1215971899390074240u};
+    REQUIRE_OK(ctx, gan_random_set_state(ctx, reference_state));
+    for (int i = 0; i < 4; i++)
+        CHECK(gan_random_u64(ctx) == reference[i]);
+
+    /* the fills draw from the same stream, one number a uniform value and
+     * two a pair of normal ones (Box-Muller), and leave the state where as
+     * many single draws would */
+    enum { FILL = 1001 };
+    uint64_t draws[FILL + 1], after_draws[4], after_fill[4];
+    gan_random_seed(ctx, 9);
+    gan_random_get_state(ctx, state);
+    for (int i = 0; i < FILL + 1; i++)
+        draws[i] = gan_random_u64(ctx);
+    gan_random_get_state(ctx, after_draws);
+    REQUIRE_OK(ctx, gan_random_set_state(ctx, state));
+    REQUIRE_OK(ctx, gan_random_uniform(ctx, x, FILL, -1.0f, 3.0f));
+    gan_random_get_state(ctx, after_fill);
+    int same = 0;
+    for (int i = 0; i < FILL; i++)
+        same += x[i] == -1.0f + 4.0f * ((float)(draws[i] >> 40) * (1.0f / 16777216.0f));
+    CHECK(same == FILL);
+    CHECK(memcmp(after_fill, state, sizeof state) != 0 && gan_random_u64(ctx) == draws[FILL]);
+    REQUIRE_OK(ctx, gan_random_set_state(ctx, state));
+    REQUIRE_OK(ctx, gan_random_normal(ctx, x, FILL, 2.0f, 0.5f));
+    gan_random_get_state(ctx, after_fill);
+    CHECK(memcmp(after_fill, after_draws, sizeof state) == 0); /* 501 pairs: 1002 draws */
+    same = 0;
+    for (int i = 0; i < FILL; i += 2) {
+        const double u1 = ((double)(draws[i] >> 11) + 1.0) / 9007199254740992.0;
+        const double u2 = (double)(draws[i + 1] >> 11) / 9007199254740992.0;
+        const double r = sqrt(-2.0 * log(u1)), angle = 6.283185307179586 * u2;
+        same += x[i] == (float)(2.0 + 0.5 * r * cos(angle));
+        same += i + 1 < FILL && x[i + 1] == (float)(2.0 + 0.5 * r * sin(angle));
+    }
+    CHECK(same == FILL);
     free(x);
     gan_context_free(ctx);
 }
