@@ -17,6 +17,7 @@ struct gan_sampler {
     uint32_t *order;       /* the permutation of order_epoch */
     int64_t order_epoch;   /* -1: none yet */
     float *host;           /* this process's share of one batch, [share, channels, size, size] */
+    float unit[256];       /* byte v as v / 127.5 - 1, in [-1, 1] */
 };
 
 enum { MAX_SIDE = 1 << 15 };
@@ -57,9 +58,11 @@ gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count
     const int first = p.rank * part + (p.rank < larger ? p.rank : larger);
     const int share = part + (p.rank < larger);
     if (s) {
-        *s = (gan_sampler){ctx, images, count, height, width, channels, p, size, first, share, NULL, -1, NULL};
+        *s = (gan_sampler){ctx, images, count, height, width, channels, p, size, first, share, NULL, -1, NULL, {0}};
         s->order = malloc(sizeof *s->order * (size_t)count);
         s->host = malloc(sizeof *s->host * (size_t)share * (size_t)channels * (size_t)size * (size_t)size);
+        for (int v = 0; v < 256; v++)
+            s->unit[v] = (float)v / 127.5f - 1.0f;
     }
     if (!s || !s->order || !s->host) {
         gan_sampler_free(s);
@@ -131,10 +134,16 @@ static void transform(const gan_sampler *s, const uint8_t *img, float angle, boo
     const size_t plane = (size_t)size * size;
     if (angle == 0.0f && size == h && size == w) {
         for (int c = 0; c < ch; c++)
-            for (int y = 0; y < size; y++)
-                for (int x = 0; x < size; x++)
-                    out[c * plane + (size_t)y * size + x] =
-                        (float)img[((size_t)y * size + (flip ? size - 1 - x : x)) * ch + c] / 127.5f - 1.0f;
+            for (int y = 0; y < size; y++) {
+                const uint8_t *row = img + (size_t)y * size * ch + c;
+                float *o = out + c * plane + (size_t)y * size;
+                if (flip)
+                    for (int x = 0; x < size; x++)
+                        o[x] = s->unit[row[(size_t)(size - 1 - x) * ch]];
+                else
+                    for (int x = 0; x < size; x++)
+                        o[x] = s->unit[row[(size_t)x * ch]];
+            }
         return;
     }
     /* each output pixel looks up where it comes from: rotate back about

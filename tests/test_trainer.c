@@ -489,6 +489,31 @@ static void test_sampler(void)
     }
     CHECK(exact);
     free(got);
+    /* and mirrored where the drawn coin says so, as exactly */
+    gan_sampler *mirroring;
+    const gan_sampler_params flip = {.batch = B, .seed = 11, .flip = 1};
+    REQUIRE_OK(ctx, gan_sampler_create(ctx, images, N, H, W, C, &flip, &mirroring));
+    int coins[2] = {0, 0};
+    for (int batch = 0; batch < 2; batch++) {
+        uint64_t state[4];
+        gan_random_get_state(ctx, state);
+        REQUIRE_OK(twin, gan_random_set_state(twin, state));
+        REQUIRE_OK(ctx, gan_sampler_batch(mirroring, 0, batch, plain));
+        got = test_read(plain);
+        for (int b = 0; b < B; b++) {
+            const int coin = (int)gan_random_below(twin, 2);
+            const uint8_t *img = images + (size_t)first_epoch[batch * B + b] * H * W * C;
+            coins[coin]++;
+            for (int c = 0; c < C; c++)
+                for (int y = 0; y < H; y++)
+                    for (int x = 0; x < W; x++)
+                        exact = exact && got[((b * C + c) * H + y) * W + x] ==
+                                             (float)img[(y * W + (coin ? W - 1 - x : x)) * C + c] / 127.5f - 1.0f;
+        }
+        free(got);
+    }
+    CHECK(exact && coins[0] > 0 && coins[1] > 0);
+    gan_sampler_free(mirroring);
     EXPECT_ERR(ctx, gan_sampler_batch(s, 0, 2, plain), GAN_ERR_INVALID_ARGUMENT, "an epoch has 2");
     EXPECT_ERR(ctx, gan_sampler_batch(s, 0, 0, out), GAN_ERR_SHAPE, "expected [4, 3, 6, 6]");
     gan_sampler_free(s);
