@@ -94,28 +94,30 @@ static void pack_a_panel(const gan_ukernel *uk, float *dst, const gan_matrix *a,
 }
 
 /* B[k0 .. k0+kc][j0 .. j0+nc] of a transposed im2col B, panel by panel:
- * lane j of panel row k is column k of im2col row j0 + j. Lane by lane, so
- * each lane reads its im2col row's index run in order. */
+ * lane j of panel row k is column k of im2col row j0 + j. Row by row, so
+ * the stores run along the panel; lane j's index run stays in cache from
+ * one row to the next. */
 static void pack_b_im2col_trans(float *dst, int nr, const gan_matrix *b, int j0, int nc, int k0, int kc)
 {
     const int S = b->spatial;
     for (int jp = 0; jp * nr < nc; jp++) {
         const int cols = nc - jp * nr < nr ? nc - jp * nr : nr;
+        const int32_t *lanes = b->index + (ptrdiff_t)(j0 + jp * nr) * S; /* lane j's run at lanes + j * S */
         float *d = dst + (ptrdiff_t)jp * nr * kc;
-        for (int j = 0; j < cols; j++) {
-            const int32_t *index = b->index + (ptrdiff_t)(j0 + jp * nr + j) * S;
-            int s = k0 / S, p = k0 % S;
-            const float *xs = b->data + (ptrdiff_t)s * b->sample;
-            for (int k = 0; k < kc; k++) {
-                const int32_t at = index[p];
-                d[(ptrdiff_t)k * nr + j] = at >= 0 ? xs[at] : 0.0f;
-                if (++p == S)
-                    p = 0, xs = b->data + (ptrdiff_t)++s * b->sample;
+        int s = k0 / S, p = k0 % S;
+        const float *xs = b->data + (ptrdiff_t)s * b->sample;
+        for (int k = 0; k < kc; k++, d += nr) {
+            const int32_t *at = lanes + p;
+            int j = 0;
+            for (; j < cols; j++) {
+                const int32_t off = at[(ptrdiff_t)j * S];
+                d[j] = off >= 0 ? xs[off] : 0.0f;
             }
+            for (; j < nr; j++)
+                d[j] = 0.0f;
+            if (++p == S)
+                p = 0, xs = b->data + (ptrdiff_t)++s * b->sample;
         }
-        for (int j = cols; j < nr; j++)
-            for (int k = 0; k < kc; k++)
-                d[(ptrdiff_t)k * nr + j] = 0.0f;
     }
 }
 
