@@ -135,14 +135,12 @@ static void transform(const gan_sampler *s, const uint8_t *img, float angle, boo
     if (angle == 0.0f && size == h && size == w) {
         for (int c = 0; c < ch; c++)
             for (int y = 0; y < size; y++) {
-                const uint8_t *row = img + (size_t)y * size * ch + c;
+                /* the row's pixels of channel c, from its last one back when mirrored */
+                const ptrdiff_t step = flip ? -ch : ch;
+                const uint8_t *from = img + ((size_t)y * size + (flip ? size - 1 : 0)) * ch + c;
                 float *o = out + c * plane + (size_t)y * size;
-                if (flip)
-                    for (int x = 0; x < size; x++)
-                        o[x] = s->unit[row[(size_t)(size - 1 - x) * ch]];
-                else
-                    for (int x = 0; x < size; x++)
-                        o[x] = s->unit[row[(size_t)x * ch]];
+                for (int x = 0; x < size; x++)
+                    o[x] = s->unit[from[x * step]];
             }
         return;
     }
