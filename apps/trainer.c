@@ -31,7 +31,7 @@ typedef struct config {
     const char *model, *data_dir, *out_dir, *resume_dir, *backend, *classifier, *recipe;
     int device, epochs, batch, threads, log_every, channels, eval_every, eval_count;
     int64_t max_steps, sample_every, seed, cache_limit_mib;
-    float lr, lr_g, lr_d, beta1, beta2, rotate, gif_delay, label_smooth, ema;
+    float lr, lr_g, lr_d, beta1, beta2, rotate, gif_delay, label_smooth, ema, mode_seeking;
     bool no_verify, list_devices, no_tensorboard, flip, no_eval;
 } config;
 
@@ -40,17 +40,17 @@ typedef struct config {
  * value (--lr both learning rates). */
 typedef struct recipe {
     const char *name, *dataset, *model;
-    float lr_g, lr_d, label_smooth, ema;
+    float lr_g, lr_d, label_smooth, ema, mode_seeking;
 } recipe;
 
 /* The first entry that fits serves. "best": the lowest median FID over
  * seeds 1-3 at 5 epochs of each measured pair (README, "Sample quality"). */
 static const recipe recipes[] = {
-    {"tutorial", NULL, NULL, 2e-4f, 2e-4f, 0.0f, 0.0f}, /* the PyTorch DCGAN tutorials' */
-    {"best", "mnist", "dcgan", 6e-4f, 2e-4f, 0.0f, 0.99f},
-    {"best", "mnist", "gan", 1.6e-3f, 8e-4f, 0.2f, 0.99f},
-    {"best", "fashion-mnist", "dcgan", 3e-4f, 2e-4f, 0.0f, 0.995f},
-    {"best", NULL, NULL, 2e-4f, 2e-4f, 0.0f, 0.99f},    /* what was not measured */
+    {"tutorial", NULL, NULL, 2e-4f, 2e-4f, 0.0f, 0.0f, 0.0f}, /* the PyTorch DCGAN tutorials' */
+    {"best", "mnist", "dcgan", 6e-4f, 2e-4f, 0.0f, 0.99f, 0.0f},
+    {"best", "mnist", "gan", 1.6e-3f, 8e-4f, 0.2f, 0.99f, 0.0f},
+    {"best", "fashion-mnist", "dcgan", 3e-4f, 2e-4f, 0.0f, 0.995f, 0.0f},
+    {"best", NULL, NULL, 2e-4f, 2e-4f, 0.0f, 0.99f, 0.0f},    /* what was not measured */
 };
 
 static const char *recipe_names(void) { return "tutorial, best"; }
@@ -179,12 +179,15 @@ static void print_summary(run *r)
     char augment[64];
     snprintf(augment, sizeof augment, "%s%s%s", c->rotate > 0 ? "random rotation" : "",
              c->rotate > 0 && c->flip ? ", " : "", c->flip ? "random horizontal flip" : "");
+    char mode_seeking[64] = "";
+    if (c->mode_seeking > 0)
+        snprintf(mode_seeking, sizeof mode_seeking, ", mode seeking %g", c->mode_seeking);
     printf("Configuration\n"
            "  data          %s (%s)\n"
            "  backend       %s, %d thread(s)\n"
            "  batch         %d, %d steps per epoch, %d epoch(s)%s\n"
            "  recipe        %s\n"
-           "  optimizer     Adam lr G %g, D %g, betas (%g, %g); BCE on logits, real label %g%s\n"
+           "  optimizer     Adam lr G %g, D %g, betas (%g, %g); BCE on logits, real label %g%s%s\n"
            "  augmentation  %s\n"
            "  seed          %" PRId64 "\n"
            "  output        %s\n"
@@ -193,7 +196,7 @@ static void print_summary(run *r)
            t->dir, data, gan_context_backend_name(r->ctx),
            gan_context_num_threads(r->ctx), c->batch, r->steps_per_epoch, c->epochs,
            c->max_steps ? " (stopping at --max-steps)" : "", c->recipe, c->lr_g, c->lr_d, c->beta1, c->beta2,
-           1.0f - c->label_smooth, c->ema > 0 ? "; samples from G's moving average" : "",
+           1.0f - c->label_smooth, mode_seeking, c->ema > 0 ? "; samples from G's moving average" : "",
            augment[0] ? augment : "none", c->seed, r->out_dir,
            r->events ? gan_summary_path(r->events) : "off (--no-tensorboard)", r->eval_note);
     if (c->rotate > 0)
@@ -433,6 +436,12 @@ static bool adopt_settings(run *r, gan_checkpoint *ckpt, option *opts, int n_opt
         return false;
     }
     c->ema = p->ema_decay;
+    if (options_find(opts, n_opts, "--mode-seeking")->given && c->mode_seeking != p->mode_seeking) {
+        fprintf(stderr, "%s: --mode-seeking %g differs from the checkpoint's %g\n", r->program, c->mode_seeking,
+                p->mode_seeking);
+        return false;
+    }
+    c->mode_seeking = p->mode_seeking;
     const struct { const char *flag, *key; bool may_differ; } stored[] = {
         {"--batch", "batch", false}, {"--seed", "seed", false}, {"--rotate", "rotate", false},
         {"--epochs", "epochs", true}, /* a run may be trained on to more epochs */
@@ -457,6 +466,8 @@ static void apply_recipe(config *c, const recipe *rc, const option *opts, int n_
         c->label_smooth = rc->label_smooth;
     if (!options_find(opts, n_opts, "--ema")->given)
         c->ema = rc->ema;
+    if (!options_find(opts, n_opts, "--mode-seeking")->given)
+        c->mode_seeking = rc->mode_seeking;
 }
 
 /* Where the checkpoint left the run; checked against this data set. */
@@ -873,6 +884,7 @@ static bool setup(run *r)
     tp.lr_d = c->lr_d;
     tp.real_label = 1.0f - c->label_smooth;
     tp.ema_decay = c->ema;
+    tp.mode_seeking = c->mode_seeking;
     tp.beta1 = c->beta1;
     tp.beta2 = c->beta2;
     if (!ok(r, gan_tensor_create(r->ctx, m->z_ndim, fixed, &r->fixed_z), "tensor") ||
@@ -980,6 +992,8 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
          "(0: none; 0.999, say; none: the recipe's)", false},
         {"--label-smooth", OPT_FLOAT, &c->label_smooth, 0, 0.5, "one-sided label smoothing: D's target on real "
          "images is 1 minus this (none: the recipe's)", false},
+        {"--mode-seeking", OPT_FLOAT, &c->mode_seeking, 0, 100, "weight of the mode-seeking term in G's loss, which "
+         "pushes apart the images of different noise (0: none; 1, say; none: the recipe's)", false},
         {"--beta1", OPT_FLOAT, &c->beta1, 0, 0.999999, "Adam beta1", false},
         {"--beta2", OPT_FLOAT, &c->beta2, 0, 0.999999, "Adam beta2", false},
         {"--rotate", OPT_FLOAT, &c->rotate, 0, 180, "random rotation of real images, up to this many degrees", false},

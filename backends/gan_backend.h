@@ -161,6 +161,12 @@ typedef struct gan_batchnorm_args {
     X(softmax_xent, (gan_backend *be, const gan_tensor *z, const gan_tensor *t, int rows, int classes,  \
                      gan_tensor *grad, float *loss, int *correct),                                        \
       (be, z, t, rows, classes, grad, loss, correct))                                                    \
+    /* x holds n rows; row i < n/2 pairs with row i + n/2 (an odd last row sits out). *sum = the     \
+     * sum over the pairs' elements of |x_i - x_i+n/2|; then grad of row i += coef * sign(x_i -      \
+     * x_i+n/2) and grad of its partner -= the same (sign(0) = 0): gan_mode_seeking's two passes */  \
+    X(pair_abs_diff_sum, (gan_backend *be, const gan_tensor *x, int n, double *sum), (be, x, n, sum))   \
+    X(pair_sign_diff_add, (gan_backend *be, const gan_tensor *x, int n, float coef, gan_tensor *grad),  \
+      (be, x, n, coef, grad))                                                                            \
     /* optimizers, in place on param and state */                                                       \
     X(adam_step, (gan_backend *be, const gan_adam_step_args *a, gan_tensor *param,                      \
                   const gan_tensor *grad, gan_tensor *exp_avg, gan_tensor *exp_avg_sq),                  \

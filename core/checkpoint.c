@@ -18,7 +18,8 @@
 /* The keys the library writes; a caller's pairs may not use them. */
 static const char *const library_keys[] = {
     "format", "model", "z_dim", "image_size", "channels", "lr_g", "lr_d", "beta1", "beta2", "eps",
-    "real_label", "fake_label", "generator_label", "ema_decay", "epoch", "step_in_epoch", "global_step", "rng_state",
+    "real_label", "fake_label", "generator_label", "ema_decay", "mode_seeking", "epoch", "step_in_epoch",
+    "global_step", "rng_state",
 };
 
 struct gan_checkpoint {
@@ -165,6 +166,8 @@ gan_status gan_checkpoint_save(const gan_trainer *t, const char *path, const gan
     PUT("generator_label", "%.9g", p.generator_label);
     if (p.ema_decay > 0.0f)
         PUT("ema_decay", "%.9g", p.ema_decay);
+    if (p.mode_seeking > 0.0f)
+        PUT("mode_seeking", "%.9g", p.mode_seeking);
     PUT("epoch", "%" PRId64, position->epoch);
     PUT("step_in_epoch", "%" PRId64, position->step_in_epoch);
     PUT("global_step", "%" PRId64, gan_trainer_steps(t));
@@ -302,6 +305,9 @@ static bool read_info(gan_checkpoint *c)
         return false;
     p->ema_decay = 0.0f; /* absent: no moving average */
     if (gan_safetensors_meta(c->st, "ema_decay") && !read_float(c, "ema_decay", &p->ema_decay))
+        return false;
+    p->mode_seeking = 0.0f; /* absent: no mode-seeking term */
+    if (gan_safetensors_meta(c->st, "mode_seeking") && !read_float(c, "mode_seeking", &p->mode_seeking))
         return false;
     const char *why = gan_trainer_params_check(p);
     if (why) {

@@ -397,6 +397,19 @@ GAN_API gan_status gan_bce(gan_context *ctx, const gan_tensor *probs, const gan_
 GAN_API gan_status gan_softmax_cross_entropy(gan_context *ctx, const gan_tensor *logits, const gan_tensor *target,
                                              gan_tensor *grad, float *loss, int *correct);
 
+/* The mode-seeking term of Mao et al. ("Mode Seeking Generative Adversarial
+ * Networks", CVPR 2019) on images [N, ...] that G made from noise z [N, ...]
+ * (the same N, at least 2): sample i is paired with sample i + N/2 (an odd
+ * last sample sits out), ratio = mean |images_i - images_i+N/2| divided by
+ * mean |z_i - z_i+N/2|, and *loss = weight / (ratio + 1e-5). It falls as
+ * G's images of different noise differ more, which works against G
+ * collapsing onto a few modes. grad (images' shape, may be NULL) gets
+ * d loss / d images added to it (sign(0) is 0); *ratio may be NULL. Noise
+ * whose pairs are all equal gives ratio infinity, loss 0 and no gradient.
+ * Returns OK, INVALID_ARGUMENT, SHAPE, BACKEND. */
+GAN_API gan_status gan_mode_seeking(gan_context *ctx, const gan_tensor *images, const gan_tensor *z, float weight,
+                                    gan_tensor *grad, float *loss, float *ratio);
+
 /* ------------------------------------------------------------ optimizers */
 
 typedef struct gan_optimizer gan_optimizer;
@@ -484,7 +497,7 @@ GAN_API gan_status gan_models_create(gan_context *ctx, const char *name, const g
  * the real batch against real_label and on G(z) against fake_label,
  * gradients summed, one Adam step), then one generator step (BCE of D(G(z))
  * against generator_label through D with its parameter gradients frozen,
- * one Adam step on G). */
+ * plus the mode-seeking term when mode_seeking is set, one Adam step on G). */
 typedef struct gan_trainer gan_trainer;
 
 typedef struct gan_trainer_params {
@@ -499,6 +512,9 @@ typedef struct gan_trainer_params {
                            * (gan_trainer_swap_ema) and saved in checkpoints. Step s
                            * (from 0) decays by min(ema_decay, (1 + s) / (10 + s)),
                            * so the initial weights soon leave the average */
+    float mode_seeking;   /* 0 (none), or > 0: G's loss adds gan_mode_seeking's term on the
+                           * batch's G(z) and z with this weight (Mao et al. use 1), so that
+                           * different noise makes different images */
 } gan_trainer_params;
 
 GAN_API gan_trainer_params gan_trainer_default_params(void);

@@ -67,6 +67,8 @@ const char *gan_trainer_params_check(const gan_trainer_params *p)
         return "labels must be in [0, 1]";
     if (!(p->ema_decay >= 0.0f && p->ema_decay < 1.0f))
         return "ema_decay must be in [0, 1)";
+    if (!(p->mode_seeking >= 0.0f && p->mode_seeking <= FLT_MAX))
+        return "mode_seeking must be a finite value >= 0";
     return NULL;
 }
 
@@ -512,6 +514,9 @@ gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_te
     TRY(gan_model_forward(t->d, fake, &logits));
     TRY(gan_bce_with_logits(ctx, logits, t->generator_labels, t->dlogits, &s.loss_g, &s.d_g_z2));
     TRY(gan_model_backward(t->d, t->dlogits, &dfake));
+    if (t->params.mode_seeking > 0.0f && real->shape[0] >= 2)
+        /* dfake is D's scratch until its next backward pass: the term adds to it there */
+        TRY(gan_mode_seeking(ctx, fake, z, t->params.mode_seeking, (gan_tensor *)dfake, NULL, NULL));
     gan_model_set_requires_grad(t->d, 1);
     TRY(gan_model_backward(t->g, dfake, NULL));
     if (t->distributed) {

@@ -33,11 +33,11 @@ check "resumed checkpoint is identical" cmp A/checkpoint.safetensors B/checkpoin
 check "resumed metrics are identical" cmp <(cut -d, -f1-7 A/metrics.csv) <(cut -d, -f1-7 B/metrics.csv)
 check "resume says where it starts" grep -q 'resumed at    epoch 2, step 4' B.log
 
-# separate learning rates, one-sided label smoothing and a moving average of
-# G, kept by a resume
-aids=(--lr-d 4e-4 --label-smooth 0.1 --ema 0.9)
+# separate learning rates, one-sided label smoothing, the mode-seeking term
+# and a moving average of G, kept by a resume
+aids=(--lr-d 4e-4 --label-smooth 0.1 --mode-seeking 0.5 --ema 0.9)
 check "training aids" "$bin/train_mnist" "${common[@]}" "${aids[@]}" --max-steps 4 --out T > T.log
-check "says them" grep -q "Adam lr G 0.0002, D 0.0004, betas (0.5, 0.999); BCE on logits, real label 0.9; samples from G's moving average" T.log
+check "says them" grep -q "Adam lr G 0.0002, D 0.0004, betas (0.5, 0.999); BCE on logits, real label 0.9, mode seeking 0.5; samples from G's moving average" T.log
 check "first part with aids" "$bin/train_mnist" "${common[@]}" "${aids[@]}" --max-steps 2 --out TR > /dev/null
 check "resumed with aids" "$bin/train_mnist" --resume TR --threads 2 --data data --no-verify --max-steps 4 > /dev/null
 check "the same training" cmp T/checkpoint.safetensors TR/checkpoint.safetensors
@@ -47,6 +47,8 @@ fails_with "another smoothing on resume" "--label-smooth 0.2 differs from the ch
     "$bin/train_mnist" --resume TR --data data --no-verify --label-smooth 0.2
 fails_with "another average on resume" "--ema 0.99 differs from the checkpoint's 0.9" \
     "$bin/train_mnist" --resume TR --data data --no-verify --ema 0.99
+fails_with "another mode-seeking weight on resume" "--mode-seeking 1 differs from the checkpoint's 0.5" \
+    "$bin/train_mnist" --resume TR --data data --no-verify --mode-seeking 1
 check "generate from the average" "$bin/generate" --checkpoint T --count 4 --out t.idx > /dev/null
 
 # --recipe names a set of those aids; a flag given overrides it, and a resume

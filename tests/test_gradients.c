@@ -251,6 +251,116 @@ static void check_losses(gan_context *ctx)
     gan_tensor_free(zt), gan_tensor_free(pt), gan_tensor_free(tt), gan_tensor_free(g);
 }
 
+/* The mode-seeking term against a double-precision loop over the pairs,
+ * its gradient against central differences (added to what grad held), an
+ * odd last sample left out, equal noise, a batch large enough for the CPU
+ * backend's threads, and the argument checks. */
+static double mode_seeking_reference(const float *x, int n, int per, const float *z, int z_per, double weight,
+                                     double *ratio)
+{
+    const int half = n / 2;
+    double dx = 0.0, dz = 0.0;
+    for (int i = 0; i < half; i++) {
+        for (int p = 0; p < per; p++)
+            dx += fabs((double)x[i * per + p] - x[(i + half) * per + p]);
+        for (int p = 0; p < z_per; p++)
+            dz += fabs((double)z[i * z_per + p] - z[(i + half) * z_per + p]);
+    }
+    *ratio = (dx / (half * per)) / (dz / (half * z_per));
+    return weight / (*ratio + 1e-5);
+}
+
+static void check_mode_seeking(gan_context *ctx)
+{
+    enum { N = 5, C = 2, HW = 3, PER = C * HW, Z = 4, COUNT = N * PER };
+    const int shape[3] = {N, C, HW}, z_shape[2] = {N, Z};
+    float x[COUNT], z[N * Z], before[COUNT], step[COUNT];
+    test_fill(x, COUNT, -1.0f, 1.0f, &seed);
+    test_fill(step, COUNT, 0.05f, 0.5f, &seed);
+    /* partners at least 0.05 apart, on either side, so that no difference crosses zero */
+    for (int i = 0; i < 2 * PER; i++)
+        x[i + 2 * PER] = x[i] + (i % 3 ? step[i] : -step[i]);
+    test_fill(z, N * Z, -2.0f, 2.0f, &seed);
+    test_fill(before, COUNT, -0.1f, 0.1f, &seed);
+    gan_tensor *xt = test_tensor(ctx, 3, shape, x), *zt = test_tensor(ctx, 2, z_shape, z);
+    gan_tensor *g = test_tensor(ctx, 3, shape, before);
+    const float weight = 1.5f;
+    float loss, ratio;
+    REQUIRE_OK(ctx, gan_mode_seeking(ctx, xt, zt, weight, g, &loss, &ratio));
+    float *got = test_read(g);
+    double want_ratio, want[COUNT];
+    const double want_loss = mode_seeking_reference(x, N, PER, z, Z, weight, &want_ratio);
+    for (int i = 0; i < COUNT; i++) {
+        const float h = 1e-3f, orig = x[i];
+        double ignored, plus, minus;
+        x[i] = orig + h;
+        plus = mode_seeking_reference(x, N, PER, z, Z, weight, &ignored);
+        x[i] = orig - h;
+        minus = mode_seeking_reference(x, N, PER, z, Z, weight, &ignored);
+        x[i] = orig;
+        want[i] = before[i] + (plus - minus) / (2.0 * h);
+    }
+    test_expect_close("mode_seeking loss", &loss, &want_loss, 1, 1e-6, 1e-5);
+    test_expect_close("mode_seeking ratio", &ratio, &want_ratio, 1, 1e-6, 1e-5);
+    test_expect_close("mode_seeking grad", got, want, COUNT, 1e-5, 1e-3);
+    CHECK(memcmp(got + 4 * PER, before + 4 * PER, sizeof(float) * PER) == 0); /* the odd sample: untouched */
+    free(got);
+
+    /* the loss alone, then noise whose pairs are equal: no term, no gradient */
+    float alone;
+    REQUIRE_OK(ctx, gan_mode_seeking(ctx, xt, zt, weight, NULL, &alone, NULL));
+    CHECK(alone == loss);
+    float same[N * Z];
+    for (int i = 0; i < N * Z; i++)
+        same[i] = z[i % (2 * Z)];
+    REQUIRE_OK(ctx, gan_tensor_write(zt, same, N * Z));
+    REQUIRE_OK(ctx, gan_tensor_write(g, before, COUNT));
+    REQUIRE_OK(ctx, gan_mode_seeking(ctx, xt, zt, weight, g, &loss, &ratio));
+    got = test_read(g);
+    CHECK(loss == 0.0f && isinf(ratio) && memcmp(got, before, sizeof before) == 0);
+    free(got);
+
+    /* 2 x 10,000 pairs of elements: the CPU backend's threads share them */
+    {
+        enum { BIG_N = 4, BIG_PER = 10000 };
+        const int big_shape[2] = {BIG_N, BIG_PER};
+        float *bx = malloc(sizeof(float) * BIG_N * BIG_PER), *bz = malloc(sizeof(float) * BIG_N * Z);
+        double *bwant = malloc(sizeof(double) * BIG_N * BIG_PER), big_ratio;
+        test_fill(bx, (size_t)BIG_N * BIG_PER, -1.0f, 1.0f, &seed);
+        test_fill(bz, (size_t)BIG_N * Z, -2.0f, 2.0f, &seed);
+        gan_tensor *bxt = test_tensor(ctx, 2, big_shape, bx), *bzt = test_tensor(ctx, 2, (int[]){BIG_N, Z}, bz);
+        gan_tensor *bg = test_tensor(ctx, 2, big_shape, NULL);
+        REQUIRE_OK(ctx, gan_tensor_fill(bg, 0.0f));
+        REQUIRE_OK(ctx, gan_mode_seeking(ctx, bxt, bzt, 1.0f, bg, &loss, &ratio));
+        const double big_loss = mode_seeking_reference(bx, BIG_N, BIG_PER, bz, Z, 1.0, &big_ratio);
+        /* d loss / d x = -loss / (ratio + eps) * sign(difference) / (mean |dz| * elements of the pairs) */
+        double dz = 0.0;
+        for (int i = 0; i < 2 * Z; i++)
+            dz += fabs((double)bz[i] - bz[i + 2 * Z]);
+        const double coef = -big_loss / (big_ratio + 1e-5) / (dz / (2 * Z) * 2.0 * BIG_PER);
+        for (int i = 0; i < 2 * BIG_PER; i++) {
+            const double d = (double)bx[i] - bx[i + 2 * BIG_PER], sign = d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0;
+            bwant[i] = coef * sign;
+            bwant[i + 2 * BIG_PER] = -coef * sign;
+        }
+        float *bgot = test_read(bg);
+        test_expect_close("mode_seeking loss, 20,000 pairs", &loss, &big_loss, 1, 1e-6, 1e-5);
+        test_expect_close("mode_seeking grad, 20,000 pairs", bgot, bwant, (size_t)BIG_N * BIG_PER, 1e-12, 1e-5);
+        free(bx), free(bz), free(bwant), free(bgot);
+        gan_tensor_free(bxt), gan_tensor_free(bzt), gan_tensor_free(bg);
+    }
+
+    EXPECT_ERR(ctx, gan_mode_seeking(ctx, xt, zt, -1.0f, g, &loss, NULL), GAN_ERR_INVALID_ARGUMENT, "weight");
+    EXPECT_ERR(ctx, gan_mode_seeking(ctx, xt, NULL, 1.0f, g, &loss, NULL), GAN_ERR_INVALID_ARGUMENT, "NULL");
+    gan_tensor *one = test_tensor(ctx, 2, (int[]){1, Z}, z), *short_z = test_tensor(ctx, 2, (int[]){N - 1, Z}, z);
+    gan_tensor *one_image = test_tensor(ctx, 3, (int[]){1, C, HW}, x), *wrong = test_tensor(ctx, 2, (int[]){N, PER}, x);
+    EXPECT_ERR(ctx, gan_mode_seeking(ctx, xt, short_z, 1.0f, g, &loss, NULL), GAN_ERR_SHAPE, "noise vectors");
+    EXPECT_ERR(ctx, gan_mode_seeking(ctx, one_image, one, 1.0f, NULL, &loss, NULL), GAN_ERR_SHAPE, "2 or more");
+    EXPECT_ERR(ctx, gan_mode_seeking(ctx, xt, zt, 1.0f, wrong, &loss, NULL), GAN_ERR_SHAPE, "does not match");
+    gan_tensor_free(one), gan_tensor_free(short_z), gan_tensor_free(one_image), gan_tensor_free(wrong);
+    gan_tensor_free(xt), gan_tensor_free(zt), gan_tensor_free(g);
+}
+
 /* [BatchNorm2d, activation], or with a view layer between them */
 static gan_model *bn_then(gan_context *ctx, gan_layer *act, bool apart)
 {
@@ -420,6 +530,7 @@ int main(void)
     }
     check_folded_activation(ctx);
     check_losses(ctx);
+    check_mode_seeking(ctx);
     gan_context_free(ctx);
     return test_finish("test_gradients");
 }

@@ -95,9 +95,10 @@ static void test_zoo(gan_context *ctx)
 
 /* -------------------------------------------------------------- trainer */
 
-/* The tutorial's step written out op by op, as the reference. */
+/* The tutorial's step written out op by op, as the reference; with
+ * mode_seeking, G's gradient gets the mode-seeking term. */
 static void reference_step(gan_context *ctx, gan_model *g, gan_model *d, gan_optimizer *og, gan_optimizer *od,
-                           const gan_tensor *real, const gan_tensor *z, float *losses)
+                           const gan_tensor *real, const gan_tensor *z, float mode_seeking, float *losses)
 {
     const int n = gan_tensor_dim(real, 0);
     gan_tensor *ones = test_tensor(ctx, 2, (int[]){n, 1}, NULL), *zeros = test_tensor(ctx, 2, (int[]){n, 1}, NULL);
@@ -120,6 +121,8 @@ static void reference_step(gan_context *ctx, gan_model *g, gan_model *d, gan_opt
     REQUIRE_OK(ctx, gan_model_forward(d, fake, &logits));
     REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, ones, dl, &losses[1], NULL));
     REQUIRE_OK(ctx, gan_model_backward(d, dl, &dfake));
+    if (mode_seeking > 0.0f)
+        REQUIRE_OK(ctx, gan_mode_seeking(ctx, fake, z, mode_seeking, (gan_tensor *)dfake, NULL, NULL));
     REQUIRE_OK(ctx, gan_model_backward(g, dfake, NULL));
     REQUIRE_OK(ctx, gan_optimizer_step(og));
     gan_model_set_requires_grad(d, 1);
@@ -127,12 +130,15 @@ static void reference_step(gan_context *ctx, gan_model *g, gan_model *d, gan_opt
     gan_tensor_free(ones), gan_tensor_free(zeros), gan_tensor_free(dl);
 }
 
-static void test_trainer_step(void)
+/* The trainer's steps against the reference's, to the bit. */
+static void test_trainer_step(float mode_seeking)
 {
     gan_context *ca = test_context(2, 5), *cb = test_context(2, 5);
     gan_trainer *t;
     gan_model *g, *d;
-    REQUIRE_OK(ca, gan_trainer_create_zoo(ca, "dcgan", NULL, NULL, &t));
+    gan_trainer_params tp = gan_trainer_default_params();
+    tp.mode_seeking = mode_seeking;
+    REQUIRE_OK(ca, gan_trainer_create_zoo(ca, "dcgan", NULL, &tp, &t));
     REQUIRE_OK(cb, gan_models_create(cb, "dcgan", NULL, &g, &d)); /* the same seed: the same weights */
     CHECK(same_models(ca, gan_trainer_generator(t), cb, g) && same_models(ca, gan_trainer_discriminator(t), cb, d));
     gan_adam_params ap = gan_adam_default_params();
@@ -152,7 +158,7 @@ static void test_trainer_step(void)
         gan_step_stats s;
         float want[2];
         REQUIRE_OK(ca, gan_trainer_step(t, ra, za, &s));
-        reference_step(cb, g, d, og, od, rb, zb, want);
+        reference_step(cb, g, d, og, od, rb, zb, mode_seeking, want);
         CHECK(s.loss_d == want[0] && s.loss_g == want[1]);
         CHECK(s.d_x > 0 && s.d_x < 1 && s.d_g_z1 > 0 && s.d_g_z1 < 1 && s.d_g_z2 > 0 && s.d_g_z2 < 1);
         gan_tensor_free(ra), gan_tensor_free(za), gan_tensor_free(rb), gan_tensor_free(zb);
@@ -173,6 +179,13 @@ static void test_trainer_step(void)
     gan_trainer *bad;
     EXPECT_ERR(ca, gan_trainer_create(gan_trainer_generator(t), gan_trainer_discriminator(t), &p, &bad),
                GAN_ERR_INVALID_ARGUMENT, "learning rates must be in (0, 1]");
+    p = gan_trainer_default_params();
+    p.mode_seeking = -1.0f;
+    EXPECT_ERR(ca, gan_trainer_create(gan_trainer_generator(t), gan_trainer_discriminator(t), &p, &bad),
+               GAN_ERR_INVALID_ARGUMENT, "mode_seeking must be a finite value >= 0");
+    p.mode_seeking = INFINITY;
+    EXPECT_ERR(ca, gan_trainer_create(gan_trainer_generator(t), gan_trainer_discriminator(t), &p, &bad),
+               GAN_ERR_INVALID_ARGUMENT, "mode_seeking");
     free(host_real);
     gan_optimizer_free(og), gan_optimizer_free(od);
     gan_model_free(g), gan_model_free(d);
@@ -239,6 +252,7 @@ static void test_checkpoints(void)
     gan_trainer_params p = gan_trainer_default_params();
     p.lr_d = 1e-4f;
     p.real_label = 0.9f;
+    p.mode_seeking = 0.5f;
     gan_trainer *ta, *tb, *tc;
     REQUIRE_OK(ca, gan_trainer_create_zoo(ca, "gan", NULL, &p, &ta));
     REQUIRE_OK(cb, gan_trainer_create_zoo(cb, "gan", NULL, &p, &tb));
@@ -254,6 +268,7 @@ static void test_checkpoints(void)
     CHECK(info.has_model && strcmp(info.model.name, "gan") == 0 && info.model.z_dim == 64);
     CHECK(info.steps == 2 && info.position.epoch == 1 && info.position.step_in_epoch == 0);
     CHECK(info.params.lr_d == 1e-4f && info.params.lr_g == 2e-4f && info.params.real_label == 0.9f);
+    CHECK(info.params.mode_seeking == 0.5f);
     CHECK(strcmp(gan_checkpoint_meta(c, "note"), "a \"quoted\" value") == 0);
     REQUIRE_OK(cc, gan_trainer_create_zoo(cc, "gan", &info.model_params, &info.params, &tc));
     REQUIRE_OK(cc, gan_checkpoint_restore(c, tc));
@@ -1072,7 +1087,8 @@ int main(void)
     gan_context *ctx = test_context(2, 1);
     test_zoo(ctx);
     gan_context_free(ctx);
-    test_trainer_step();
+    test_trainer_step(0.0f);
+    test_trainer_step(1.0f);
     test_checkpoints();
     test_sampler();
     test_sampler_shares();

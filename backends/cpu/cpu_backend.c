@@ -901,6 +901,39 @@ static gan_status cpu_bce_probs(gan_backend *be, const gan_tensor *p, const gan_
     return GAN_OK;
 }
 
+/* Row i of the first half against row i + n/2, element by element: a
+ * float sum per row, added up in double. */
+static gan_status cpu_pair_abs_diff_sum(gan_backend *be, const gan_tensor *x, int n, double *sum)
+{
+    (void)be;
+    const size_t per = x->numel / (size_t)n, half = (size_t)(n / 2) * per;
+    const float *a = CF(x), *b = a + half;
+    double total = 0.0;
+    for (size_t row = 0; row < half; row += per) {
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (size_t i = row; i < row + per; i++)
+            s += fabsf(a[i] - b[i]);
+        total += s;
+    }
+    *sum = total;
+    return GAN_OK;
+}
+
+static gan_status cpu_pair_sign_diff_add(gan_backend *be, const gan_tensor *x, int n, float coef, gan_tensor *grad)
+{
+    const ptrdiff_t half = (ptrdiff_t)(n / 2) * (ptrdiff_t)(x->numel / (size_t)n);
+    const float *a = CF(x), *b = a + half;
+    float *ga = F(grad), *gb = ga + half;
+#pragma omp parallel for simd num_threads(threads_of(be)) if (half >= PARALLEL_MIN_ELEMENTS)
+    for (ptrdiff_t i = 0; i < half; i++) {
+        const float d = a[i] - b[i], step = d > 0.0f ? coef : d < 0.0f ? -coef : 0.0f;
+        ga[i] += step;
+        gb[i] -= step;
+    }
+    return GAN_OK;
+}
+
 /* ------------------------------------------------------------ optimizers */
 
 static gan_status cpu_adam_step(gan_backend *be, const gan_adam_step_args *a, gan_tensor *param,
@@ -987,6 +1020,8 @@ static const gan_backend_iface cpu_iface = {
     .ops.bce_logits = cpu_bce_logits,
     .ops.softmax_xent = cpu_softmax_xent,
     .ops.bce_probs = cpu_bce_probs,
+    .ops.pair_abs_diff_sum = cpu_pair_abs_diff_sum,
+    .ops.pair_sign_diff_add = cpu_pair_sign_diff_add,
     .ops.adam_step = cpu_adam_step,
     .ops.ema_update = cpu_ema_update,
     .ops.sgd_step = cpu_sgd_step,

@@ -282,6 +282,30 @@ __kernel void bce(__global const float *in, __global const float *target, __glob
     }
 }
 
+/* one group: out[0] = sum over i < span of |x[i] - x[i + span]| */
+__kernel void pair_abs_diff_sum(__global const float *x, __global float *out, int span)
+{
+    __local float scratch[REDUCE_SIZE];
+    const int lid = get_local_id(0);
+    float sum = 0.0f;
+    for (int i = lid; i < span; i += REDUCE_SIZE)
+        sum += fabs(x[i] - x[i + span]);
+    sum = group_sum(sum, scratch);
+    if (lid == 0)
+        out[0] = sum;
+}
+
+__kernel void pair_sign_diff_add(__global const float *x, __global float *grad, float coef, int span)
+{
+    const int i = get_global_id(0);
+    if (i >= span)
+        return;
+    const float d = x[i] - x[i + span];
+    const float step = d > 0.0f ? coef : d < 0.0f ? -coef : 0.0f;
+    grad[i] += step;
+    grad[i + span] -= step;
+}
+
 /* one group: out[0] = sum over rows of -sum t log softmax(z), out[1] =
  * rows whose first largest z is at t's first largest; grad (when
  * has_grad) = (softmax(z) - t) / rows. A row per work-item. */

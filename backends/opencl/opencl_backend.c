@@ -27,6 +27,7 @@ enum { CONV_WORKSPACE_FLOATS = 8 << 20 };
     X(BN_STATS, batchnorm_stats) X(BN_APPLY, batchnorm_apply)                                          \
     X(BN_BACKWARD_REDUCE, batchnorm_backward_reduce) X(BN_BACKWARD_DX, batchnorm_backward_dx)          \
     X(INVERSE_STD, inverse_std) X(BCE, bce) X(SOFTMAX_XENT, softmax_xent)                             \
+    X(PAIR_ABS_DIFF_SUM, pair_abs_diff_sum) X(PAIR_SIGN_DIFF_ADD, pair_sign_diff_add)                  \
     X(ADAM, adam) X(SGD, sgd) X(EMA_UPDATE, ema_update)
 
 typedef enum kernel_id {
@@ -571,6 +572,31 @@ static gan_status ocl_softmax_xent(gan_backend *be, const gan_tensor *z, const g
     return GAN_OK;
 }
 
+/* The first half of x's rows against the second, a float read back. */
+static gan_status ocl_pair_abs_diff_sum(gan_backend *be, const gan_tensor *x, int n, double *sum)
+{
+    ocl_backend *ob = ocl(be);
+    gan_status st = grow(be, &ob->small, &ob->small_floats, 1, sizeof(float));
+    if (st != GAN_OK)
+        return st;
+    const int half = (int)((size_t)(n / 2) * (x->numel / (size_t)n));
+    SET_ARGS(be, K_PAIR_ABS_DIFF_SUM, BUF(x), A(ob->small), A(half));
+    st = launch(be, K_PAIR_ABS_DIFF_SUM, ob->reduce_size, ob->reduce_size);
+    float value;
+    if (st == GAN_OK)
+        st = read_floats(be, ob->small, &value, 1);
+    if (st == GAN_OK)
+        *sum = value;
+    return st;
+}
+
+static gan_status ocl_pair_sign_diff_add(gan_backend *be, const gan_tensor *x, int n, float coef, gan_tensor *grad)
+{
+    const int half = (int)((size_t)(n / 2) * (x->numel / (size_t)n));
+    SET_ARGS(be, K_PAIR_SIGN_DIFF_ADD, BUF(x), BUF(grad), A(coef), A(half));
+    return elementwise(be, K_PAIR_SIGN_DIFF_ADD, (size_t)half);
+}
+
 /* ------------------------------------------------------------ optimizers */
 
 static gan_status ocl_adam_step(gan_backend *be, const gan_adam_step_args *a, gan_tensor *param,
@@ -652,6 +678,8 @@ static const gan_backend_iface ocl_iface = {
     .ops.softmax_xent = ocl_softmax_xent,
     .ops.ema_update = ocl_ema_update,
     .ops.bce_probs = ocl_bce_probs,
+    .ops.pair_abs_diff_sum = ocl_pair_abs_diff_sum,
+    .ops.pair_sign_diff_add = ocl_pair_sign_diff_add,
     .ops.adam_step = ocl_adam_step,
     .ops.sgd_step = ocl_sgd_step,
 };
