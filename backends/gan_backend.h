@@ -105,6 +105,17 @@ typedef struct gan_batchnorm_args {
       (be, y, bias, n, c, hw))                                                                           \
     X(bias_grad, (gan_backend *be, const gan_tensor *dy, gan_tensor *dbias, int n, int c, int hw),      \
       (be, dy, dbias, n, c, hw))                                                                         \
+    /* A ReLU or LeakyReLU (slope >= 0) folded into the layer before it: y = act(y + bias[c]) in      \
+     * place (bias may be NULL), the same values as bias_add then activation_forward; backward, dz = \
+     * dy through act, decided on y (positive exactly where act's input is), and dbias += sum over   \
+     * n, hw of dz when dbias is not NULL, the same values as activation_backward then bias_grad */  \
+    X(bias_activation, (gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw,   \
+                        gan_activation act, float slope),                                                \
+      (be, y, bias, n, c, hw, act, slope))                                                               \
+    X(activation_bias_grad, (gan_backend *be, gan_activation act, float slope, const gan_tensor *y,     \
+                             const gan_tensor *dy, gan_tensor *dz, gan_tensor *dbias, int n, int c,      \
+                             int hw),                                                                     \
+      (be, act, slope, y, dy, dz, dbias, n, c, hw))                                                      \
     /* Gradients of y = conv(x, w): dx = conv^T(dy, w) when dx is not NULL, dw += correlation of x    \
      * and dy when dw is not NULL; in one pass so the two share their intermediates. x is read only   \
      * for dw (may be NULL). With dw NULL this is a transposed convolution's forward pass. */          \

@@ -34,7 +34,7 @@ enum { GAN_LAYER_MAX_ENTRIES = 5 };
 struct gan_layer {
     const gan_layer_iface *iface;
     gan_context *ctx;
-    bool folded;             /* an activation the batch norm before it applies: runs as a view */
+    bool folded;             /* an activation the layer before it applies: runs as a view */
     const gan_tensor *input; /* borrowed: the last forward's input */
     gan_tensor *output;      /* owned (a view for view layers) */
     gan_tensor *grad_input;  /* owned (a view for view layers) */
@@ -63,12 +63,14 @@ int gan_describe(char *buf, size_t size, const char *fmt, ...)
 #endif
     ;
 
-/* Folding an activation into the batch norm before it (gan_model_add):
- * gan_activation_params gives a ReLU or LeakyReLU layer's activation and
- * slope (false for any other layer); gan_batchnorm_fold makes a batch-norm
- * layer apply that activation itself. */
+/* Folding an activation into the batch norm or Linear layer before it
+ * (gan_model_add): gan_activation_params gives a ReLU or LeakyReLU layer's
+ * activation and slope (false for any other layer); gan_batchnorm_fold and
+ * gan_linear_fold make a batch-norm or Linear layer apply that activation
+ * itself. */
 bool gan_activation_params(const gan_layer *l, gan_activation *act, float *slope);
 void gan_batchnorm_fold(gan_layer *bn, gan_activation act, float slope);
+void gan_linear_fold(gan_layer *linear, gan_activation act, float slope);
 /* Sets a batch-norm layer's momentum and returns the one it had
  * (re-estimating running statistics as a plain mean over batches). */
 float gan_batchnorm_exchange_momentum(gan_layer *bn, float momentum);

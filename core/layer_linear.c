@@ -7,6 +7,10 @@ typedef struct linear_layer {
     gan_layer base;
     int in_features, out_features;
     gan_tensor *weight, *bias; /* bias NULL when disabled */
+    bool activate;             /* applies the activation of the layer after it, folded in */
+    gan_activation act;
+    float slope;
+    gan_tensor *dz;            /* owned, when activate: the gradient before the activation */
 } linear_layer;
 
 static linear_layer *as_linear(gan_layer *l) { return (linear_layer *)l; }
@@ -41,7 +45,9 @@ static gan_status linear_forward(gan_layer *l, bool training)
     const int n = l->input->shape[0];
     gan_status st = GAN_RUN(l->ctx, gemm, false, true, n, ll->out_features, ll->in_features, 1.0f,
                             l->input, ll->weight, 0.0f, l->output);
-    if (st == GAN_OK && ll->bias)
+    if (st == GAN_OK && ll->activate)
+        st = GAN_RUN(l->ctx, bias_activation, l->output, ll->bias, n, ll->out_features, 1, ll->act, ll->slope);
+    else if (st == GAN_OK && ll->bias)
         st = GAN_RUN(l->ctx, bias_add, l->output, ll->bias, n, ll->out_features, 1);
     return st;
 }
@@ -51,17 +57,27 @@ static gan_status linear_backward(gan_layer *l, const gan_tensor *dy, bool need_
     linear_layer *ll = as_linear(l);
     const int n = l->input->shape[0];
     gan_status st = GAN_OK;
-    if (need_dx)
+    if (ll->activate) { /* dy is the activation's: through it first, the bias gradient in the same pass */
+        st = gan_tensor_ensure(l->ctx, &ll->dz, dy->ndim, dy->shape);
+        gan_tensor *dbias = param_grads && ll->bias ? gan_layer_grad(l, "bias") : NULL;
+        if (st == GAN_OK)
+            st = GAN_RUN(l->ctx, activation_bias_grad, ll->act, ll->slope, l->output, dy, ll->dz, dbias, n,
+                         ll->out_features, 1);
+        dy = ll->dz;
+    }
+    if (st == GAN_OK && need_dx)
         st = GAN_RUN(l->ctx, gemm, false, false, n, ll->in_features, ll->out_features, 1.0f, dy,
                      ll->weight, 0.0f, l->grad_input);
     if (st == GAN_OK && param_grads) {
         st = GAN_RUN(l->ctx, gemm, true, false, ll->out_features, ll->in_features, n, 1.0f, dy,
                      l->input, 1.0f, gan_layer_grad(l, "weight"));
-        if (st == GAN_OK && ll->bias)
+        if (st == GAN_OK && ll->bias && !ll->activate)
             st = GAN_RUN(l->ctx, bias_grad, dy, gan_layer_grad(l, "bias"), n, ll->out_features, 1);
     }
     return st;
 }
+
+static void linear_destroy(gan_layer *l) { gan_tensor_free(as_linear(l)->dz); }
 
 static const gan_layer_iface linear_iface = {
     .type = GAN_LAYER_LINEAR,
@@ -69,7 +85,16 @@ static const gan_layer_iface linear_iface = {
     .forward = linear_forward,
     .backward = linear_backward,
     .describe = linear_describe,
+    .destroy = linear_destroy,
 };
+
+void gan_linear_fold(gan_layer *linear, gan_activation act, float slope)
+{
+    linear_layer *ll = as_linear(linear);
+    ll->activate = true;
+    ll->act = act;
+    ll->slope = slope;
+}
 
 gan_status gan_linear_create(gan_context *ctx, int in_features, int out_features, int bias,
                              gan_layer **out)

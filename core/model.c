@@ -43,10 +43,10 @@ void gan_model_free(gan_model *m)
 }
 
 /* A ReLU or LeakyReLU (slope >= 0, so that its output is positive exactly
- * where its input is) right after a batch norm is applied by the batch norm,
- * saving a pass over the feature maps each way; it then runs as a view.
- * The results are the same bits as the two layers apart give. */
-static void fold_into_batchnorm(gan_model *m, gan_layer *layer)
+ * where its input is) right after a batch norm or a Linear layer is applied
+ * by that layer, saving a pass over the feature maps each way; it then runs
+ * as a view. The results are the same bits as the two layers apart give. */
+static void fold_activation(gan_model *m, gan_layer *layer)
 {
     gan_activation act;
     float slope;
@@ -54,10 +54,13 @@ static void fold_into_batchnorm(gan_model *m, gan_layer *layer)
         return;
     gan_layer *prev = m->layers[m->n_layers - 1];
     const gan_layer_type t = prev->iface->type;
-    if (t == GAN_LAYER_BATCHNORM1D || t == GAN_LAYER_BATCHNORM2D) {
+    if (t == GAN_LAYER_BATCHNORM1D || t == GAN_LAYER_BATCHNORM2D)
         gan_batchnorm_fold(prev, act, slope);
-        layer->folded = true;
-    }
+    else if (t == GAN_LAYER_LINEAR)
+        gan_linear_fold(prev, act, slope);
+    else
+        return;
+    layer->folded = true;
 }
 
 /* Layers whose output and input gradient are views of their input and of
@@ -88,7 +91,7 @@ gan_status gan_model_add(gan_model *m, gan_layer *layer)
         m->layers = p;
         m->cap_layers = cap;
     }
-    fold_into_batchnorm(m, layer);
+    fold_activation(m, layer);
     m->layers[m->n_layers++] = layer;
     return GAN_OK;
 }

@@ -433,6 +433,69 @@ static void check_folded_activation(gan_context *ctx)
         }
 }
 
+/* The same for a Linear layer (with and without bias): output, input
+ * gradient and the weight's and bias's gradients, the same bits folded as
+ * apart (where each layer has its gradient check above), with parameter
+ * gradients and without (D's pass for G's step), on a batch small enough
+ * for one thread and one large enough for all. */
+static void check_folded_linear(gan_context *ctx)
+{
+    const float slopes[] = {0.0f, 0.2f, -0.5f};
+    const int batches[] = {6, 70}, in = 9, out = 256;
+    for (int si = 0; si < 3; si++)
+        for (int bias = 0; bias < 2; bias++)
+            for (int bi = 0; bi < 2; bi++)
+                for (int param_grads = 0; param_grads < 2; param_grads++) {
+                    const int n = batches[bi], shape[2] = {n, in};
+                    float *xh = malloc(sizeof(float) * (size_t)n * in), *rh = malloc(sizeof(float) * (size_t)n * out);
+                    float *got[2][4] = {{NULL}};
+                    for (int apart = 0; apart < 2; apart++) {
+                        gan_model *m;
+                        gan_layer *l;
+                        gan_random_seed(ctx, 11);
+                        REQUIRE_OK(ctx, gan_model_create(ctx, &m));
+                        REQUIRE_OK(ctx, gan_linear_create(ctx, in, out, bias, &l));
+                        REQUIRE_OK(ctx, gan_model_add(m, l));
+                        if (apart) {
+                            REQUIRE_OK(ctx, gan_reshape_create(ctx, 1, (int[]){out}, &l));
+                            REQUIRE_OK(ctx, gan_model_add(m, l));
+                        }
+                        REQUIRE_OK(ctx, slopes[si] == 0.0f ? gan_relu_create(ctx, &l)
+                                                           : gan_leaky_relu_create(ctx, slopes[si], &l));
+                        REQUIRE_OK(ctx, gan_model_add(m, l));
+                        gan_model_set_requires_grad(m, param_grads);
+                        unsigned local = 77;
+                        test_fill(xh, (size_t)n * in, -2.0f, 2.0f, &local);
+                        test_fill(rh, (size_t)n * out, -1.0f, 1.0f, &local);
+                        gan_tensor *x = test_tensor(ctx, 2, shape, xh), *dy = test_tensor(ctx, 2, (int[]){n, out}, rh);
+                        const gan_tensor *y, *dx;
+                        REQUIRE_OK(ctx, gan_model_forward(m, x, &y));
+                        REQUIRE_OK(ctx, gan_model_zero_grad(m));
+                        REQUIRE_OK(ctx, gan_model_backward(m, dy, &dx));
+                        got[apart][0] = test_read(y);
+                        got[apart][1] = test_read(dx);
+                        for (int e = 0; e < 1 + bias; e++) {
+                            gan_entry entry;
+                            REQUIRE_OK(ctx, gan_model_entry(m, (size_t)e, &entry));
+                            got[apart][2 + e] = test_read(entry.grad);
+                        }
+                        gan_tensor_free(x), gan_tensor_free(dy);
+                        gan_model_free(m);
+                    }
+                    const size_t sizes[4] = {(size_t)n * out, (size_t)n * in, (size_t)out * in, (size_t)out};
+                    const char *names[4] = {"output", "input gradient", "weight gradient", "bias gradient"};
+                    for (int k = 0; k < 2 + 1 + bias; k++) {
+                        if (memcmp(got[0][k], got[1][k], sizes[k] * sizeof(float)) != 0) {
+                            fprintf(stderr, "  linear + activation (slope %g, bias %d, batch %d, parameter gradients %d): "
+                                            "%s differs when folded\n", slopes[si], bias, n, param_grads, names[k]);
+                            test_failures++;
+                        }
+                        free(got[0][k]), free(got[1][k]);
+                    }
+                    free(xh), free(rh);
+                }
+}
+
 int main(void)
 {
     gan_context *ctx = test_context(2, 5);
@@ -529,6 +592,7 @@ int main(void)
         gan_model_free(g);
     }
     check_folded_activation(ctx);
+    check_folded_linear(ctx);
     check_losses(ctx);
     check_mode_seeking(ctx);
     gan_context_free(ctx);

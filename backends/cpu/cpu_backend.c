@@ -136,6 +136,37 @@ static gan_status cpu_bias_add(gan_backend *be, gan_tensor *y, const gan_tensor 
     return GAN_OK;
 }
 
+/* bias_add then relu_forward or leaky_relu_forward, in one pass */
+static gan_status cpu_bias_activation(gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw,
+                                      gan_activation act, float slope)
+{
+    float *py = F(y);
+    const float *restrict pb = bias ? CF(bias) : NULL;
+    const bool relu = act == GAN_ACT_RELU;
+    const ptrdiff_t block = (ptrdiff_t)c * hw;
+    const int threads = (size_t)n * block < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
+#pragma omp parallel for num_threads(threads)
+    for (int i = 0; i < n; i++) {
+        float *restrict sample = py + (ptrdiff_t)i * block;
+        if (pb && hw == 1) { /* Linear: one bias a column, vectorized across them */
+            for (int ch = 0; ch < c; ch++) {
+                const float v = sample[ch] + pb[ch];
+                sample[ch] = v > 0.0f ? v : relu ? 0.0f : slope * v;
+            }
+            continue;
+        }
+        for (int ch = 0; ch < c && pb; ch++) {
+            float *restrict row = sample + (ptrdiff_t)ch * hw;
+            const float b = pb[ch];
+            for (int p = 0; p < hw; p++)
+                row[p] += b;
+        }
+        for (ptrdiff_t q = 0; q < block; q++)
+            sample[q] = sample[q] > 0.0f ? sample[q] : relu ? 0.0f : slope * sample[q];
+    }
+    return GAN_OK;
+}
+
 /* ----------------------------------------------------------- convolution */
 
 /* A convolution multiplies its [out_c, K = in_c*kh*kw] weights by the
@@ -569,10 +600,10 @@ enum { SUM_PARTS = 4 };
 /* Per position q of a sample's block, sums over the samples: each part's in
  * order into acc0/acc1 + part * block, then the parts' in order into the
  * first. SUM_DY_DY_XHAT with y: dy is first taken through the folded
- * activation. */
+ * activation; SUM_X with y: x is, and written to through. */
 static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind kind, const float *x,
                        const float *dy, const float *y, const float *pos_mean, const float *pos_invstd,
-                       double *acc0, double *acc1)
+                       double *acc0, double *acc1, float *through)
 {
     const float slope = backward_slope(a->act, a->slope);
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
@@ -588,7 +619,16 @@ static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind k
                 s1[q] = 0.0;
             for (int i = a->n * part / parts; i < a->n * (part + 1) / parts; i++) {
                 const float *restrict xi = x + (ptrdiff_t)i * block;
-                if (kind == SUM_X) {
+                if (kind == SUM_X && y) {
+                    const float *restrict yi = y + (ptrdiff_t)i * block;
+                    float *restrict ti = through + (ptrdiff_t)i * block;
+#pragma omp simd
+                    for (ptrdiff_t q = 0; q < block; q++) {
+                        const float g = yi[q] > 0.0f ? xi[q] : slope * xi[q];
+                        ti[q] = g;
+                        s0[q] += g;
+                    }
+                } else if (kind == SUM_X) {
 #pragma omp simd
                     for (ptrdiff_t q = 0; q < block; q++)
                         s0[q] += xi[q];
@@ -715,7 +755,7 @@ static gan_status cpu_batchnorm_forward_train(gan_backend *be, const gan_batchno
     const size_t block = (size_t)a->c * a->hw;
     float *scale = coef, *shift = coef + block, *sm = F(save_mean), *si = F(save_invstd);
     float *rm = F(running_mean), *rv = F(running_var);
-    accumulate(be, a, SUM_X_X2, CF(x), NULL, NULL, NULL, NULL, acc0, acc1);
+    accumulate(be, a, SUM_X_X2, CF(x), NULL, NULL, NULL, NULL, acc0, acc1, NULL);
     channel_totals(a, acc0, totals);
     channel_totals(a, acc1, totals + a->c);
     const double count = (double)a->n * a->hw;
@@ -774,7 +814,7 @@ static gan_status cpu_batchnorm_backward(gan_backend *be, const gan_batchnorm_ar
     float *pos_mean = coef, *pos_invstd = coef + block;
     spread(a, CF(mean), pos_mean);
     spread(a, CF(invstd), pos_invstd);
-    accumulate(be, a, SUM_DY_DY_XHAT, CF(x), CF(dy), y_or_null, pos_mean, pos_invstd, acc0, acc1);
+    accumulate(be, a, SUM_DY_DY_XHAT, CF(x), CF(dy), y_or_null, pos_mean, pos_invstd, acc0, acc1, NULL);
     channel_totals(a, acc0, totals);           /* sum of dy */
     channel_totals(a, acc1, totals + a->c);    /* sum of dy * xhat */
     for (int ch = 0; ch < a->c; ch++) {
@@ -803,18 +843,39 @@ static gan_status cpu_batchnorm_backward(gan_backend *be, const gan_batchnorm_ar
 }
 
 /* dbias[c] += sum over samples and positions of dy: batch norm's streaming sums */
+/* dbias[c] += the sum over samples and positions of dy, taken first
+ * through a's folded activation into dz when y is given */
+static gan_status add_bias_grad(gan_backend *be, const gan_batchnorm_args *a, const float *dy, const float *y,
+                                float *dz, gan_tensor *dbias)
+{
+    double *acc, *unused, *totals;
+    float *coef;
+    if (bn_workspace(be, a, &acc, &unused, &coef, &totals) != GAN_OK)
+        return GAN_ERR_OUT_OF_MEMORY;
+    accumulate(be, a, SUM_X, dy, NULL, y, NULL, NULL, acc, NULL, dz);
+    channel_totals(a, acc, totals);
+    for (int ch = 0; ch < a->c; ch++)
+        F(dbias)[ch] += (float)totals[ch];
+    return GAN_OK;
+}
+
 static gan_status cpu_bias_grad(gan_backend *be, const gan_tensor *dy, gan_tensor *dbias, int n, int c, int hw)
 {
     const gan_batchnorm_args a = {.n = n, .c = c, .hw = hw};
-    double *acc, *unused, *totals;
-    float *coef;
-    if (bn_workspace(be, &a, &acc, &unused, &coef, &totals) != GAN_OK)
-        return GAN_ERR_OUT_OF_MEMORY;
-    accumulate(be, &a, SUM_X, CF(dy), NULL, NULL, NULL, NULL, acc, NULL);
-    channel_totals(&a, acc, totals);
-    for (int ch = 0; ch < c; ch++)
-        F(dbias)[ch] += (float)totals[ch];
-    return GAN_OK;
+    return add_bias_grad(be, &a, CF(dy), NULL, NULL, dbias);
+}
+
+static gan_status cpu_activation_bias_grad(gan_backend *be, gan_activation act, float slope, const gan_tensor *y,
+                                           const gan_tensor *dy, gan_tensor *dz, gan_tensor *dbias, int n, int c,
+                                           int hw)
+{
+    if (!dbias) { /* as activation_backward, deciding on y */
+        const range_args a = {CF(y), NULL, CF(dy), F(dz), backward_slope(act, slope)};
+        run_ranges(be, (ptrdiff_t)y->numel, leaky_relu_backward, &a);
+        return GAN_OK;
+    }
+    const gan_batchnorm_args a = {.n = n, .c = c, .hw = hw, .activate = true, .act = act, .slope = slope};
+    return add_bias_grad(be, &a, CF(dy), CF(y), F(dz), dbias);
 }
 
 static gan_status cpu_inverse_std(gan_backend *be, const gan_tensor *var, float eps,
@@ -1009,6 +1070,8 @@ static const gan_backend_iface cpu_iface = {
     .ops.gemm = cpu_gemm_op,
     .ops.bias_add = cpu_bias_add,
     .ops.bias_grad = cpu_bias_grad,
+    .ops.bias_activation = cpu_bias_activation,
+    .ops.activation_bias_grad = cpu_activation_bias_grad,
     .ops.conv2d_backward = cpu_conv2d_backward,
     .ops.conv_transpose2d_backward = cpu_conv_transpose2d_backward,
     .ops.activation_forward = cpu_activation_forward,

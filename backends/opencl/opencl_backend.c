@@ -446,6 +446,23 @@ static gan_status ocl_activation_backward(gan_backend *be, gan_activation act, f
     return elementwise(be, K_ACT_BACKWARD, x->numel);
 }
 
+/* The folded activation through the unfused kernels, so the values are
+ * theirs: the activation's input is positive exactly where y is */
+static gan_status ocl_bias_activation(gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw,
+                                      gan_activation act, float slope)
+{
+    gan_status st = bias ? ocl_bias_add(be, y, bias, n, c, hw) : GAN_OK;
+    return st == GAN_OK ? ocl_activation_forward(be, act, slope, y, y) : st;
+}
+
+static gan_status ocl_activation_bias_grad(gan_backend *be, gan_activation act, float slope, const gan_tensor *y,
+                                           const gan_tensor *dy, gan_tensor *dz, gan_tensor *dbias, int n, int c,
+                                           int hw)
+{
+    gan_status st = ocl_activation_backward(be, act, slope, y, y, dy, dz);
+    return st == GAN_OK && dbias ? ocl_bias_grad(be, dz, dbias, n, c, hw) : st;
+}
+
 /* ------------------------------------------------------------- batchnorm */
 
 /* the kernels' code for a folded activation: -1 none, else gan_activation */
@@ -666,6 +683,8 @@ static const gan_backend_iface ocl_iface = {
     .ops.gemm = ocl_gemm,
     .ops.bias_add = ocl_bias_add,
     .ops.bias_grad = ocl_bias_grad,
+    .ops.bias_activation = ocl_bias_activation,
+    .ops.activation_bias_grad = ocl_activation_bias_grad,
     .ops.conv2d_backward = ocl_conv2d_backward,
     .ops.conv_transpose2d_backward = ocl_conv_transpose2d_backward,
     .ops.activation_forward = ocl_activation_forward,
