@@ -43,13 +43,15 @@ typedef struct recipe {
     float lr_g, lr_d, label_smooth, ema, mode_seeking;
 } recipe;
 
-/* The first entry that fits serves. "best": the lowest median FID over
- * seeds 1-3 at 5 epochs of each measured pair (README, "Sample quality"). */
+/* The first entry that fits serves. "best": of each measured pair's
+ * settings, the lowest median FID over seeds 1-3 at 5 epochs among those
+ * that keep every class at 5% of the samples on every seed (README,
+ * "Sample quality"). */
 static const recipe recipes[] = {
     {"tutorial", NULL, NULL, 2e-4f, 2e-4f, 0.0f, 0.0f, 0.0f}, /* the PyTorch DCGAN tutorials' */
     {"best", "mnist", "dcgan", 6e-4f, 2e-4f, 0.0f, 0.99f, 0.0f},
     {"best", "mnist", "gan", 1.6e-3f, 8e-4f, 0.2f, 0.99f, 0.0f},
-    {"best", "fashion-mnist", "dcgan", 3e-4f, 2e-4f, 0.0f, 0.995f, 0.0f},
+    {"best", "fashion-mnist", "dcgan", 3e-4f, 2e-4f, 0.0f, 0.995f, 0.35f},
     {"best", NULL, NULL, 2e-4f, 2e-4f, 0.0f, 0.99f, 0.0f},    /* what was not measured */
 };
 
@@ -984,7 +986,7 @@ static int train_program(run *r, int argc, char **argv, const char *dataset_key)
         {"--batch", OPT_INT, &c->batch, 2, 65536, "batch size", false},
         {"--recipe", OPT_STRING, &c->recipe, 0, 32, "tutorial (the PyTorch tutorials' settings) or best (per "
          "data set and model: G's moving average, on MNIST G learning faster than D, for gan both faster and label "
-         "smoothing; README, Sample quality); the flags below override it", false},
+         "smoothing, on Fashion-MNIST the mode-seeking term; README, Sample quality); the flags below override it", false},
         {"--lr", OPT_FLOAT, &c->lr, 1e-10, 1, "Adam learning rate of both models (none: the recipe's)", false},
         {"--lr-g", OPT_FLOAT, &c->lr_g, 1e-10, 1, "the generator's learning rate (none: --lr)", false},
         {"--lr-d", OPT_FLOAT, &c->lr_d, 1e-10, 1, "the discriminator's learning rate (none: --lr)", false},
