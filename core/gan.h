@@ -522,7 +522,7 @@ GAN_API gan_trainer_params gan_trainer_default_params(void);
 /* Per-step figures; the losses are means over the batch. */
 typedef struct gan_step_stats {
     float loss_d;         /* BCE on real plus BCE on fake */
-    float loss_g;
+    float loss_g;         /* BCE of D(G(z)) alone: without the mode-seeking term */
     float d_x;            /* mean D(x) on the real batch */
     float d_g_z1, d_g_z2; /* mean D(G(z)) before and after D's step */
 } gan_step_stats;
@@ -593,7 +593,9 @@ typedef struct gan_collective {
  * each weighted by its share of the batch, before each optimizer step, so
  * that every process takes the step one process would take on the whole
  * batch (up to rounding), except for batch norm, whose batch statistics
- * stay each process's own, as in PyTorch's DistributedDataParallel. The
+ * stay each process's own, as in PyTorch's DistributedDataParallel, and
+ * the mode-seeking term (mode_seeking), which pairs the samples within
+ * each process's share (a share of one sample has none). The
  * step's figures are the whole batch's too. Every process must step
  * together. NULL: alone again. A failing operation fails the step with
  * GAN_ERR_IO.
