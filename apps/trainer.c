@@ -317,6 +317,17 @@ static size_t size_of(const option *o)
 /* The value the checkpoint stores under key, read as the flag `flag` reads
  * its value, with the same bounds, into the flag's variable unless the
  * command line gave it; a given flag must then agree, unless may_differ. */
+/* A trainer setting the checkpoint holds: the flag, when given on resume,
+ * must give the same value. */
+static bool keeps_checkpoint_value(const run *r, const option *opts, int n_opts, const char *flag, float given,
+                                   float kept)
+{
+    if (!options_find(opts, n_opts, flag)->given || given == kept)
+        return true;
+    fprintf(stderr, "%s: %s %g differs from the checkpoint's %g\n", r->program, flag, given, kept);
+    return false;
+}
+
 static bool adopt(run *r, gan_checkpoint *ckpt, option *opts, int n_opts, const char *flag, const char *key,
                   bool may_differ)
 {
@@ -433,16 +444,10 @@ static bool adopt_settings(run *r, gan_checkpoint *ckpt, option *opts, int n_opt
         return false;
     }
     c->label_smooth = smooth;
-    if (options_find(opts, n_opts, "--ema")->given && c->ema != p->ema_decay) {
-        fprintf(stderr, "%s: --ema %g differs from the checkpoint's %g\n", r->program, c->ema, p->ema_decay);
+    if (!keeps_checkpoint_value(r, opts, n_opts, "--ema", c->ema, p->ema_decay) ||
+        !keeps_checkpoint_value(r, opts, n_opts, "--mode-seeking", c->mode_seeking, p->mode_seeking))
         return false;
-    }
     c->ema = p->ema_decay;
-    if (options_find(opts, n_opts, "--mode-seeking")->given && c->mode_seeking != p->mode_seeking) {
-        fprintf(stderr, "%s: --mode-seeking %g differs from the checkpoint's %g\n", r->program, c->mode_seeking,
-                p->mode_seeking);
-        return false;
-    }
     c->mode_seeking = p->mode_seeking;
     const struct { const char *flag, *key; bool may_differ; } stored[] = {
         {"--batch", "batch", false}, {"--seed", "seed", false}, {"--rotate", "rotate", false},

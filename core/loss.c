@@ -96,8 +96,8 @@ gan_status gan_mode_seeking(gan_context *ctx, const gan_tensor *images, const ga
     if (st != GAN_OK)
         return st;
     /* the means: each sum runs over n/2 rows of numel/n elements */
-    const double pairs = (double)(n / 2);
-    const double image_mean = image_sum / (pairs * (double)(images->numel / (size_t)n));
+    const double pairs = (double)(n / 2), image_elements = pairs * (double)(images->numel / (size_t)n);
+    const double image_mean = image_sum / image_elements;
     const double z_mean = z_sum / (pairs * (double)(z->numel / (size_t)n));
     if (z_mean == 0.0) { /* ratio infinity: the term and its gradient vanish */
         if (loss)
@@ -115,6 +115,6 @@ gan_status gan_mode_seeking(gan_context *ctx, const gan_tensor *images, const ga
         return GAN_OK;
     /* d term / d image element = -weight / (r + eps)^2 * d r / d element, and
      * d r / d element = sign(difference) / (z_mean * elements of the pairs) */
-    const double coef = -term / (r + EPS) / (z_mean * pairs * (double)(images->numel / (size_t)n));
+    const double coef = -term / (r + EPS) / (z_mean * image_elements);
     return GAN_RUN(ctx, pair_sign_diff_add, images, n, (float)coef, grad);
 }
