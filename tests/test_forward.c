@@ -344,6 +344,9 @@ int main(void)
         {2, 32, 3, 3, 16, 4, 1, 0, 0},   {2, 16, 6, 6, 8, 3, 2, 0, 0},
         {2, 8, 13, 13, 1, 4, 2, 0, 0},   {2, 10, 1, 1, 16, 4, 1, 0, 0}, /* DCGAN-64 G */
         {2, 16, 4, 4, 8, 4, 2, 1, 0},
+        /* col2im adds 16 samples at a time: whole groups and a short one, exactly one group, and a
+         * batch split in chunks of whole groups (45 samples of 196,608 floats of columns: 32 and 13) */
+        {37, 24, 3, 3, 12, 4, 1, 0, 0},  {16, 8, 6, 6, 5, 3, 2, 0, 0},   {45, 4, 16, 16, 48, 4, 1, 0, 0},
     };
     for (size_t i = 0; i < sizeof tconvs / sizeof tconvs[0]; i++)
         test_conv(ctx, tconvs[i], true);

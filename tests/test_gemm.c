@@ -108,6 +108,43 @@ static void check_nchw(const gan_gemm_plan *plan, int samples, int spatial, int 
     free(x), free(xm), free(w), free(want), free(out), free(v), free(g), free(u);
 }
 
+/* NCHW B with the columns of each group of samples interleaved: the same
+ * product on the columns written out in that order as a plain matrix, with
+ * one thread and two (the same bits) */
+static void check_nchw_grouped(gan_gemm_plan *plan, int samples, int spatial, int channels, int other, int group,
+                               unsigned *seed)
+{
+    const int cols = samples * spatial;
+    float *x = malloc(sizeof(float) * (size_t)cols * channels), *xm = malloc(sizeof(float) * (size_t)cols * channels);
+    test_fill(x, (size_t)cols * channels, -1, 1, seed);
+    for (int s = 0; s < samples; s++) {
+        const int g = s / group, lanes = samples - g * group < group ? samples - g * group : group;
+        for (int ch = 0; ch < channels; ch++)
+            for (int p = 0; p < spatial; p++)
+                xm[(size_t)ch * cols + (size_t)g * group * spatial + p * lanes + s % group] =
+                    x[((size_t)s * channels + ch) * spatial + p];
+    }
+    float *w = malloc(sizeof(float) * (size_t)other * channels);
+    float *out = malloc(sizeof(float) * (size_t)other * cols), *out1 = malloc(sizeof(float) * (size_t)other * cols);
+    double *want = malloc(sizeof(double) * (size_t)other * cols);
+    test_fill(w, (size_t)other * channels, -1, 1, seed);
+    const gan_matrix b = gan_nchw_grouped(x, channels, spatial, group, samples);
+    gan_cpu_gemm_matrices(plan, other, cols, channels, 1.0f, gan_plain(w, channels, false), b, 0.0f,
+                          gan_plain(out, cols, false));
+    naive_gemm(false, false, other, cols, channels, 1.0f, w, xm, 0.0f, NULL, want);
+    char what[128];
+    snprintf(what, sizeof what, "%s grouped NCHW B, %d samples in groups of %d, S=%d", plan->kernel->name, samples,
+             group, spatial);
+    test_expect_close(what, out, want, (size_t)other * cols, 1e-5 * channels, 1e-5);
+    const int threads = plan->num_threads;
+    plan->num_threads = 1;
+    gan_cpu_gemm_matrices(plan, other, cols, channels, 1.0f, gan_plain(w, channels, false), b, 0.0f,
+                          gan_plain(out1, cols, false));
+    plan->num_threads = threads;
+    CHECK(memcmp(out, out1, sizeof(float) * (size_t)other * cols) == 0);
+    free(x), free(xm), free(w), free(out), free(out1), free(want);
+}
+
 /* im2col B operands, on a random gather table (offsets or -1 for padding):
  * the same products on the columns written out as a plain matrix. */
 static void check_im2col(const gan_gemm_plan *plan, int samples, int spatial, int rows, int other, unsigned *seed)
@@ -172,6 +209,13 @@ int main(void)
         const int nchw[][4] = {{3, 1, 5, 7}, {7, 5, 17, 9}, {4, 9, 16, 33}, {5, 33, 3, 40}, {2, 64, 24, 12}, {3, 40, 9, 300}};
         for (size_t s = 0; s < sizeof nchw / sizeof nchw[0]; s++)
             check_nchw(&plan, nchw[s][0], nchw[s][1], nchw[s][2], nchw[s][3], &seed);
+        /* samples, spatial, channels, other, group: short groups only, whole groups and a short
+         * one, more positions than a transpose takes at once, k past KC, n past NC */
+        const int grouped[][5] = {{3, 9, 5, 7, 16},    {37, 9, 20, 33, 16}, {16, 1, 3, 5, 16},
+                                  {18, 169, 6, 9, 16}, {5, 36, 300, 4, 4},  {20, 250, 3, 2, 16}};
+        for (size_t s = 0; s < sizeof grouped / sizeof grouped[0]; s++)
+            check_nchw_grouped(&plan, grouped[s][0], grouped[s][1], grouped[s][2], grouped[s][3], grouped[s][4],
+                               &seed);
         /* samples, spatial, rows, other: tiny maps, panels across samples, k past KC, n past NC */
         const int im2col[][4] = {{3, 1, 5, 7}, {7, 9, 40, 9}, {5, 13, 33, 17}, {30, 25, 70, 8}, {5, 900, 12, 3}};
         for (size_t s = 0; s < sizeof im2col / sizeof im2col[0]; s++)

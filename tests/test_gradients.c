@@ -517,6 +517,8 @@ int main(void)
     check_layer(ctx, "conv_transpose2d k4 s2 p1", conv(ctx, true, 3, 2, 4, 2, 1, 0), 4, (int[]){2, 3, 3, 4}, false);
     check_layer(ctx, "conv_transpose2d k3 s2 p1 op1", conv(ctx, true, 2, 3, 3, 2, 1, 1), 4, (int[]){1, 2, 4, 3}, false);
     check_layer(ctx, "conv_transpose2d k4 s1", conv(ctx, true, 3, 2, 4, 1, 0, 0), 4, (int[]){2, 3, 2, 2}, false);
+    /* the input gradient's col2im adds whole groups of 16 samples, then a short one */
+    check_layer(ctx, "conv2d k5 s2, 19 samples", conv(ctx, false, 3, 4, 5, 2, 0, 0), 4, (int[]){19, 3, 9, 9}, false);
     /* a 16-channel unpadded convolution, which the CPU backend computes reading its input in place */
     check_layer(ctx, "conv2d 16 channels out", conv(ctx, false, 2, 16, 3, 2, 0, 0), 4, (int[]){2, 2, 7, 6}, false);
     check_layer(ctx, "conv_transpose2d 16 channels in", conv(ctx, true, 16, 2, 3, 2, 0, 0), 4, (int[]){1, 16, 2, 3},

@@ -219,25 +219,63 @@ static const int32_t *conv_table(cpu_backend *cb, const gan_conv_geom *g)
     return index;
 }
 
-/* col2im, the adjoint of the gather, from columns stored a sample at a time
- * ([cn][K][P], so a sample's are contiguous): each thread owns whole samples
- * and adds their columns in table order, so every element sums its terms in
- * the same order whatever the thread count. */
-static void col2im(const gan_conv_geom *g, const int32_t *index, const float *col, int n0, int cn, float *x,
-                   int threads)
+/* col2im, the adjoint of the gather, over the columns of a chunk of cn
+ * samples that a product with gan_nchw_grouped B wrote in a plain [K][cn*P]
+ * matrix: COL2IM_GROUP samples side by side for each row and position. Each
+ * thread owns whole groups; it adds a group's columns as vectors into an
+ * [E][group] block of its own (E: the floats of a sample of x), in table
+ * order, then transposes the block into the samples. So every element sums
+ * its terms in the same order as a sample-by-sample loop would, whatever
+ * the thread count, and the vectors run along samples, not along the few
+ * positions (9 to 169) of a GAN's feature maps. */
+enum { COL2IM_GROUP = 16 };
+
+static size_t col2im_block_floats(const gan_conv_geom *g)
+{
+    return (size_t)g->in_c * g->in_h * g->in_w * COL2IM_GROUP;
+}
+
+static void col2im_add(const int32_t *index, const float *col, ptrdiff_t ld, int K, int P, int lanes,
+                       float *restrict block)
+{
+    for (int r = 0; r < K; r++) {
+        const int32_t *idx = index + (ptrdiff_t)r * P;
+        const float *c = col + (ptrdiff_t)r * ld;
+        for (int p = 0; p < P; p++) {
+            if (idx[p] < 0)
+                continue;
+            float *restrict b = block + (ptrdiff_t)idx[p] * COL2IM_GROUP;
+            const float *restrict v = c + (ptrdiff_t)p * lanes;
+            if (lanes == COL2IM_GROUP) {
+                for (int l = 0; l < COL2IM_GROUP; l++)
+                    b[l] += v[l];
+            } else {
+                for (int l = 0; l < lanes; l++)
+                    b[l] += v[l];
+            }
+        }
+    }
+}
+
+static void col2im(const gan_ukernel *uk, const gan_conv_geom *g, const int32_t *index, const float *col, int n0,
+                   int cn, float *x, float *blocks, int threads)
 {
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    const size_t sample = (size_t)g->in_c * g->in_h * g->in_w;
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int s = 0; s < cn; s++) {
-        float *xs = x + (size_t)(n0 + s) * sample;
-        memset(xs, 0, sample * sizeof *xs);
-        for (int r = 0; r < K; r++) {
-            const int32_t *idx = index + (size_t)r * P;
-            const float *c = col + ((ptrdiff_t)s * K + r) * P;
-            for (int p = 0; p < P; p++)
-                if (idx[p] >= 0)
-                    xs[idx[p]] += c[p];
+    const int E = g->in_c * g->in_h * g->in_w, groups = (cn + COL2IM_GROUP - 1) / COL2IM_GROUP;
+#pragma omp parallel num_threads(threads)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        float *block = blocks + (size_t)t * col2im_block_floats(g);
+#pragma omp for schedule(static)
+        for (int gi = 0; gi < groups; gi++) {
+            const int s0 = gi * COL2IM_GROUP, lanes = cn - s0 < COL2IM_GROUP ? cn - s0 : COL2IM_GROUP;
+            memset(block, 0, (size_t)E * COL2IM_GROUP * sizeof *block);
+            col2im_add(index, col + (ptrdiff_t)s0 * P, (ptrdiff_t)cn * P, K, P, lanes, block);
+            /* sample s0 + l, element e = block[e][l] */
+            uk->transpose_pack(x + (ptrdiff_t)(n0 + s0) * E, E, block, COL2IM_GROUP, E, lanes);
         }
     }
 }
@@ -310,16 +348,22 @@ static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
                               gan_plain(F(dw), z.K, false));
     if (!dx)
         return GAN_OK;
-    const int chunk = gan_chunk_samples(g->n, (size_t)z.K * z.P, CONV_WORKSPACE_FLOATS); /* dX = col2im(W^T * dY) */
-    float *col = workspace(cb, (size_t)z.K * z.P * (size_t)chunk);
+    /* dX = col2im(W^T * dY), in chunks of whole groups of samples */
+    int chunk = gan_chunk_samples(g->n, (size_t)z.K * z.P, CONV_WORKSPACE_FLOATS);
+    if (chunk < g->n && chunk > COL2IM_GROUP)
+        chunk -= chunk % COL2IM_GROUP;
+    const size_t col_floats = (size_t)z.K * z.P * (size_t)chunk;
+    float *col = workspace(cb, col_floats + (size_t)threads_of(be) * col2im_block_floats(g));
     if (!col)
         return GAN_ERR_OUT_OF_MEMORY;
     for (int n0 = 0; n0 < g->n; n0 += chunk) {
         const int cn = g->n - n0 < chunk ? g->n - n0 : chunk;
         const ptrdiff_t ld = (ptrdiff_t)cn * z.P;
         gan_cpu_gemm_matrices(&cb->gemm, z.K, (int)ld, g->out_c, 1.0f, gan_plain(CF(w), z.K, true),
-                              samples_of(dy, n0, g->out_c, z.P), 0.0f, gan_nchw(col, z.K, z.P));
-        col2im(g, index, col, n0, cn, F(dx), threads_of(be));
+                              gan_nchw_grouped(CF(dy) + (ptrdiff_t)n0 * g->out_c * z.P, g->out_c, z.P,
+                                               COL2IM_GROUP, cn),
+                              0.0f, gan_plain(col, ld, false));
+        col2im(cb->gemm.kernel, g, index, col, n0, cn, F(dx), col + col_floats, threads_of(be));
     }
     return GAN_OK;
 }

@@ -5,6 +5,7 @@
 #include "cpu_gemm.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -121,6 +122,55 @@ static void pack_b_im2col_trans(float *dst, int nr, const gan_matrix *b, int j0,
     }
 }
 
+/* B[k0 .. k0+kc][j0 .. j0+nc] of a grouped NCHW B. A group's columns of
+ * row k are its samples' rows [lanes][positions] transposed, so they are
+ * transposed with the kernel's packing transpose, up to GROUPED_POSITIONS
+ * positions at a time, and copied into the panels a position's lanes at a
+ * time: the reads run along the samples' rows instead of striding between
+ * samples for every column. */
+enum { GROUPED_POSITIONS = 64, GROUPED_MAX_GROUP = 16 };
+
+static void pack_b_nchw_grouped(const gan_ukernel *uk, float *dst, const gan_matrix *b, int j0, int nc, int k0,
+                                int kc)
+{
+    const int nr = uk->nr, S = b->spatial, j1 = j0 + nc, per_group = b->group * S;
+    const ptrdiff_t sample = (ptrdiff_t)b->channels * S;
+    float tmp[GROUPED_POSITIONS * GROUPED_MAX_GROUP];
+    for (int g = j0 / per_group; g * per_group < j1; g++) {
+        const int lanes = b->samples - g * b->group < b->group ? b->samples - g * b->group : b->group;
+        for (int k = 0; k < kc; k++) {
+            const float *row = b->data + (ptrdiff_t)g * b->group * sample + (ptrdiff_t)(k0 + k) * S;
+            for (int p0 = 0; p0 < S; p0 += GROUPED_POSITIONS) {
+                const int positions = S - p0 < GROUPED_POSITIONS ? S - p0 : GROUPED_POSITIONS;
+                const int first = g * per_group + p0 * lanes; /* the chunk's first column */
+                if (first >= j1 || first + positions * lanes <= j0)
+                    continue;
+                uk->transpose_pack(tmp, GROUPED_MAX_GROUP, row + p0, sample, lanes, positions);
+                /* column `first + i` of the chunk is tmp[i / lanes][i % lanes]; the
+                 * columns from `col` on go to panel `panel`, lane `at` */
+                int i = first < j0 ? j0 - first : 0, col = first + i;
+                const int end = first + positions * lanes < j1 ? first + positions * lanes : j1;
+                int panel = (col - j0) / nr, at = (col - j0) % nr, q = i / lanes, l = i % lanes;
+                float *d = dst + (ptrdiff_t)panel * nr * kc + (ptrdiff_t)k * nr;
+                while (col < end) {
+                    const int run = lanes - l < nr - at ? lanes - l : nr - at;
+                    const int len = run < end - col ? run : end - col;
+                    memcpy(d + at, tmp + q * GROUPED_MAX_GROUP + l, (size_t)len * sizeof *d);
+                    col += len, at += len, l += len;
+                    if (l == lanes)
+                        l = 0, q++;
+                    if (at == nr)
+                        at = 0, d += (ptrdiff_t)nr * kc;
+                }
+            }
+        }
+    }
+    if (nc % nr) /* zero past column nc */
+        for (int k = 0; k < kc; k++)
+            for (int l = nc % nr; l < nr; l++)
+                dst[(ptrdiff_t)(nc / nr) * nr * kc + (ptrdiff_t)k * nr + l] = 0.0f;
+}
+
 /* B[k0 .. k0+kc][j0 .. j0+nc] as consecutive NR panels (kc rows of nr each),
  * zero past column nc. B is read along its stored rows: a transposed B panel
  * by panel; otherwise row by row, each row a few contiguous runs (one per
@@ -131,6 +181,10 @@ static void pack_b_block(const gan_ukernel *uk, float *dst, const gan_matrix *b,
     const int nr = uk->nr;
     if (b->trans && b->index) {
         pack_b_im2col_trans(dst, nr, b, j0, nc, k0, kc);
+        return;
+    }
+    if (b->group) {
+        pack_b_nchw_grouped(uk, dst, b, j0, nc, k0, kc);
         return;
     }
     if (b->trans) { /* b stored n x k */

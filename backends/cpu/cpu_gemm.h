@@ -67,16 +67,20 @@ void gan_gemm_plan_free(gan_gemm_plan *plan);
  * a batch of NCHW samples read as the matrix [channels][samples * spatial]
  * (row r, column s * spatial + p is data[(s * channels + r) * spatial + p]),
  * so convolutions multiply feature maps in place, without reordering them;
- * or, as B only, the im2col columns of a batch of feature maps, gathered
- * while packing so that they are never written out: row r, column
- * s * spatial + p is data[s * sample + index[r * spatial + p]], or 0 where
- * the index is negative (padding). */
+ * or, as B only, the same NCHW samples with their columns interleaved in
+ * groups of `group` samples (see gan_nchw_grouped); or, as B only, the
+ * im2col columns of a batch of feature maps, gathered while packing so that
+ * they are never written out: row r, column s * spatial + p is
+ * data[s * sample + index[r * spatial + p]], or 0 where the index is
+ * negative (padding). */
 typedef struct gan_matrix {
     float *data;          /* written only when the matrix is C */
     ptrdiff_t ld;         /* plain: row stride as stored */
     bool trans;           /* plain, im2col: the matrix is the transpose of the one described */
     int spatial;          /* 0: plain; else positions a sample (NCHW, im2col) */
     int channels;         /* NCHW: channels a sample (the rows) */
+    int group;            /* grouped NCHW: samples a group; 0 otherwise */
+    int samples;          /* grouped NCHW: samples in all (the last group may be short) */
     const int32_t *index; /* im2col: the gather table, [rows][spatial]; NULL otherwise */
     ptrdiff_t sample;     /* im2col: floats a sample of data */
     bool packed;          /* A only: data holds A already packed (see gan_packed_a_floats) */
@@ -114,6 +118,20 @@ static inline gan_matrix gan_plain(const float *data, ptrdiff_t ld, bool trans)
 static inline gan_matrix gan_nchw(const float *data, int channels, int spatial)
 {
     return (gan_matrix){.data = (float *)data, .spatial = spatial, .channels = channels};
+}
+
+/* NCHW samples as B with the columns of each run of `group` samples
+ * interleaved: group g's columns (from g * group * spatial on) run over the
+ * positions p, and within a position over the group's samples, so column
+ * g * group * spatial + p * lanes + l is sample g * group + l at position p
+ * (lanes: the group's samples, `group` but for a short last one; `group`
+ * at most 16). A product
+ * into a plain C then gives, for each row and position, a group's values
+ * side by side, which col2im adds as vectors. */
+static inline gan_matrix gan_nchw_grouped(const float *data, int channels, int spatial, int group, int samples)
+{
+    return (gan_matrix){.data = (float *)data, .spatial = spatial, .channels = channels, .group = group,
+                        .samples = samples};
 }
 
 static inline gan_matrix gan_packed_a(const float *data)
