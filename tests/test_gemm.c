@@ -206,7 +206,9 @@ int main(void)
         printf("kernel %s (%dx%d)\n", plan.kernel->name, plan.kernel->mr, plan.kernel->nr);
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             check_shape(&plan, sizes[s][0], sizes[s][1], sizes[s][2], &seed);
-        const int nchw[][4] = {{3, 1, 5, 7}, {7, 5, 17, 9}, {4, 9, 16, 33}, {5, 33, 3, 40}, {2, 64, 24, 12}, {3, 40, 9, 300}};
+        /* samples, spatial, channels, other; the last with k past KC in the middle of a sample */
+        const int nchw[][4] = {{3, 1, 5, 7},     {7, 5, 17, 9},     {4, 9, 16, 33}, {5, 33, 3, 40},
+                               {2, 64, 24, 12},  {3, 40, 9, 300},   {9, 36, 10, 20}};
         for (size_t s = 0; s < sizeof nchw / sizeof nchw[0]; s++)
             check_nchw(&plan, nchw[s][0], nchw[s][1], nchw[s][2], nchw[s][3], &seed);
         /* samples, spatial, channels, other, group: short groups only, whole groups and a short

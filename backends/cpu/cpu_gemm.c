@@ -46,20 +46,6 @@ static inline float *element(const gan_matrix *x, int r, int c)
     return x->trans ? x->data + (ptrdiff_t)c * x->ld + r : x->data + (ptrdiff_t)r * x->ld + c;
 }
 
-/* Offsets of columns c0 .. c0+len of an NCHW matrix within its row 0
- * (row r adds r * spatial): computed once per panel or tile, so packing and
- * storing need no division per element. */
-static void nchw_column_offsets(const gan_matrix *x, int c0, int len, ptrdiff_t *off)
-{
-    const int S = x->spatial;
-    int s = c0 / S, p = c0 % S;
-    for (int t = 0; t < len; t++) {
-        off[t] = (ptrdiff_t)s * x->channels * S + p;
-        if (++p == S)
-            p = 0, s++;
-    }
-}
-
 /* A[i0 .. i0+rows][k0 .. k0+kc] as one MR panel (kc columns of mr), zero past rows */
 static void pack_a_panel(const gan_ukernel *uk, float *dst, const gan_matrix *a, int i0, int rows, int k0, int kc)
 {
@@ -80,17 +66,14 @@ static void pack_a_panel(const gan_ukernel *uk, float *dst, const gan_matrix *a,
         uk->transpose_pack(dst, mr, a->data + (ptrdiff_t)i0 * a->ld + k0, a->ld, rows, kc);
         return;
     }
-    ptrdiff_t off[GAN_GEMM_KC];
-    nchw_column_offsets(a, k0, kc, off);
-    for (int i = 0; i < mr; i++) {
-        if (i >= rows) {
-            for (int k = 0; k < kc; k++)
-                dst[(ptrdiff_t)k * mr + i] = 0.0f;
-        } else {
-            const float *row = a->data + (ptrdiff_t)(i0 + i) * a->spatial;
-            for (int k = 0; k < kc; k++)
-                dst[(ptrdiff_t)k * mr + i] = row[off[k]];
-        }
+    /* NCHW: within a sample the rows' columns are runs spatial apart, which
+     * the packing transpose takes a run at a time */
+    const int S = a->spatial;
+    for (int k = 0, s = k0 / S, p = k0 % S; k < kc; s++, p = 0) {
+        const int run = S - p < kc - k ? S - p : kc - k;
+        uk->transpose_pack(dst + (ptrdiff_t)k * mr, mr, a->data + ((ptrdiff_t)s * a->channels + i0) * S + p, S,
+                           rows, run);
+        k += run;
     }
 }
 
