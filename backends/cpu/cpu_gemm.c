@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cpu_gemm.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -321,6 +323,30 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_
 /* Column blocks a thread takes when A is packed once for all */
 enum { COLUMN_BLOCKS_PER_THREAD = 4 };
 
+/* Blocks [front, back) of a thread's share not yet taken, as front << 32 |
+ * back, on a cache line of its own. */
+struct gan_block_share {
+    _Atomic uint64_t span;
+    char pad[GAN_BLOCK_SHARE_BYTES - sizeof(_Atomic uint64_t)];
+};
+
+/* Takes the first block of a share (its owner) or the last (another
+ * thread); -1 when none is left. Which thread computes a block does not
+ * change its results: a block is whole columns of C. */
+static int take_block(gan_block_share *share, bool owner)
+{
+    uint64_t span = atomic_load_explicit(&share->span, memory_order_relaxed);
+    for (;;) {
+        const uint32_t front = (uint32_t)(span >> 32), back = (uint32_t)span;
+        if (front >= back)
+            return -1;
+        const uint64_t rest = owner ? (uint64_t)(front + 1) << 32 | back : (uint64_t)front << 32 | (back - 1);
+        if (atomic_compare_exchange_weak_explicit(&share->span, &span, rest, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return owner ? (int)front : (int)(back - 1);
+    }
+}
+
 /* The product on the plan's threads: split_rows asks for C's rows to be
  * split between them wherever there are enough */
 static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int n, int k, float alpha,
@@ -355,6 +381,12 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
     const bool share_a = !a.packed && by_columns && gan_packed_a_floats(uk, m, k) <= GAN_GEMM_SHARED_A_FLOATS;
     if (share_a)
         packed_a = plan->shared_a;
+    const int blocks = threads * COLUMN_BLOCKS_PER_THREAD;
+    if (by_columns && packed_a)
+        for (int t = 0; t < threads; t++)
+            atomic_store_explicit(&plan->shares[t].span,
+                                  (uint64_t)(blocks * t / threads) << 32 | (uint64_t)(blocks * (t + 1) / threads),
+                                  memory_order_relaxed);
 #pragma omp parallel num_threads(threads)
     {
         int t = 0;
@@ -368,15 +400,18 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
         if (by_columns && packed_a) {
             /* A packed once for all: each thread's columns in blocks, whose
              * B panels stay in its L2 across A's row blocks; thread t takes
-             * the t-th contiguous run of blocks (for NCHW columns, the
-             * samples that col2im, batch norm's sums and the elementwise
-             * ops also give it, so no thread reads what the other core
-             * just wrote) */
-            const int blocks = threads * COLUMN_BLOCKS_PER_THREAD;
-#pragma omp for schedule(static)
-            for (int blk = 0; blk < blocks; blk++) {
-                const int j0 = tiles * blk / blocks * uk->nr, j1 = tiles * (blk + 1) / blocks * uk->nr;
-                gemm_serial(uk, pack, packed_a, m, 0, m, j0, j1 < n ? j1 : n, k, alpha, &a, &b, beta, &c);
+             * the t-th contiguous run of blocks in order (for NCHW columns,
+             * the samples that col2im, batch norm's sums and the
+             * elementwise ops also give it, so no thread reads what the
+             * other core just wrote), then helps the others from the ends
+             * of their runs, as a core may run slower than its neighbour
+             * (a busy sibling, another VM) */
+            for (int i = 0; i < threads; i++) {
+                gan_block_share *share = &plan->shares[(t + i) % threads];
+                for (int blk; (blk = take_block(share, i == 0)) >= 0;) {
+                    const int j0 = tiles * blk / blocks * uk->nr, j1 = tiles * (blk + 1) / blocks * uk->nr;
+                    gemm_serial(uk, pack, packed_a, m, 0, m, j0, j1 < n ? j1 : n, k, alpha, &a, &b, beta, &c);
+                }
             }
         } else if (by_columns) {
             const int j1 = last * uk->nr < n ? last * uk->nr : n;
@@ -416,7 +451,8 @@ bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int thre
     plan->num_threads = threads < 1 ? 1 : threads;
     plan->pack = aligned_alloc(64, GAN_GEMM_PACK_FLOATS * sizeof(float) * (size_t)plan->num_threads);
     plan->shared_a = plan->num_threads > 1 ? aligned_alloc(64, GAN_GEMM_SHARED_A_FLOATS * sizeof(float)) : NULL;
-    if (!plan->pack || (plan->num_threads > 1 && !plan->shared_a)) {
+    plan->shares = aligned_alloc(64, sizeof(gan_block_share) * (size_t)plan->num_threads);
+    if (!plan->pack || (plan->num_threads > 1 && !plan->shared_a) || !plan->shares) {
         gan_gemm_plan_free(plan);
         return false;
     }
@@ -427,7 +463,9 @@ void gan_gemm_plan_free(gan_gemm_plan *plan)
 {
     free(plan->pack);
     free(plan->shared_a);
+    free(plan->shares);
     plan->pack = plan->shared_a = NULL;
+    plan->shares = NULL;
 }
 
 static double seconds_now(void)
