@@ -17,8 +17,13 @@ struct gan_sampler {
     uint32_t *order;       /* the permutation of order_epoch */
     int64_t order_epoch;   /* -1: none yet */
     float *host;           /* this process's share of one batch, [share, channels, size, size] */
+    float *angles;         /* the share's rotations of one batch, [share] */
+    bool *flips;           /* and whether each is mirrored, [share] */
     float unit[256];       /* byte v as v / 127.5 - 1, in [-1, 1] */
 };
+
+/* Batches of fewer floats than this are made on one thread */
+enum { PARALLEL_MIN_FLOATS = 16384 };
 
 enum { MAX_SIDE = 1 << 15 };
 
@@ -58,13 +63,16 @@ gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count
     const int first = p.rank * part + (p.rank < larger ? p.rank : larger);
     const int share = part + (p.rank < larger);
     if (s) {
-        *s = (gan_sampler){ctx, images, count, height, width, channels, p, size, first, share, NULL, -1, NULL, {0}};
+        *s = (gan_sampler){ctx, images, count, height, width, channels, p, size, first, share, NULL, -1, NULL,
+                           NULL, NULL, {0}};
         s->order = malloc(sizeof *s->order * (size_t)count);
         s->host = malloc(sizeof *s->host * (size_t)share * (size_t)channels * (size_t)size * (size_t)size);
+        s->angles = malloc(sizeof *s->angles * (size_t)share);
+        s->flips = malloc(sizeof *s->flips * (size_t)share);
         for (int v = 0; v < 256; v++)
             s->unit[v] = (float)v / 127.5f - 1.0f;
     }
-    if (!s || !s->order || !s->host) {
+    if (!s || !s->order || !s->host || !s->angles || !s->flips) {
         gan_sampler_free(s);
         return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "gan_sampler_create: out of host memory");
     }
@@ -78,6 +86,8 @@ void gan_sampler_free(gan_sampler *s)
         return;
     free(s->order);
     free(s->host);
+    free(s->angles);
+    free(s->flips);
     free(s);
 }
 
@@ -191,7 +201,9 @@ gan_status gan_sampler_batch_indices(gan_sampler *s, int64_t epoch, int64_t inde
 
 /* The share's images, from `given` ([share][height][width][channels]) or
  * the sampler's own array, transformed into out. Every process draws the
- * whole batch's angles and flips, so their generators stay in step. */
+ * whole batch's angles and flips, so their generators stay in step; the
+ * images are then transformed on the context's threads, each image alone,
+ * so the batch is the same whatever their count. */
 static gan_status make_batch(gan_sampler *s, const char *fn, int64_t epoch, int64_t index, const uint8_t *given,
                              gan_tensor *out)
 {
@@ -217,11 +229,17 @@ static gan_status make_batch(gan_sampler *s, const char *fn, int64_t epoch, int6
             gan_random_uniform(ctx, &angle, 1, -max, max);
         const bool flip = s->params.flip && gan_random_below(ctx, 2);
         const int mine = b - s->first;
-        if (mine < 0 || mine >= s->share)
-            continue;
-        const uint8_t *img = given ? given + (size_t)mine * image_bytes
-                                   : s->images + (size_t)s->order[index * s->params.batch + b] * image_bytes;
-        transform(s, img, angle, flip, s->host + (size_t)mine * image_floats);
+        if (mine >= 0 && mine < s->share)
+            s->angles[mine] = angle, s->flips[mine] = flip;
+    }
+    const int threads = (size_t)s->share * image_floats < PARALLEL_MIN_FLOATS ? 1 : ctx->env.num_threads;
+    (void)threads;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int mine = 0; mine < s->share; mine++) {
+        const uint8_t *img =
+            given ? given + (size_t)mine * image_bytes
+                  : s->images + (size_t)s->order[index * s->params.batch + s->first + mine] * image_bytes;
+        transform(s, img, s->angles[mine], s->flips[mine], s->host + (size_t)mine * image_floats);
     }
     return gan_tensor_write(out, s->host, (size_t)s->share * image_floats);
 }
