@@ -671,8 +671,9 @@ GAN_API int gan_sampler_share(const gan_sampler *sampler);
  * the shares of the processes before it, together. */
 GAN_API int gan_sampler_share_start(const gan_sampler *sampler);
 /* Fills out ([share, channels, size, size]) with this process's share of
- * batch `index` (from 0) of epoch `epoch` (from 0). GAN_ERR_STATE for a
- * sampler made without images.
+ * batch `index` (from 0) of epoch `epoch` (from 0), transforming the images
+ * on the context's threads (the same batch whatever their count).
+ * GAN_ERR_STATE for a sampler made without images.
  * Returns OK, INVALID_ARGUMENT, STATE, SHAPE, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_sampler_batch(gan_sampler *sampler, int64_t epoch, int64_t index, gan_tensor *out);
 /* The indices (0 to count - 1) of the images of this process's share of
