@@ -2,15 +2,22 @@
 random data, one D step and one G step per batch as the PyTorch DCGAN
 tutorial does, and prints images/s of both and their ratio. PyTorch runs at
 1 and 2 threads (or --torch-threads); each side's best of two runs is taken.
-libgan runs first, before PyTorch starts its thread pools.
+The sides take turns, each PyTorch run in a process of its own, so that its
+thread pools do not spin on the cores while libgan runs. With --mnist, it
+also times the training program itself, train_mnist on MNIST, in its steady
+state (the time of a long run minus that of a short one, so loading the data
+and writing the checkpoint cancel out), and prints that against PyTorch and
+against gan_bench's rate.
 
-usage: python3 apps/bench_pytorch.py [--bench build/apps/gan_bench] [--models gan,dcgan,dcgan64]"""
+usage: python3 apps/bench_pytorch.py [--bench build/apps/gan_bench] [--models gan,dcgan,dcgan64]
+                                     [--mnist data/mnist [--train-mnist build/apps/train_mnist]]"""
 import argparse
 import os
 import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 try:
@@ -26,6 +33,8 @@ from pytorch_models import models, weights_init  # noqa: E402
 # and 2 to 6 s of libgan, so that a moment's noise on a shared machine weighs little
 STEPS = {"gan": 120, "dcgan": 12, "dcgan64": 3}
 LIBGAN_STEPS = {"gan": 500, "dcgan": 50, "dcgan64": 4}
+# train_mnist's steady state: the steps of the short and the long run
+TRAIN_STEPS = {"gan": (20, 520), "dcgan": (10, 70), "dcgan64": (2, 8)}
 # each side's best of this many runs, as the machine may be shared
 REPEATS = 2
 
@@ -67,6 +76,20 @@ def libgan_images_per_s(bench, name, batch, steps):
     return float(match.group(3)), int(match.group(2))
 
 
+def train_mnist_images_per_s(program, data, name, batch):
+    """train_mnist's images/s between a short and a long run of the same
+    settings (no scoring, no TensorBoard file), each into a fresh folder"""
+    def seconds(steps):
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            subprocess.run([program, "--model", name, "--data", data, "--batch", str(batch), "--max-steps",
+                            str(steps), "--no-eval", "--no-tensorboard", "--out", os.path.join(out, "run")],
+                           check=True, capture_output=True)
+            return time.perf_counter() - start
+    short, long = TRAIN_STEPS[name]
+    return batch * (long - short) / (seconds(long) - seconds(short))
+
+
 def blas_in_use():
     """The BLAS library PyTorch has loaded: Debian's reference BLAS makes it
     several times slower than with OpenBLAS (apt-get install libopenblas0-openmp)."""
@@ -93,6 +116,14 @@ def cpu_model():
     return name
 
 
+def torch_in_child(name, threads, batch):
+    """torch_images_per_s in a process of its own, so that its thread pools
+    end with it instead of spinning on the cores while libgan runs"""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-run", f"{name}:{threads}",
+                          "--batch", str(batch)], check=True, capture_output=True, text=True).stdout
+    return float(out.split()[-1])
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -100,28 +131,43 @@ def main():
     parser.add_argument("--models", default="gan,dcgan,dcgan64")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--torch-threads", default="1,2")
+    parser.add_argument("--mnist", help="MNIST's IDX files: also time train_mnist on them")
+    parser.add_argument("--train-mnist", default=os.path.join(here, "..", "build", "apps", "train_mnist"))
+    parser.add_argument("--torch-run", help=argparse.SUPPRESS)  # MODEL:THREADS, one PyTorch run (internal)
     args = parser.parse_args()
+    if args.torch_run:
+        name, threads = args.torch_run.split(":")
+        print(torch_images_per_s(name, int(threads), args.batch, STEPS[name]))
+        return
     names = args.models.split(",")
-    # libgan first: PyTorch's thread pools, once started, keep spinning on
-    # the cores for a while after each run and would slow the other side
-    ours = {name: max(libgan_images_per_s(args.bench, name, args.batch, LIBGAN_STEPS[name])
-                      for _ in range(REPEATS)) for name in names}
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs; "
           f"PyTorch {torch.__version__}, batch {args.batch}")
     blas = blas_in_use()
     print(f"PyTorch's BLAS: {blas}")
     if "/blas/" in blas:
         print("warning: that is the reference BLAS; install libopenblas0-openmp for a fair comparison")
-    print(f"{'model':8} {'PyTorch img/s':>22} {'libgan img/s':>20} {'ratio':>7}")
+    print(f"{'model':8} {'PyTorch img/s':>22} {'libgan img/s':>20} {'ratio':>7}"
+          + (f" {'train_mnist img/s':>18} {'ratio':>7} {'of gan_bench':>12}" if args.mnist else ""), flush=True)
+    # the sides take turns, each PyTorch run in a process of its own, so
+    # that the machine's changes of speed from minute to minute fall on
+    # all of them alike; each side's best run counts
+    torch_threads = [int(x) for x in args.torch_threads.split(",")]
     for name in names:
-        best, best_threads = 0.0, 0
-        for t in [int(x) for x in args.torch_threads.split(",")] * REPEATS:
-            rate = torch_images_per_s(name, t, args.batch, STEPS[name])
-            if rate > best:
-                best, best_threads = rate, t
-        rate, threads = ours[name]
-        print(f"{name:8} {best:12.1f} ({best_threads} thr) {rate:10.1f} ({threads} thr) {rate / best:6.2f}x",
-              flush=True)
+        best, best_threads, ours, trained = 0.0, 0, (0.0, 0), 0.0
+        for _ in range(REPEATS):
+            ours = max(ours, libgan_images_per_s(args.bench, name, args.batch, LIBGAN_STEPS[name]))
+            if args.mnist:
+                trained = max(trained, train_mnist_images_per_s(args.train_mnist, args.mnist, name, args.batch))
+            for t in torch_threads:
+                rate = torch_in_child(name, t, args.batch)
+                if rate > best:
+                    best, best_threads = rate, t
+        rate, threads = ours
+        line = f"{name:8} {best:12.1f} ({best_threads} thr) {rate:10.1f} ({threads} thr) {rate / best:6.2f}x"
+        if args.mnist:
+            line += f" {trained:18.1f} {trained / best:6.2f}x {100 * trained / rate:11.1f}%"
+        print(line, flush=True)
+
 
 if __name__ == "__main__":
     main()
