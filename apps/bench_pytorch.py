@@ -82,12 +82,17 @@ def train_mnist_images_per_s(program, data, name, batch):
     def seconds(steps):
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
-            subprocess.run([program, "--model", name, "--data", data, "--batch", str(batch), "--max-steps",
-                            str(steps), "--no-eval", "--no-tensorboard", "--out", os.path.join(out, "run")],
-                           check=True, capture_output=True)
+            run = subprocess.run([program, "--model", name, "--data", data, "--batch", str(batch), "--max-steps",
+                                  str(steps), "--no-eval", "--no-tensorboard", "--out", os.path.join(out, "run")],
+                                 capture_output=True, text=True)
+            if run.returncode != 0:
+                sys.exit(f"bench_pytorch: {program} failed:\n{run.stderr}")
             return time.perf_counter() - start
     short, long = TRAIN_STEPS[name]
-    return batch * (long - short) / (seconds(long) - seconds(short))
+    elapsed = seconds(long) - seconds(short)
+    if elapsed <= 0:
+        sys.exit(f"bench_pytorch: {long} steps of {name} took no longer than {short}: the machine is too busy to time")
+    return batch * (long - short) / elapsed
 
 
 def blas_in_use():
@@ -119,9 +124,11 @@ def cpu_model():
 def torch_in_child(name, threads, batch):
     """torch_images_per_s in a process of its own, so that its thread pools
     end with it instead of spinning on the cores while libgan runs"""
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-run", f"{name}:{threads}",
-                          "--batch", str(batch)], check=True, capture_output=True, text=True).stdout
-    return float(out.split()[-1])
+    run = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-run", f"{name}:{threads}",
+                          "--batch", str(batch)], capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"bench_pytorch: the PyTorch run of {name} on {threads} thread(s) failed:\n{run.stderr}")
+    return float(run.stdout.split()[-1])
 
 
 def main():

@@ -540,8 +540,6 @@ static void test_sampler(void)
     gan_context_free(ctx), gan_context_free(twin);
 }
 
-/* Flips, the shares of data-parallel processes, and batches given by the
- * caller, each against a reference or the batches of one process. */
 /* A batch large enough to be made on several threads (64 images of 28x28,
  * rotated and mirrored) is the same on 1, 2 and 3 threads, to the bit */
 static void test_sampler_threads(void)
@@ -570,6 +568,8 @@ static void test_sampler_threads(void)
     free(images);
 }
 
+/* Flips, the shares of data-parallel processes, and batches given by the
+ * caller, each against a reference or the batches of one process. */
 static void test_sampler_shares(void)
 {
     enum { N = 13, H = 5, W = 5, C = 2, B = 5, S = 7, RANKS = 3 };

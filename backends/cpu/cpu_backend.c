@@ -229,6 +229,7 @@ static const int32_t *conv_table(cpu_backend *cb, const gan_conv_geom *g)
  * the thread count, and the vectors run along samples, not along the few
  * positions (9 to 169) of a GAN's feature maps. */
 enum { COL2IM_GROUP = 16 };
+_Static_assert((int)COL2IM_GROUP <= (int)GAN_GEMM_MAX_GROUP, "the product packs groups of at most GAN_GEMM_MAX_GROUP");
 
 static size_t col2im_block_floats(const gan_conv_geom *g)
 {
@@ -637,8 +638,9 @@ typedef enum sums_kind {
 /* Samples are summed in this many parts (fewer for a smaller batch),
  * whatever the thread count, so the result does not depend on it; a
  * thread takes whole parts, the samples that the convolution before gave
- * it (col2im splits a batch by samples), instead of reading part of every
- * sample from the other core. */
+ * it (col2im splits a batch by groups of 16 samples, which for batches of
+ * 64 or 128 are whole parts), instead of reading part of every sample
+ * from the other core. */
 enum { SUM_PARTS = 4 };
 
 /* Per position q of a sample's block, sums over the samples: each part's in

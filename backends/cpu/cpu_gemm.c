@@ -1,6 +1,7 @@
 /* cpu_gemm.c - BLIS-style GEMM: loops over NC, KC and MC blocks, packing B
  * and A into micro-panels, and a register-blocked micro-kernel on each
- * MR x NR tile. Each thread runs the loops on its own slice of C. */
+ * MR x NR tile. Each thread runs the loops on whole slices of C: its own,
+ * then, where A is shared, those left at the ends of the others'. */
 #define _POSIX_C_SOURCE 200809L
 #include "cpu_gemm.h"
 
@@ -40,7 +41,8 @@ int gan_cpu_ukernels(const gan_ukernel **list, int max)
     return n;
 }
 
-/* The address of element (r, c) of a matrix. */
+/* The address of element (r, c) of a matrix (plain or NCHW, not grouped:
+ * C is never grouped). */
 static inline float *element(const gan_matrix *x, int r, int c)
 {
     if (x->spatial)
@@ -113,14 +115,14 @@ static void pack_b_im2col_trans(float *dst, int nr, const gan_matrix *b, int j0,
  * positions at a time, and copied into the panels a position's lanes at a
  * time: the reads run along the samples' rows instead of striding between
  * samples for every column. */
-enum { GROUPED_POSITIONS = 64, GROUPED_MAX_GROUP = 16 };
+enum { GROUPED_POSITIONS = 64 };
 
 static void pack_b_nchw_grouped(const gan_ukernel *uk, float *dst, const gan_matrix *b, int j0, int nc, int k0,
                                 int kc)
 {
     const int nr = uk->nr, S = b->spatial, j1 = j0 + nc, per_group = b->group * S;
     const ptrdiff_t sample = (ptrdiff_t)b->channels * S;
-    float tmp[GROUPED_POSITIONS * GROUPED_MAX_GROUP];
+    float tmp[GROUPED_POSITIONS * GAN_GEMM_MAX_GROUP];
     for (int g = j0 / per_group; g * per_group < j1; g++) {
         const int lanes = b->samples - g * b->group < b->group ? b->samples - g * b->group : b->group;
         for (int k = 0; k < kc; k++) {
@@ -130,7 +132,7 @@ static void pack_b_nchw_grouped(const gan_ukernel *uk, float *dst, const gan_mat
                 const int first = g * per_group + p0 * lanes; /* the chunk's first column */
                 if (first >= j1 || first + positions * lanes <= j0)
                     continue;
-                uk->transpose_pack(tmp, GROUPED_MAX_GROUP, row + p0, sample, lanes, positions);
+                uk->transpose_pack(tmp, GAN_GEMM_MAX_GROUP, row + p0, sample, lanes, positions);
                 /* column `first + i` of the chunk is tmp[i / lanes][i % lanes]; the
                  * columns from `col` on go to panel `panel`, lane `at` */
                 int i = first < j0 ? j0 - first : 0, col = first + i;
@@ -140,7 +142,7 @@ static void pack_b_nchw_grouped(const gan_ukernel *uk, float *dst, const gan_mat
                 while (col < end) {
                     const int run = lanes - l < nr - at ? lanes - l : nr - at;
                     const int len = run < end - col ? run : end - col;
-                    memcpy(d + at, tmp + q * GROUPED_MAX_GROUP + l, (size_t)len * sizeof *d);
+                    memcpy(d + at, tmp + q * GAN_GEMM_MAX_GROUP + l, (size_t)len * sizeof *d);
                     col += len, at += len, l += len;
                     if (l == lanes)
                         l = 0, q++;
@@ -329,6 +331,7 @@ struct gan_block_share {
     _Atomic uint64_t span;
     char pad[GAN_BLOCK_SHARE_BYTES - sizeof(_Atomic uint64_t)];
 };
+_Static_assert(sizeof(gan_block_share) == GAN_BLOCK_SHARE_BYTES, "a share is one cache line");
 
 /* Takes the first block of a share (its owner) or the last (another
  * thread); -1 when none is left. Which thread computes a block does not

@@ -84,7 +84,7 @@ typedef struct gan_matrix {
     float *data;          /* written only when the matrix is C */
     ptrdiff_t ld;         /* plain: row stride as stored */
     bool trans;           /* plain, im2col: the matrix is the transpose of the one described */
-    int spatial;          /* 0: plain; else positions a sample (NCHW, im2col) */
+    int spatial;          /* 0: plain; else positions a sample (NCHW, grouped NCHW, im2col) */
     int channels;         /* NCHW: channels a sample (the rows) */
     int group;            /* grouped NCHW: samples a group; 0 otherwise */
     int samples;          /* grouped NCHW: samples in all (the last group may be short) */
@@ -132,9 +132,11 @@ static inline gan_matrix gan_nchw(const float *data, int channels, int spatial)
  * positions p, and within a position over the group's samples, so column
  * g * group * spatial + p * lanes + l is sample g * group + l at position p
  * (lanes: the group's samples, `group` but for a short last one; `group`
- * at most 16). A product
+ * at most GAN_GEMM_MAX_GROUP). A product
  * into a plain C then gives, for each row and position, a group's values
  * side by side, which col2im adds as vectors. */
+enum { GAN_GEMM_MAX_GROUP = 16 };
+
 static inline gan_matrix gan_nchw_grouped(const float *data, int channels, int spatial, int group, int samples)
 {
     return (gan_matrix){.data = (float *)data, .spatial = spatial, .channels = channels, .group = group,
