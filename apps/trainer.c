@@ -314,9 +314,6 @@ static size_t size_of(const option *o)
     return o->type == OPT_INT ? sizeof(int) : o->type == OPT_INT64 ? sizeof(int64_t) : sizeof(float);
 }
 
-/* The value the checkpoint stores under key, read as the flag `flag` reads
- * its value, with the same bounds, into the flag's variable unless the
- * command line gave it; a given flag must then agree, unless may_differ. */
 /* A trainer setting the checkpoint holds: the flag, when given on resume,
  * must give the same value. */
 static bool keeps_checkpoint_value(const run *r, const option *opts, int n_opts, const char *flag, float given,
@@ -328,6 +325,9 @@ static bool keeps_checkpoint_value(const run *r, const option *opts, int n_opts,
     return false;
 }
 
+/* The value the checkpoint stores under key, read as the flag `flag` reads
+ * its value, with the same bounds, into the flag's variable unless the
+ * command line gave it; a given flag must then agree, unless may_differ. */
 static bool adopt(run *r, gan_checkpoint *ckpt, option *opts, int n_opts, const char *flag, const char *key,
                   bool may_differ)
 {

@@ -136,6 +136,9 @@ static gan_status cpu_bias_add(gan_backend *be, gan_tensor *y, const gan_tensor 
     return GAN_OK;
 }
 
+/* relu_forward's or leaky_relu_forward's value of v */
+static inline float rectify(float v, bool relu, float slope) { return v > 0.0f ? v : relu ? 0.0f : slope * v; }
+
 /* bias_add then relu_forward or leaky_relu_forward, in one pass */
 static gan_status cpu_bias_activation(gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw,
                                       gan_activation act, float slope)
@@ -149,10 +152,8 @@ static gan_status cpu_bias_activation(gan_backend *be, gan_tensor *y, const gan_
     for (int i = 0; i < n; i++) {
         float *restrict sample = py + (ptrdiff_t)i * block;
         if (pb && hw == 1) { /* Linear: one bias a column, vectorized across them */
-            for (int ch = 0; ch < c; ch++) {
-                const float v = sample[ch] + pb[ch];
-                sample[ch] = v > 0.0f ? v : relu ? 0.0f : slope * v;
-            }
+            for (int ch = 0; ch < c; ch++)
+                sample[ch] = rectify(sample[ch] + pb[ch], relu, slope);
             continue;
         }
         for (int ch = 0; ch < c && pb; ch++) {
@@ -162,7 +163,7 @@ static gan_status cpu_bias_activation(gan_backend *be, gan_tensor *y, const gan_
                 row[p] += b;
         }
         for (ptrdiff_t q = 0; q < block; q++)
-            sample[q] = sample[q] > 0.0f ? sample[q] : relu ? 0.0f : slope * sample[q];
+            sample[q] = rectify(sample[q], relu, slope);
     }
     return GAN_OK;
 }
@@ -888,9 +889,9 @@ static gan_status cpu_batchnorm_backward(gan_backend *be, const gan_batchnorm_ar
     return GAN_OK;
 }
 
-/* dbias[c] += sum over samples and positions of dy: batch norm's streaming sums */
-/* dbias[c] += the sum over samples and positions of dy, taken first
- * through a's folded activation into dz when y is given */
+/* dbias[c] += the sum over samples and positions of dy (batch norm's
+ * streaming sums), taken first through a's folded activation into dz when
+ * y is given */
 static gan_status add_bias_grad(gan_backend *be, const gan_batchnorm_args *a, const float *dy, const float *y,
                                 float *dz, gan_tensor *dbias)
 {

@@ -132,9 +132,9 @@ static inline gan_matrix gan_nchw(const float *data, int channels, int spatial)
  * positions p, and within a position over the group's samples, so column
  * g * group * spatial + p * lanes + l is sample g * group + l at position p
  * (lanes: the group's samples, `group` but for a short last one; `group`
- * at most GAN_GEMM_MAX_GROUP). A product
- * into a plain C then gives, for each row and position, a group's values
- * side by side, which col2im adds as vectors. */
+ * at most GAN_GEMM_MAX_GROUP). A product into a plain C then gives, for
+ * each row and position, a group's values side by side, which col2im adds
+ * as vectors. */
 enum { GAN_GEMM_MAX_GROUP = 16 };
 
 static inline gan_matrix gan_nchw_grouped(const float *data, int channels, int spatial, int group, int samples)
