@@ -188,7 +188,8 @@ static void check_im2col(const gan_gemm_plan *plan, int samples, int spatial, in
 }
 
 /* More threads than cores (5 on 2): they run by turns, so those a core
- * serves take blocks from the ends of the others' shares; every column is
+ * serves take blocks from the ends of the others' shares; every column (or
+ * row, when the threads split the rows, a KC block of B at a time) is
  * still computed once, to the same bits as on one thread. Run before any
  * smaller team: clang's OpenMP runtime keeps (and LeakSanitizer reports)
  * the structures of a team it grows. */
@@ -196,21 +197,32 @@ static void check_block_sharing(const gan_ukernel *kernel, unsigned *seed)
 {
     gan_gemm_plan plan;
     CHECK(gan_gemm_plan_init(&plan, kernel, 5));
-    const int m = 70, n = 1000, k = 500;
+    const int m = 300, n = 1000, k = 600; /* k: three KC blocks */
     float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
-    float *c1 = malloc(sizeof(float) * m * n), *c5 = malloc(sizeof(float) * m * n);
+    float *c0 = malloc(sizeof(float) * m * n), *c1 = malloc(sizeof(float) * m * n);
+    float *c5 = malloc(sizeof(float) * m * n);
     test_fill(a, (size_t)m * k, -1, 1, seed);
     test_fill(b, (size_t)k * n, -1, 1, seed);
-    plan.num_threads = 1;
-    gan_cpu_gemm(&plan, false, false, m, n, k, 1.0f, a, k, b, n, 0.0f, c1, n);
-    plan.num_threads = 5;
-    for (int rep = 0; rep < 20; rep++) {
-        for (size_t i = 0; i < (size_t)m * n; i++)
-            c5[i] = NAN;
-        gan_cpu_gemm(&plan, false, false, m, n, k, 1.0f, a, k, b, n, 0.0f, c5, n);
-        CHECK(memcmp(c1, c5, sizeof(float) * m * n) == 0);
+    test_fill(c0, (size_t)m * n, -1, 1, seed);
+    for (int rows = 0; rows < 2; rows++) {
+        /* split by columns: C 70 x 1000 from A's first 70 rows; by rows:
+         * C 300 x 100 from B's first 100 columns, added to half of C */
+        const int cm = rows ? m : 70, cn = rows ? 100 : n;
+        const float beta = rows ? 0.5f : 0.0f;
+        memcpy(c1, c0, sizeof(float) * m * n);
+        plan.num_threads = 1;
+        gan_cpu_gemm(&plan, false, false, cm, cn, k, 1.0f, a, k, b, n, beta, c1, n);
+        plan.num_threads = 5;
+        for (int rep = 0; rep < 20; rep++) {
+            memcpy(c5, c0, sizeof(float) * m * n);
+            if (rows)
+                gan_cpu_gemm_rows(&plan, false, false, cm, cn, k, 1.0f, a, k, b, n, beta, c5, n);
+            else
+                gan_cpu_gemm(&plan, false, false, cm, cn, k, 1.0f, a, k, b, n, beta, c5, n);
+            CHECK(memcmp(c1, c5, sizeof(float) * m * n) == 0);
+        }
     }
-    free(a), free(b), free(c1), free(c5);
+    free(a), free(b), free(c0), free(c1), free(c5);
     gan_gemm_plan_free(&plan);
 }
 
@@ -255,9 +267,11 @@ int main(void)
 
         /* one thread and two give the same bits, whether the threads split
          * the columns (wide C; A packed once for both, or by each when it
-         * is too large to share) or the rows (narrow C, or when asked) */
-        const int shapes[3][3] = {{70, 300, 500}, {520, 130, 2100}, {300, 20, 100}};
-        for (int sh = 0; sh < 3; sh++) {
+         * is too large to share) or the rows (narrow C, or when asked;
+         * each thread packing all of B, or its own part of C's rows with
+         * a B too large to pack whole) */
+        const int shapes[4][3] = {{70, 300, 500}, {520, 130, 2100}, {300, 20, 100}, {40, 1100, 1000}};
+        for (int sh = 0; sh < 4; sh++) {
             const int m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
             float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
             float *c1 = calloc((size_t)m * n, sizeof(float)), *c2 = calloc((size_t)m * n, sizeof(float));

@@ -1,7 +1,8 @@
 /* cpu_gemm.c - BLIS-style GEMM: loops over NC, KC and MC blocks, packing B
  * and A into micro-panels, and a register-blocked micro-kernel on each
  * MR x NR tile. Each thread runs the loops on whole slices of C: its own,
- * then, where A is shared, those left at the ends of the others'. */
+ * then, where any thread can take any block, those left at the ends of the
+ * others'. */
 #define _POSIX_C_SOURCE 200809L
 #include "cpu_gemm.h"
 
@@ -283,38 +284,66 @@ static void pack_a_shared(const gan_ukernel *uk, float *dst, const gan_matrix *a
     }
 }
 
+/* B packed whole, as A is (gan_packed_a_floats): KC-deep blocks one after
+ * another, each block's NR-column panels in column order, each panel kc
+ * rows of nr values (columns past n zero). A thread's B packing space
+ * holds a B up to NC x KC floats so. */
+static size_t packed_b_floats(const gan_ukernel *uk, int n, int k)
+{
+    return (size_t)((n + uk->nr - 1) / uk->nr * uk->nr) * (size_t)k;
+}
+
+/* Where the panel of columns jc.. of the KC block at row pc starts (kc: that block's depth) */
+static ptrdiff_t packed_b_block(const gan_ukernel *uk, int n, int pc, int jc, int kc)
+{
+    const int n_padded = (n + uk->nr - 1) / uk->nr * uk->nr;
+    return (ptrdiff_t)pc * n_padded + (ptrdiff_t)jc * kc;
+}
+
+/* The operands as gemm_serial takes them: packed_a all m rows of A packed,
+ * packed_b all n columns of B (see packed_b_floats), or NULL for those it
+ * packs block by block */
+typedef struct gemm_operands {
+    int m, n, k;
+    float alpha, beta;
+    const gan_matrix *a, *b, *c;
+    const float *packed_a, *packed_b;
+} gemm_operands;
+
 /* The BLIS loop nest on one thread, over rows [m0, m1) and columns [n0, n1)
- * of C: NC columns of B, KC deep, packed once; MC rows of A packed per
- * block, or read from packed_a (all m rows of A, packed); MR x NR tiles,
- * jr outer so a B micro-panel stays in L1 across the A micro-panels. */
-static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_a, int m, int m0, int m1, int n0,
-                        int n1, int k, float alpha, const gan_matrix *a, const gan_matrix *b, float beta,
-                        const gan_matrix *c)
+ * of C and the products' terms [k0, k1) (k0 at the start of a KC block):
+ * NC columns of B, KC deep, packed once (or read packed); MC rows of A
+ * packed per block (or read packed); MR x NR tiles, jr outer so a B
+ * micro-panel stays in L1 across the A micro-panels. */
+static void gemm_serial(const gan_ukernel *uk, float *pack, const gemm_operands *o, int m0, int m1, int n0, int n1,
+                        int k0, int k1)
 {
     const int mr = uk->mr, nr = uk->nr;
     float *pa = pack, *pb = pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC;
     for (int jc = n0; jc < n1; jc += GAN_GEMM_NC) {
         const int nc = n1 - jc < GAN_GEMM_NC ? n1 - jc : GAN_GEMM_NC;
         const int n_panels = (nc + nr - 1) / nr;
-        for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
-            const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
-            const float beta_block = pc == 0 ? beta : 1.0f;
-            pack_b_block(uk, pb, b, jc, nc, pc, kc);
+        for (int pc = k0; pc < k1; pc += GAN_GEMM_KC) {
+            const int kc = k1 - pc < GAN_GEMM_KC ? k1 - pc : GAN_GEMM_KC;
+            const float beta_block = pc == 0 ? o->beta : 1.0f;
+            const float *b_block = o->packed_b ? o->packed_b + packed_b_block(uk, o->n, pc, jc, kc) : pb;
+            if (!o->packed_b)
+                pack_b_block(uk, pb, o->b, jc, nc, pc, kc);
             for (int ic = m0; ic < m1; ic += GAN_GEMM_MC) {
                 const int mc = m1 - ic < GAN_GEMM_MC ? m1 - ic : GAN_GEMM_MC;
                 const int m_panels = (mc + mr - 1) / mr;
-                const float *a_block = packed_a ? packed_a + gan_packed_a_block(uk, m, pc, ic, kc) : pa;
-                for (int ip = 0; ip < m_panels && !packed_a; ip++) {
+                const float *a_block = o->packed_a ? o->packed_a + gan_packed_a_block(uk, o->m, pc, ic, kc) : pa;
+                for (int ip = 0; ip < m_panels && !o->packed_a; ip++) {
                     const int rows = mc - ip * mr < mr ? mc - ip * mr : mr;
-                    pack_a_panel(uk, pa + (ptrdiff_t)ip * mr * kc, a, ic + ip * mr, rows, pc, kc);
+                    pack_a_panel(uk, pa + (ptrdiff_t)ip * mr * kc, o->a, ic + ip * mr, rows, pc, kc);
                 }
                 for (int jr = 0; jr < n_panels; jr++) {
                     const int cols = nc - jr * nr < nr ? nc - jr * nr : nr;
-                    const float *bp = pb + (ptrdiff_t)jr * nr * kc;
+                    const float *bp = b_block + (ptrdiff_t)jr * nr * kc;
                     for (int ir = 0; ir < m_panels; ir++) {
                         const int rows = mc - ir * mr < mr ? mc - ir * mr : mr;
-                        store_tile(uk, kc, a_block + (ptrdiff_t)ir * mr * kc, bp, c, ic + ir * mr, jc + jr * nr,
-                                   rows, cols, alpha, beta_block);
+                        store_tile(uk, kc, a_block + (ptrdiff_t)ir * mr * kc, bp, o->c, ic + ir * mr,
+                                   jc + jr * nr, rows, cols, o->alpha, beta_block);
                     }
                 }
             }
@@ -322,8 +351,9 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const float *packed_
     }
 }
 
-/* Column blocks a thread takes when A is packed once for all */
-enum { COLUMN_BLOCKS_PER_THREAD = 4 };
+/* Blocks of columns (or rows) a thread takes when the other operand is
+ * packed once for all */
+enum { BLOCKS_PER_THREAD = 4 };
 
 /* Blocks [front, back) of a thread's share not yet taken, as front << 32 |
  * back, on a cache line of its own. */
@@ -335,7 +365,7 @@ _Static_assert(sizeof(gan_block_share) == GAN_BLOCK_SHARE_BYTES, "a share is one
 
 /* Takes the first block of a share (its owner) or the last (another
  * thread); -1 when none is left. Which thread computes a block does not
- * change its results: a block is whole columns of C. */
+ * change its results: a block is whole columns (or rows) of C. */
 static int take_block(gan_block_share *share, bool owner)
 {
     uint64_t span = atomic_load_explicit(&share->span, memory_order_relaxed);
@@ -347,6 +377,42 @@ static int take_block(gan_block_share *share, bool owner)
         if (atomic_compare_exchange_weak_explicit(&share->span, &span, rest, memory_order_relaxed,
                                                   memory_order_relaxed))
             return owner ? (int)front : (int)(back - 1);
+    }
+}
+
+/* Sets each thread's share of `blocks` blocks to its contiguous run */
+static void deal_blocks(const gan_gemm_plan *plan, int threads, int blocks)
+{
+    for (int t = 0; t < threads; t++)
+        atomic_store_explicit(&plan->shares[t].span,
+                              (uint64_t)(blocks * t / threads) << 32 | (uint64_t)(blocks * (t + 1) / threads),
+                              memory_order_relaxed);
+}
+
+/* Thread t's part of C in blocks of columns (or rows), given out by
+ * deal_blocks, over the terms [k0, k1): the t-th contiguous run of blocks
+ * in order (the samples that the ops around the product also give it:
+ * col2im, batch norm's sums and the elementwise ops for NCHW columns, the
+ * elementwise ops and the optimizer for a Linear layer's rows, so no
+ * thread reads what the other core just wrote), then what is left at the
+ * ends of the others' runs, as a core may run slower than its neighbour
+ * (a busy sibling, another VM). */
+static void gemm_blocks(const gemm_operands *o, const gan_gemm_plan *plan, float *pack, int t, int threads,
+                        bool by_columns, int blocks, int k0, int k1)
+{
+    const gan_ukernel *uk = plan->kernel;
+    const int unit = by_columns ? uk->nr : uk->mr, extent = by_columns ? o->n : o->m;
+    const int tiles = (extent + unit - 1) / unit;
+    for (int i = 0; i < threads; i++) {
+        gan_block_share *share = &plan->shares[(t + i) % threads];
+        for (int blk; (blk = take_block(share, i == 0)) >= 0;) {
+            const int from = tiles * blk / blocks * unit, to = tiles * (blk + 1) / blocks * unit;
+            const int end = to < extent ? to : extent;
+            if (by_columns)
+                gemm_serial(uk, pack, o, 0, o->m, from, end, k0, k1);
+            else
+                gemm_serial(uk, pack, o, from, end, 0, o->n, k0, k1);
+        }
     }
 }
 
@@ -376,52 +442,58 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
     const int tiles = by_columns ? tiles_n : tiles_m;
     if (threads > tiles)
         threads = tiles;
-    const float *packed_a = a.packed ? a.data : NULL;
+    const gemm_operands o = {m, n, k, alpha, beta, &a, &b, &c, a.packed ? a.data : NULL, NULL};
     if (threads <= 1) {
-        gemm_serial(uk, plan->pack, packed_a, m, 0, m, 0, n, k, alpha, &a, &b, beta, &c);
+        gemm_serial(uk, plan->pack, &o, 0, m, 0, n, 0, k);
         return;
     }
-    const bool share_a = !a.packed && by_columns && gan_packed_a_floats(uk, m, k) <= GAN_GEMM_SHARED_A_FLOATS;
-    if (share_a)
-        packed_a = plan->shared_a;
-    const int blocks = threads * COLUMN_BLOCKS_PER_THREAD;
-    if (by_columns && packed_a)
-        for (int t = 0; t < threads; t++)
-            atomic_store_explicit(&plan->shares[t].span,
-                                  (uint64_t)(blocks * t / threads) << 32 | (uint64_t)(blocks * (t + 1) / threads),
-                                  memory_order_relaxed);
+    /* Threads that split the columns share A, packed once by all of them
+     * together. Threads that split the rows each pack all of B, one KC
+     * block at a time: on the VMs measured, reading what the other core
+     * packed costs more than packing it twice. Either way a thread can
+     * then take any block of C. */
+    const bool share_a = by_columns && !a.packed && gan_packed_a_floats(uk, m, k) <= GAN_GEMM_SHARED_A_FLOATS;
+    const bool whole_b = !by_columns && packed_b_floats(uk, n, k) <= (size_t)GAN_GEMM_NC * GAN_GEMM_KC;
+    const bool dealt = by_columns ? share_a || a.packed : whole_b;
+    const int blocks = threads * BLOCKS_PER_THREAD;
+    if (dealt)
+        deal_blocks(plan, threads, blocks);
 #pragma omp parallel num_threads(threads)
     {
         int t = 0;
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        const int first = tiles * t / threads, last = tiles * (t + 1) / threads;
         float *pack = plan->pack + (size_t)t * GAN_GEMM_PACK_FLOATS;
-        if (share_a)
+        gemm_operands own = o;
+        if (share_a) {
+            own.packed_a = plan->shared_a;
             pack_a_shared(uk, plan->shared_a, &a, m, k); /* ends with a barrier */
-        if (by_columns && packed_a) {
-            /* A packed once for all: each thread's columns in blocks, whose
-             * B panels stay in its L2 across A's row blocks; thread t takes
-             * the t-th contiguous run of blocks in order (for NCHW columns,
-             * the samples that col2im, batch norm's sums and the
-             * elementwise ops also give it, so no thread reads what the
-             * other core just wrote), then helps the others from the ends
-             * of their runs, as a core may run slower than its neighbour
-             * (a busy sibling, another VM) */
-            for (int i = 0; i < threads; i++) {
-                gan_block_share *share = &plan->shares[(t + i) % threads];
-                for (int blk; (blk = take_block(share, i == 0)) >= 0;) {
-                    const int j0 = tiles * blk / blocks * uk->nr, j1 = tiles * (blk + 1) / blocks * uk->nr;
-                    gemm_serial(uk, pack, packed_a, m, 0, m, j0, j1 < n ? j1 : n, k, alpha, &a, &b, beta, &c);
+        }
+        if (by_columns && dealt) {
+            gemm_blocks(&own, plan, pack, t, threads, true, blocks, 0, k);
+        } else if (whole_b) {
+            /* a KC block of rows of B at a time, so that it stays in L2:
+             * all threads finish one before any starts the next */
+            float *packed_b = pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC;
+            own.packed_b = packed_b;
+            for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
+                const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
+                pack_b_block(uk, packed_b + packed_b_block(uk, n, pc, 0, kc), &b, 0, n, pc, kc);
+                if (pc > 0) {
+#pragma omp barrier
+                    if (t == 0)
+                        deal_blocks(plan, threads, blocks);
+#pragma omp barrier
                 }
+                gemm_blocks(&own, plan, pack, t, threads, false, blocks, pc, pc + kc);
             }
-        } else if (by_columns) {
-            const int j1 = last * uk->nr < n ? last * uk->nr : n;
-            gemm_serial(uk, pack, packed_a, m, 0, m, first * uk->nr, j1, k, alpha, &a, &b, beta, &c);
         } else {
-            const int i1 = last * uk->mr < m ? last * uk->mr : m;
-            gemm_serial(uk, pack, packed_a, m, first * uk->mr, i1, 0, n, k, alpha, &a, &b, beta, &c);
+            const int from = tiles * t / threads, to = tiles * (t + 1) / threads;
+            if (by_columns)
+                gemm_serial(uk, pack, &own, 0, m, from * uk->nr, to * uk->nr < n ? to * uk->nr : n, 0, k);
+            else
+                gemm_serial(uk, pack, &own, from * uk->mr, to * uk->mr < m ? to * uk->mr : m, 0, n, 0, k);
         }
     }
 }

@@ -41,8 +41,9 @@ int gan_cpu_ukernels(const gan_ukernel **list, int max);
 /* Cache blocking: KC x NC of B and MC x KC of A are packed per block. */
 enum { GAN_GEMM_KC = 256, GAN_GEMM_MC = 192, GAN_GEMM_NC = 4096 };
 
-/* A thread's share of a product's column blocks, which others may take
- * from its end once they have done their own (defined in cpu_gemm.c) */
+/* A thread's share of a product's blocks of columns (or rows), which
+ * others may take from its end once they have done their own (defined in
+ * cpu_gemm.c) */
 typedef struct gan_block_share gan_block_share;
 enum { GAN_BLOCK_SHARE_BYTES = 64 };
 
@@ -58,7 +59,8 @@ typedef struct gan_gemm_plan {
 #define GAN_GEMM_PACK_FLOATS ((size_t)(GAN_GEMM_MC + GAN_GEMM_NC) * GAN_GEMM_KC)
 /* Threads that split the columns of C all read the whole of A: an A up to
  * this size is packed once, by all of them together, into the plan's
- * shared space; a larger one by each thread, block by block. */
+ * shared space; a larger one by each thread, block by block. (Threads that
+ * split the rows each pack all of B, for themselves: see gemm_threads.) */
 #define GAN_GEMM_SHARED_A_FLOATS ((size_t)1 << 20)
 /* All the memory a plan holds, in bytes */
 #define GAN_GEMM_PLAN_BYTES(threads)                                                                           \
@@ -158,7 +160,8 @@ static inline gan_matrix gan_im2col(const float *data, ptrdiff_t sample, const i
 /* C[m,n] = alpha * A[m,k] * B[k,n] + beta * C. Each thread computes whole
  * blocks of C (columns, or rows for a narrow C), so each element of C is
  * summed in the same order whatever the thread count; thread t of T takes
- * the t-th of T contiguous parts. */
+ * the t-th of T contiguous parts, then, where the operand the threads all
+ * read whole is packed once, blocks left at the ends of the others'. */
 void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float alpha, gan_matrix a,
                            gan_matrix b, float beta, gan_matrix c);
 
