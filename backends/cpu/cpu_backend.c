@@ -152,31 +152,35 @@ static gan_status cpu_bias_add(gan_backend *be, gan_tensor *y, const gan_tensor 
 static inline float rectify(float v, bool relu, float slope) { return v > 0.0f ? v : relu ? 0.0f : slope * v; }
 
 /* bias_add then relu_forward or leaky_relu_forward, in one pass */
+/* cpu_bias_activation on one sample's block of c x hw */
+VECTOR_CLONES static void bias_activation_sample(float *restrict sample, const float *restrict pb, int c, int hw,
+                                                 bool relu, float slope)
+{
+    if (pb && hw == 1) { /* Linear: one bias a column, vectorized across them */
+        for (int ch = 0; ch < c; ch++)
+            sample[ch] = rectify(sample[ch] + pb[ch], relu, slope);
+        return;
+    }
+    for (int ch = 0; ch < c && pb; ch++) {
+        float *restrict row = sample + (ptrdiff_t)ch * hw;
+        const float b = pb[ch];
+        for (int p = 0; p < hw; p++)
+            row[p] += b;
+    }
+    for (ptrdiff_t q = 0; q < (ptrdiff_t)c * hw; q++)
+        sample[q] = rectify(sample[q], relu, slope);
+}
+
 static gan_status cpu_bias_activation(gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw,
                                       gan_activation act, float slope)
 {
     float *py = F(y);
-    const float *restrict pb = bias ? CF(bias) : NULL;
-    const bool relu = act == GAN_ACT_RELU;
+    const float *pb = bias ? CF(bias) : NULL;
     const ptrdiff_t block = (ptrdiff_t)c * hw;
     const int threads = (size_t)n * block < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
 #pragma omp parallel for num_threads(threads)
-    for (int i = 0; i < n; i++) {
-        float *restrict sample = py + (ptrdiff_t)i * block;
-        if (pb && hw == 1) { /* Linear: one bias a column, vectorized across them */
-            for (int ch = 0; ch < c; ch++)
-                sample[ch] = rectify(sample[ch] + pb[ch], relu, slope);
-            continue;
-        }
-        for (int ch = 0; ch < c && pb; ch++) {
-            float *restrict row = sample + (ptrdiff_t)ch * hw;
-            const float b = pb[ch];
-            for (int p = 0; p < hw; p++)
-                row[p] += b;
-        }
-        for (ptrdiff_t q = 0; q < block; q++)
-            sample[q] = rectify(sample[q], relu, slope);
-    }
+    for (int i = 0; i < n; i++)
+        bias_activation_sample(py + (ptrdiff_t)i * block, pb, c, hw, act == GAN_ACT_RELU, slope);
     return GAN_OK;
 }
 
@@ -669,61 +673,71 @@ enum { SUM_PARTS = 4 };
  * order into acc0/acc1 + part * block, then the parts' in order into the
  * first. SUM_DY_DY_XHAT with y: dy is first taken through the folded
  * activation; SUM_X with y: x is, and written to through. */
+/* The sums of one part, samples [i0, i1), into s0 and s1 (see accumulate) */
+VECTOR_CLONES static void accumulate_part(const gan_batchnorm_args *a, sums_kind kind, const float *x,
+                                          const float *dy, const float *y, const float *pos_mean,
+                                          const float *pos_invstd, double *restrict s0, double *restrict s1,
+                                          float *through, int i0, int i1)
+{
+    const float slope = backward_slope(a->act, a->slope);
+    const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
+    for (ptrdiff_t q = 0; q < block; q++)
+        s0[q] = 0.0;
+    for (ptrdiff_t q = 0; q < block && s1; q++)
+        s1[q] = 0.0;
+    for (int i = i0; i < i1; i++) {
+        const float *restrict xi = x + (ptrdiff_t)i * block;
+        if (kind == SUM_X && y) {
+            const float *restrict yi = y + (ptrdiff_t)i * block;
+            float *restrict ti = through + (ptrdiff_t)i * block;
+#pragma omp simd
+            for (ptrdiff_t q = 0; q < block; q++) {
+                const float g = yi[q] > 0.0f ? xi[q] : slope * xi[q];
+                ti[q] = g;
+                s0[q] += g;
+            }
+        } else if (kind == SUM_X) {
+#pragma omp simd
+            for (ptrdiff_t q = 0; q < block; q++)
+                s0[q] += xi[q];
+        } else if (kind == SUM_X_X2) {
+#pragma omp simd
+            for (ptrdiff_t q = 0; q < block; q++) {
+                s0[q] += xi[q];
+                s1[q] += (double)xi[q] * xi[q];
+            }
+        } else if (!y) {
+            const float *restrict di = dy + (ptrdiff_t)i * block;
+#pragma omp simd
+            for (ptrdiff_t q = 0; q < block; q++) {
+                s0[q] += di[q];
+                s1[q] += (double)(di[q] * ((xi[q] - pos_mean[q]) * pos_invstd[q]));
+            }
+        } else {
+            const float *restrict di = dy + (ptrdiff_t)i * block, *restrict yi = y + (ptrdiff_t)i * block;
+#pragma omp simd
+            for (ptrdiff_t q = 0; q < block; q++) {
+                const float g = yi[q] > 0.0f ? di[q] : slope * di[q];
+                s0[q] += g;
+                s1[q] += (double)(g * ((xi[q] - pos_mean[q]) * pos_invstd[q]));
+            }
+        }
+    }
+}
+
 static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind kind, const float *x,
                        const float *dy, const float *y, const float *pos_mean, const float *pos_invstd,
                        double *acc0, double *acc1, float *through)
 {
-    const float slope = backward_slope(a->act, a->slope);
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
     const int parts = a->n < SUM_PARTS ? a->n : SUM_PARTS;
 #pragma omp parallel num_threads(bn_threads(be, a))
     {
 #pragma omp for schedule(static)
-        for (int part = 0; part < parts; part++) {
-            double *restrict s0 = acc0 + part * block, *restrict s1 = kind != SUM_X ? acc1 + part * block : NULL;
-            for (ptrdiff_t q = 0; q < block; q++)
-                s0[q] = 0.0;
-            for (ptrdiff_t q = 0; q < block && s1; q++)
-                s1[q] = 0.0;
-            for (int i = a->n * part / parts; i < a->n * (part + 1) / parts; i++) {
-                const float *restrict xi = x + (ptrdiff_t)i * block;
-                if (kind == SUM_X && y) {
-                    const float *restrict yi = y + (ptrdiff_t)i * block;
-                    float *restrict ti = through + (ptrdiff_t)i * block;
-#pragma omp simd
-                    for (ptrdiff_t q = 0; q < block; q++) {
-                        const float g = yi[q] > 0.0f ? xi[q] : slope * xi[q];
-                        ti[q] = g;
-                        s0[q] += g;
-                    }
-                } else if (kind == SUM_X) {
-#pragma omp simd
-                    for (ptrdiff_t q = 0; q < block; q++)
-                        s0[q] += xi[q];
-                } else if (kind == SUM_X_X2) {
-#pragma omp simd
-                    for (ptrdiff_t q = 0; q < block; q++) {
-                        s0[q] += xi[q];
-                        s1[q] += (double)xi[q] * xi[q];
-                    }
-                } else if (!y) {
-                    const float *restrict di = dy + (ptrdiff_t)i * block;
-#pragma omp simd
-                    for (ptrdiff_t q = 0; q < block; q++) {
-                        s0[q] += di[q];
-                        s1[q] += (double)(di[q] * ((xi[q] - pos_mean[q]) * pos_invstd[q]));
-                    }
-                } else {
-                    const float *restrict di = dy + (ptrdiff_t)i * block, *restrict yi = y + (ptrdiff_t)i * block;
-#pragma omp simd
-                    for (ptrdiff_t q = 0; q < block; q++) {
-                        const float g = yi[q] > 0.0f ? di[q] : slope * di[q];
-                        s0[q] += g;
-                        s1[q] += (double)(g * ((xi[q] - pos_mean[q]) * pos_invstd[q]));
-                    }
-                }
-            }
-        }
+        for (int part = 0; part < parts; part++)
+            accumulate_part(a, kind, x, dy, y, pos_mean, pos_invstd, acc0 + part * block,
+                            kind != SUM_X ? acc1 + part * block : NULL, through, a->n * part / parts,
+                            a->n * (part + 1) / parts);
         ptrdiff_t q0, q1;
         position_range(block, &q0, &q1);
         for (int part = 1; part < parts; part++) {
@@ -750,39 +764,45 @@ static void channel_totals(const gan_batchnorm_args *a, const double *acc, doubl
  * activation when a->activate. Backward: out[i][q] = g * d[q] + x[i][q] *
  * k[q] + b[q], g being dy[i][q], or with y dy taken through the folded
  * activation. */
-static void apply(gan_backend *be, const gan_batchnorm_args *a, const float *x, const float *dy, const float *y,
-                  const float *k, const float *b, const float *d, float *out)
+/* apply on sample i */
+VECTOR_CLONES static void apply_sample(const gan_batchnorm_args *a, int i, const float *x, const float *dy,
+                                       const float *y, const float *k, const float *b, const float *d, float *out)
 {
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
     const float slope = backward_slope(a->act, a->slope);
     const bool relu = a->activate && a->act == GAN_ACT_RELU, leaky = a->activate && !relu;
-#pragma omp parallel for num_threads(bn_threads(be, a))
-    for (int i = 0; i < a->n; i++) {
-        const float *restrict xi = x + (ptrdiff_t)i * block;
-        float *restrict oi = out + (ptrdiff_t)i * block;
-        const float *restrict di = dy ? dy + (ptrdiff_t)i * block : NULL;
-        const float *restrict yi = y ? y + (ptrdiff_t)i * block : NULL;
-        if (yi) {
-            for (ptrdiff_t q = 0; q < block; q++)
-                oi[q] = (yi[q] > 0.0f ? di[q] : slope * di[q]) * d[q] + xi[q] * k[q] + b[q];
-        } else if (di) {
-            for (ptrdiff_t q = 0; q < block; q++)
-                oi[q] = di[q] * d[q] + xi[q] * k[q] + b[q];
-        } else if (relu) { /* as relu_forward and leaky_relu_forward */
-            for (ptrdiff_t q = 0; q < block; q++) {
-                const float v = xi[q] * k[q] + b[q];
-                oi[q] = v > 0.0f ? v : 0.0f;
-            }
-        } else if (leaky) {
-            for (ptrdiff_t q = 0; q < block; q++) {
-                const float v = xi[q] * k[q] + b[q];
-                oi[q] = v > 0.0f ? v : slope * v;
-            }
-        } else {
-            for (ptrdiff_t q = 0; q < block; q++)
-                oi[q] = xi[q] * k[q] + b[q];
+    const float *restrict xi = x + (ptrdiff_t)i * block;
+    float *restrict oi = out + (ptrdiff_t)i * block;
+    const float *restrict di = dy ? dy + (ptrdiff_t)i * block : NULL;
+    const float *restrict yi = y ? y + (ptrdiff_t)i * block : NULL;
+    if (yi) {
+        for (ptrdiff_t q = 0; q < block; q++)
+            oi[q] = (yi[q] > 0.0f ? di[q] : slope * di[q]) * d[q] + xi[q] * k[q] + b[q];
+    } else if (di) {
+        for (ptrdiff_t q = 0; q < block; q++)
+            oi[q] = di[q] * d[q] + xi[q] * k[q] + b[q];
+    } else if (relu) { /* as relu_forward and leaky_relu_forward */
+        for (ptrdiff_t q = 0; q < block; q++) {
+            const float v = xi[q] * k[q] + b[q];
+            oi[q] = v > 0.0f ? v : 0.0f;
         }
+    } else if (leaky) {
+        for (ptrdiff_t q = 0; q < block; q++) {
+            const float v = xi[q] * k[q] + b[q];
+            oi[q] = v > 0.0f ? v : slope * v;
+        }
+    } else {
+        for (ptrdiff_t q = 0; q < block; q++)
+            oi[q] = xi[q] * k[q] + b[q];
     }
+}
+
+static void apply(gan_backend *be, const gan_batchnorm_args *a, const float *x, const float *dy, const float *y,
+                  const float *k, const float *b, const float *d, float *out)
+{
+#pragma omp parallel for num_threads(bn_threads(be, a))
+    for (int i = 0; i < a->n; i++)
+        apply_sample(a, i, x, dy, y, k, b, d, out);
 }
 
 /* per-position copies of per-channel values */
