@@ -527,7 +527,10 @@ VECTOR_CLONES static void leaky_relu_forward(const void *args, ptrdiff_t begin, 
  * Cephes' algorithms, within a few ulp of libm on the whole float range. */
 static inline float vector_expf(float x)
 {
-    x = fminf(fmaxf(x, -87.33654f), 88.72283f); /* a NaN becomes a number here: callers keep it */
+    /* clamped by comparisons, which vectorize (fminf and fmaxf, with their
+     * NaN rules, do not); a NaN becomes a number here: callers keep it */
+    x = x > -87.33654f ? x : -87.33654f;
+    x = x < 88.72283f ? x : 88.72283f;
     const float n = floorf(x * 1.44269504089f + 0.5f); /* x = n ln2 + r */
     const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -554,8 +557,7 @@ static inline float vector_tanhf(float x)
     return ax >= 0.625f ? copysignf(large, x) : small; /* NaN takes the polynomial, stays NaN */
 }
 
-/* not cloned: GCC 12 vectorizes neither copy of this loop nor of sigmoid's */
-static void tanh_forward(const void *args, ptrdiff_t begin, ptrdiff_t end)
+VECTOR_CLONES static void tanh_forward(const void *args, ptrdiff_t begin, ptrdiff_t end)
 {
     const range_args *a = args;
     const float *restrict x = a->x;
@@ -564,7 +566,7 @@ static void tanh_forward(const void *args, ptrdiff_t begin, ptrdiff_t end)
         y[i] = vector_tanhf(x[i]);
 }
 
-static void sigmoid_forward(const void *args, ptrdiff_t begin, ptrdiff_t end)
+VECTOR_CLONES static void sigmoid_forward(const void *args, ptrdiff_t begin, ptrdiff_t end)
 {
     const range_args *a = args;
     const float *restrict x = a->x;
