@@ -404,6 +404,7 @@ int main(int argc, char **argv)
     const double peak = gan_cpu_fma_peak_gflops(threads, &isa);
     if (peak > 0)
         printf("measured FMA peak: %.0f GFLOP/s (%s, %d thread(s))\n", peak, isa, threads);
+    printf("CPU GEMM micro-kernel: %s (the fastest here)\n", gan_cpu_fastest_ukernel()->name);
     for (int i = 0; i < 3; i++)
         if (selected(model_list[i]) && bench_train(model_list[i], &o, peak, isa) != 0)
             return 1;

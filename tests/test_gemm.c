@@ -187,6 +187,14 @@ static void check_im2col(const gan_gemm_plan *plan, int samples, int spatial, in
     free(x), free(colm), free(index), free(w), free(v), free(out), free(want);
 }
 
+/* n floats uniform in [-1, 1), malloc'ed */
+static float *random_floats(size_t n, unsigned *seed)
+{
+    float *x = malloc(sizeof(float) * n);
+    test_fill(x, n, -1, 1, seed);
+    return x;
+}
+
 /* More threads than cores (5 on 2): they run by turns, so those a core
  * serves take blocks from the ends of the others' shares; every column (or
  * row, when the threads split the rows, a KC block of B at a time) is
@@ -198,12 +206,9 @@ static void check_block_sharing(const gan_ukernel *kernel, unsigned *seed)
     gan_gemm_plan plan;
     CHECK(gan_gemm_plan_init(&plan, kernel, 5));
     const int m = 300, n = 1000, k = 600; /* k: three KC blocks */
-    float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
-    float *c0 = malloc(sizeof(float) * m * n), *c1 = malloc(sizeof(float) * m * n);
+    float *a = random_floats((size_t)m * k, seed), *b = random_floats((size_t)k * n, seed);
+    float *c0 = random_floats((size_t)m * n, seed), *c1 = malloc(sizeof(float) * m * n);
     float *c5 = malloc(sizeof(float) * m * n);
-    test_fill(a, (size_t)m * k, -1, 1, seed);
-    test_fill(b, (size_t)k * n, -1, 1, seed);
-    test_fill(c0, (size_t)m * n, -1, 1, seed);
     for (int rows = 0; rows < 2; rows++) {
         /* split by columns: C 70 x 1000 from A's first 70 rows; by rows:
          * C 300 x 100 from B's first 100 columns, added to half of C */
@@ -226,6 +231,42 @@ static void check_block_sharing(const gan_ukernel *kernel, unsigned *seed)
     gan_gemm_plan_free(&plan);
 }
 
+/* The x86 vector kernels give the same bits on the same product (FMA, k in
+ * the same order), which lets the backend take whichever runs fastest on
+ * the CPU at hand; that choice is one of them, and stays. */
+static void check_kernels_agree(const gan_ukernel *const *kernels, int n_kernels, unsigned *seed)
+{
+    const gan_ukernel *fastest = gan_cpu_fastest_ukernel();
+    bool listed = false;
+    for (int ki = 0; ki < n_kernels; ki++)
+        listed |= kernels[ki] == fastest;
+    CHECK(listed);
+    CHECK(gan_cpu_fastest_ukernel() == fastest);
+    CHECK(n_kernels == 1 || fastest != kernels[n_kernels - 1]); /* the portable one only when alone */
+    const int shapes[][3] = {{128, 256, 64}, {64, 100, 300}, {33, 200, 5}, {200, 40, 530}};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        const int m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
+        float *a = random_floats((size_t)m * k, seed), *b = random_floats((size_t)k * n, seed);
+        float *c0 = random_floats((size_t)m * n, seed), *first = malloc(sizeof(float) * m * n);
+        float *c = malloc(sizeof(float) * m * n);
+        for (int t = 0; t < 4; t++) {
+            const bool ta = t & 1, tb = t & 2;
+            for (int ki = 0; ki + 1 < n_kernels; ki++) { /* all but the portable kernel, which has no FMA */
+                gan_gemm_plan plan;
+                CHECK(gan_gemm_plan_init(&plan, kernels[ki], 2));
+                memcpy(c, c0, sizeof(float) * m * n);
+                gan_cpu_gemm(&plan, ta, tb, m, n, k, -0.5f, a, ta ? m : k, b, tb ? k : n, 0.75f, c, n);
+                if (ki == 0)
+                    memcpy(first, c, sizeof(float) * m * n);
+                else
+                    CHECK(memcmp(first, c, sizeof(float) * m * n) == 0);
+                gan_gemm_plan_free(&plan);
+            }
+        }
+        free(a), free(b), free(c0), free(first), free(c);
+    }
+}
+
 int main(void)
 {
     const gan_ukernel *kernels[4];
@@ -233,6 +274,7 @@ int main(void)
     unsigned seed = 12345;
     for (int ki = 0; ki < n_kernels; ki++)
         check_block_sharing(kernels[ki], &seed);
+    check_kernels_agree(kernels, n_kernels, &seed);
     const int sizes[][3] = {
         {1, 1, 1}, {3, 7, 17}, {17, 3, 7}, {7, 17, 3}, {9, 33, 65}, {16, 196, 9},
         {64, 100, 300},   /* k crosses KC */

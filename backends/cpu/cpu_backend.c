@@ -1200,9 +1200,7 @@ gan_status gan_cpu_backend_create(gan_backend_env *env, int device, gan_backend 
         return gan_sink_fail(env->error, GAN_ERR_OUT_OF_MEMORY, "cpu backend: out of memory");
     cb->base.iface = &cpu_iface;
     cb->base.env = env;
-    const gan_ukernel *kernels[3];
-    gan_cpu_ukernels(kernels, 3);
-    if (!gan_gemm_plan_init(&cb->gemm, kernels[0], env->num_threads)) {
+    if (!gan_gemm_plan_init(&cb->gemm, gan_cpu_fastest_ukernel(), env->num_threads)) {
         cpu_destroy(&cb->base);
         return gan_sink_fail(env->error, GAN_ERR_OUT_OF_MEMORY, "cpu backend: cannot allocate GEMM buffers");
     }

@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cpu_gemm.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -264,9 +265,12 @@ static void store_tile(const gan_ukernel *uk, int kc, const float *ap, const flo
             if (beta == 0.0f) {
                 for (int q = 0; q < run_len[r]; q++)
                     d[q] = t[q];
-            } else {
+            } else if (beta == 1.0f) {
                 for (int q = 0; q < run_len[r]; q++)
-                    d[q] = t[q] + beta * d[q];
+                    d[q] = t[q] + d[q];
+            } else { /* rounded once, as the vector kernels' full tiles are */
+                for (int q = 0; q < run_len[r]; q++)
+                    d[q] = fmaf(beta, d[q], t[q]);
             }
         }
     }
@@ -496,6 +500,63 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
                 gemm_serial(uk, pack, &own, from * uk->mr, to * uk->mr < m ? to * uk->mr : m, 0, n, 0, k);
         }
     }
+}
+
+/* The race between the vector kernels: a product of the shape the models
+ * make most (the batch's 128 rows, 256 columns, 256 deep) on the calling
+ * thread, the kernels taking turns, each kept at its best of RACE_ROUNDS
+ * runs. It calls the loop nest itself, not the threaded driver, so that
+ * making a context does not start the OpenMP runtime (clang's, starting,
+ * writes a file, which a process under a file-size limit cannot). */
+enum { RACE_M = 128, RACE_N = 256, RACE_K = 256, RACE_ROUNDS = 3, RACE_KERNELS = 4 };
+
+static double seconds_now(void);
+
+const gan_ukernel *gan_cpu_fastest_ukernel(void)
+{
+    static _Atomic(const gan_ukernel *) chosen;
+    const gan_ukernel *known = atomic_load(&chosen);
+    if (known)
+        return known;
+    const gan_ukernel *kernels[RACE_KERNELS];
+    int n = gan_cpu_ukernels(kernels, RACE_KERNELS);
+    if (n > 1)
+        n--; /* the portable kernel runs only where there is no other */
+    const gan_ukernel *fastest = kernels[0];
+    gan_gemm_plan plans[RACE_KERNELS];
+    int ready = 0;
+    while (n > 1 && ready < n && gan_gemm_plan_init(&plans[ready], kernels[ready], 1))
+        ready++;
+    float *a = malloc(sizeof(float) * RACE_M * RACE_K), *b = malloc(sizeof(float) * RACE_K * RACE_N);
+    float *c = malloc(sizeof(float) * RACE_M * RACE_N);
+    if (ready == n && n > 1 && a && b && c) {
+        for (size_t i = 0; i < (size_t)RACE_M * RACE_K; i++)
+            a[i] = (float)(i % 7) * 0.25f;
+        for (size_t i = 0; i < (size_t)RACE_K * RACE_N; i++)
+            b[i] = (float)(i % 5) * 0.5f;
+        const gan_matrix ma = gan_plain(a, RACE_K, false), mb = gan_plain(b, RACE_N, false);
+        const gan_matrix mc = gan_plain(c, RACE_N, false);
+        const gemm_operands o = {RACE_M, RACE_N, RACE_K, 1.0f, 0.0f, &ma, &mb, &mc, NULL, NULL};
+        double best[RACE_KERNELS];
+        for (int round = 0; round < RACE_ROUNDS; round++)
+            for (int i = 0; i < n; i++) {
+                const double start = seconds_now();
+                gemm_serial(kernels[i], plans[i].pack, &o, 0, RACE_M, 0, RACE_N, 0, RACE_K);
+                const double took = seconds_now() - start;
+                if (round == 0 || took < best[i])
+                    best[i] = took;
+            }
+        int winner = 0;
+        for (int i = 1; i < n; i++)
+            if (best[i] < best[winner])
+                winner = i;
+        fastest = kernels[winner];
+    }
+    for (int i = 0; i < ready; i++)
+        gan_gemm_plan_free(&plans[i]);
+    free(a), free(b), free(c);
+    atomic_store(&chosen, fastest);
+    return fastest;
 }
 
 void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float alpha, gan_matrix a,

@@ -35,8 +35,17 @@ typedef struct gan_ukernel {
     gan_ukernel_in_place_fn run_in_place; /* NULL where there is none */
 } gan_ukernel;
 
-/* The micro-kernels this CPU can run, best first; returns how many. */
+/* The micro-kernels this CPU can run, widest first; returns how many. */
 int gan_cpu_ukernels(const gan_ukernel **list, int max);
+
+/* The vector kernel that runs fastest on this CPU, found once a process by
+ * timing each on a product of the models' usual shape (about a
+ * millisecond): AVX-512 where its units are full width, as on Zen 5 or
+ * Sapphire Rapids, but whichever wins where they are not (Zen 4 runs
+ * 512-bit FMAs as two halves). The portable kernel where there is no
+ * other. The x86 kernels give the same bits (FMA in the same order), so
+ * the choice changes the speed only. Thread-safe. */
+const gan_ukernel *gan_cpu_fastest_ukernel(void);
 
 /* Cache blocking: KC x NC of B and MC x KC of A are packed per block. */
 enum { GAN_GEMM_KC = 256, GAN_GEMM_MC = 192, GAN_GEMM_NC = 4096 };
