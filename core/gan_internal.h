@@ -26,6 +26,8 @@ struct gan_context {
     uint64_t rng[4];
     float *host_scratch;     /* for initializers; grows, never shrinks */
     size_t host_scratch_len;
+    uint64_t *random_bits;   /* gan_random_normal's draws; grows, never shrinks */
+    size_t random_bits_len;
     char error[4096];        /* room for an OpenCL compiler log */
 };
 

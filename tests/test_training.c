@@ -107,7 +107,7 @@ static void test_sgd(gan_context *ctx, float momentum, float dampening, int nest
 
 static void test_random(void)
 {
-    gan_context *ctx = test_context(1, 42);
+    gan_context *ctx = test_context(2, 42); /* normal values: the pairs' transforms split between threads */
     enum { N = 200000 };
     float *x = malloc(N * sizeof(float));
     REQUIRE_OK(ctx, gan_random_normal(ctx, x, N, 0.0f, 1.0f));
@@ -159,9 +159,9 @@ static void test_random(void)
         CHECK(gan_random_u64(ctx) == reference[i]);
 
     /* the fills draw from the same stream, one number a uniform value and
-     * two a pair of normal ones (Box-Muller), and leave the state where as
-     * many single draws would */
-    enum { FILL = 1001 };
+     * two a pair of normal ones (Box-Muller; enough pairs for the threads
+     * to share), and leave the state where as many single draws would */
+    enum { FILL = 4001 };
     uint64_t draws[FILL + 1], after_draws[4], after_fill[4];
     gan_random_seed(ctx, 9);
     gan_random_get_state(ctx, state);
@@ -179,7 +179,7 @@ static void test_random(void)
     REQUIRE_OK(ctx, gan_random_set_state(ctx, state));
     REQUIRE_OK(ctx, gan_random_normal(ctx, x, FILL, 2.0f, 0.5f));
     gan_random_get_state(ctx, after_fill);
-    CHECK(memcmp(after_fill, after_draws, sizeof state) == 0); /* 501 pairs: 1002 draws */
+    CHECK(memcmp(after_fill, after_draws, sizeof state) == 0); /* 2001 pairs: 4002 draws */
     same = 0;
     for (int i = 0; i < FILL; i += 2) {
         const double u1 = ((double)(draws[i] >> 11) + 1.0) / 9007199254740992.0;
