@@ -231,9 +231,10 @@ gan_status gan_random_uniform(gan_context *ctx, float *dst, size_t n, float low,
     return GAN_OK;
 }
 
-/* Pairs of normal values under which one thread transforms them all: a
- * pair's transform takes about 25 ns, waking the others a few us */
-enum { NORMAL_PARALLEL_MIN_PAIRS = 1024 };
+/* Pairs of normal values under which one thread transforms them all (a
+ * pair's transform takes about 25 ns, waking the others a few us), and the
+ * most drawn before they are transformed (a buffer of 512 KiB) */
+enum { NORMAL_PARALLEL_MIN_PAIRS = 1024, NORMAL_CHUNK_PAIRS = 32768 };
 
 gan_status gan_random_normal(gan_context *ctx, float *dst, size_t n, float mean, float std)
 {
@@ -248,32 +249,38 @@ gan_status gan_random_normal(gan_context *ctx, float *dst, size_t n, float mean,
     /* Box-Muller in double, two values per pair of uniforms: the draws in
      * order on this thread, the transforms (logarithm, square root, sine
      * and cosine: most of the time) on the context's threads, so the values
-     * are the same whatever their count */
+     * are the same whatever their count; up to NORMAL_CHUNK_PAIRS pairs at a
+     * time, which bounds the buffer of draws the context keeps */
     const size_t pairs = (n + 1) / 2;
-    if (pairs > ctx->random_bits_len) {
-        uint64_t *bits = realloc(ctx->random_bits, 2 * pairs * sizeof *bits);
+    const size_t chunk = pairs < NORMAL_CHUNK_PAIRS ? pairs : NORMAL_CHUNK_PAIRS;
+    if (chunk > ctx->random_bits_len) {
+        uint64_t *bits = realloc(ctx->random_bits, 2 * chunk * sizeof *bits);
         if (!bits)
             return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "gan_random_normal: out of host memory");
         ctx->random_bits = bits;
-        ctx->random_bits_len = pairs;
+        ctx->random_bits_len = chunk;
     }
+    const double two_pi = 6.283185307179586;
     uint64_t *bits = ctx->random_bits, state[4];
     memcpy(state, ctx->rng, sizeof state);
-    for (size_t i = 0; i < 2 * pairs; i++)
-        bits[i] = xoshiro_next(state) >> 11;
-    memcpy(ctx->rng, state, sizeof state);
-    const double two_pi = 6.283185307179586;
-    const int threads = pairs < NORMAL_PARALLEL_MIN_PAIRS ? 1 : ctx->env.num_threads;
-    (void)threads;
+    for (size_t first = 0; first < pairs; first += chunk) {
+        const size_t count = pairs - first < chunk ? pairs - first : chunk;
+        for (size_t i = 0; i < 2 * count; i++)
+            bits[i] = xoshiro_next(state) >> 11;
+        const int threads = count < NORMAL_PARALLEL_MIN_PAIRS ? 1 : ctx->env.num_threads;
+        (void)threads;
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (size_t p = 0; p < pairs; p++) {
-        const double u1 = ((double)bits[2 * p] + 1.0) * (1.0 / 9007199254740992.0);
-        const double u2 = (double)bits[2 * p + 1] * (1.0 / 9007199254740992.0);
-        const double r = sqrt(-2.0 * log(u1));
-        dst[2 * p] = (float)(mean + std * r * cos(two_pi * u2));
-        if (2 * p + 1 < n)
-            dst[2 * p + 1] = (float)(mean + std * r * sin(two_pi * u2));
+        for (size_t p = 0; p < count; p++) {
+            const double u1 = ((double)bits[2 * p] + 1.0) * (1.0 / 9007199254740992.0);
+            const double u2 = (double)bits[2 * p + 1] * (1.0 / 9007199254740992.0);
+            const double r = sqrt(-2.0 * log(u1));
+            const size_t at = 2 * (first + p);
+            dst[at] = (float)(mean + std * r * cos(two_pi * u2));
+            if (at + 1 < n)
+                dst[at + 1] = (float)(mean + std * r * sin(two_pi * u2));
+        }
     }
+    memcpy(ctx->rng, state, sizeof state);
     return GAN_OK;
 }
 

@@ -46,8 +46,8 @@ enum { PARALLEL_MIN_ELEMENTS = 16384 };
  * and with C11's default of no contraction, both copies give the same
  * bits. Not with clang 14, whose resolvers crashed the shared library as it
  * loaded, nor under AddressSanitizer, whose runtime starts after them. */
-#if defined(GAN_HAVE_AVX2_KERNEL) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
+#if defined(GAN_HAVE_AVX2_KERNEL) && defined(__GLIBC__) && defined(__GNUC__) && __GNUC__ >= 6 && \
+    !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define VECTOR_CLONES

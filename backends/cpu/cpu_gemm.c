@@ -268,7 +268,7 @@ static void store_tile(const gan_ukernel *uk, int kc, const float *ap, const flo
             } else if (beta == 1.0f) {
                 for (int q = 0; q < run_len[r]; q++)
                     d[q] = t[q] + d[q];
-            } else { /* rounded once, as the vector kernels' full tiles are */
+            } else { /* rounded once, as the x86 kernels' full tiles are */
                 for (int q = 0; q < run_len[r]; q++)
                     d[q] = fmaf(beta, d[q], t[q]);
             }
@@ -355,8 +355,8 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const gemm_operands 
     }
 }
 
-/* Blocks of columns (or rows) a thread takes when the other operand is
- * packed once for all */
+/* Blocks of columns (or rows) a thread takes when every thread holds all
+ * of the other operand packed (A once for all, or B by each) */
 enum { BLOCKS_PER_THREAD = 4 };
 
 /* Blocks [front, back) of a thread's share not yet taken, as front << 32 |
@@ -493,7 +493,11 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
                 gemm_blocks(&own, plan, pack, t, threads, false, blocks, pc, pc + kc);
             }
         } else {
-            const int from = tiles * t / threads, to = tiles * (t + 1) / threads;
+            int team = 1;
+#ifdef _OPENMP
+            team = omp_get_num_threads(); /* all of C even from a smaller team than asked */
+#endif
+            const int from = tiles * t / team, to = tiles * (t + 1) / team;
             if (by_columns)
                 gemm_serial(uk, pack, &own, 0, m, from * uk->nr, to * uk->nr < n ? to * uk->nr : n, 0, k);
             else
@@ -523,6 +527,7 @@ const gan_ukernel *gan_cpu_fastest_ukernel(void)
     if (n > 1)
         n--; /* the portable kernel runs only where there is no other */
     const gan_ukernel *fastest = kernels[0];
+    bool raced = n == 1;
     gan_gemm_plan plans[RACE_KERNELS];
     int ready = 0;
     while (n > 1 && ready < n && gan_gemm_plan_init(&plans[ready], kernels[ready], 1))
@@ -551,12 +556,15 @@ const gan_ukernel *gan_cpu_fastest_ukernel(void)
             if (best[i] < best[winner])
                 winner = i;
         fastest = kernels[winner];
+        raced = true;
     }
     for (int i = 0; i < ready; i++)
         gan_gemm_plan_free(&plans[i]);
     free(a), free(b), free(c);
-    atomic_store(&chosen, fastest);
-    return fastest;
+    if (!raced) /* out of memory: the widest kernel this time, the race again next time */
+        return fastest;
+    const gan_ukernel *expected = NULL;
+    return atomic_compare_exchange_strong(&chosen, &expected, fastest) ? fastest : expected;
 }
 
 void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float alpha, gan_matrix a,

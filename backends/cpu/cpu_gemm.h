@@ -39,12 +39,13 @@ typedef struct gan_ukernel {
 int gan_cpu_ukernels(const gan_ukernel **list, int max);
 
 /* The vector kernel that runs fastest on this CPU, found once a process by
- * timing each on a product of the models' usual shape (about a
- * millisecond): AVX-512 where its units are full width, as on Zen 5 or
- * Sapphire Rapids, but whichever wins where they are not (Zen 4 runs
- * 512-bit FMAs as two halves). The portable kernel where there is no
- * other. The x86 kernels give the same bits (FMA in the same order), so
- * the choice changes the speed only. Thread-safe. */
+ * timing each on a product of the models' usual shape (about 5 ms):
+ * AVX-512 where its units are full width, as on Zen 5 or Sapphire Rapids,
+ * but whichever wins where they are not (Zen 4 runs 512-bit FMAs as two
+ * halves). The portable kernel where there is no other. The x86 kernels
+ * give the same bits (FMA in the same order), so the choice changes the
+ * speed only. Thread-safe: threads that ask at once all get the first
+ * answer recorded. */
 const gan_ukernel *gan_cpu_fastest_ukernel(void);
 
 /* Cache blocking: KC x NC of B and MC x KC of A are packed per block. */
@@ -169,8 +170,9 @@ static inline gan_matrix gan_im2col(const float *data, ptrdiff_t sample, const i
 /* C[m,n] = alpha * A[m,k] * B[k,n] + beta * C. Each thread computes whole
  * blocks of C (columns, or rows for a narrow C), so each element of C is
  * summed in the same order whatever the thread count; thread t of T takes
- * the t-th of T contiguous parts, then, where the operand the threads all
- * read whole is packed once, blocks left at the ends of the others'. */
+ * the t-th of T contiguous parts, then, where every thread holds all of the
+ * operand the threads read whole (A packed once for all, or B packed by
+ * each), blocks left at the ends of the others'. */
 void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float alpha, gan_matrix a,
                            gan_matrix b, float beta, gan_matrix c);
 
