@@ -151,7 +151,6 @@ static gan_status cpu_bias_add(gan_backend *be, gan_tensor *y, const gan_tensor 
 /* relu_forward's or leaky_relu_forward's value of v */
 static inline float rectify(float v, bool relu, float slope) { return v > 0.0f ? v : relu ? 0.0f : slope * v; }
 
-/* bias_add then relu_forward or leaky_relu_forward, in one pass */
 /* cpu_bias_activation on one sample's block of c x hw */
 VECTOR_CLONES static void bias_activation_sample(float *restrict sample, const float *restrict pb, int c, int hw,
                                                  bool relu, float slope)
@@ -171,6 +170,7 @@ VECTOR_CLONES static void bias_activation_sample(float *restrict sample, const f
         sample[q] = rectify(sample[q], relu, slope);
 }
 
+/* bias_add then relu_forward or leaky_relu_forward, in one pass */
 static gan_status cpu_bias_activation(gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw,
                                       gan_activation act, float slope)
 {
@@ -671,10 +671,6 @@ typedef enum sums_kind {
  * from the other core. */
 enum { SUM_PARTS = 4 };
 
-/* Per position q of a sample's block, sums over the samples: each part's in
- * order into acc0/acc1 + part * block, then the parts' in order into the
- * first. SUM_DY_DY_XHAT with y: dy is first taken through the folded
- * activation; SUM_X with y: x is, and written to through. */
 /* The sums of one part, samples [i0, i1), into s0 and s1 (see accumulate) */
 VECTOR_CLONES static void accumulate_part(const gan_batchnorm_args *a, sums_kind kind, const float *x,
                                           const float *dy, const float *y, const float *pos_mean,
@@ -727,6 +723,10 @@ VECTOR_CLONES static void accumulate_part(const gan_batchnorm_args *a, sums_kind
     }
 }
 
+/* Per position q of a sample's block, sums over the samples: each part's in
+ * order into acc0/acc1 + part * block, then the parts' in order into the
+ * first. SUM_DY_DY_XHAT with y: dy is first taken through the folded
+ * activation; SUM_X with y: x is, and written to through. */
 static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind kind, const float *x,
                        const float *dy, const float *y, const float *pos_mean, const float *pos_invstd,
                        double *acc0, double *acc1, float *through)
@@ -762,17 +762,13 @@ static void channel_totals(const gan_batchnorm_args *a, const double *acc, doubl
     }
 }
 
-/* Forward (no dy): out[i][q] = x[i][q] * k[q] + b[q], then the folded
- * activation when a->activate. Backward: out[i][q] = g * d[q] + x[i][q] *
- * k[q] + b[q], g being dy[i][q], or with y dy taken through the folded
- * activation. */
 /* apply on sample i */
 VECTOR_CLONES static void apply_sample(const gan_batchnorm_args *a, int i, const float *x, const float *dy,
                                        const float *y, const float *k, const float *b, const float *d, float *out)
 {
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
     const float slope = backward_slope(a->act, a->slope);
-    const bool relu = a->activate && a->act == GAN_ACT_RELU, leaky = a->activate && !relu;
+    const bool relu = a->act == GAN_ACT_RELU;
     const float *restrict xi = x + (ptrdiff_t)i * block;
     float *restrict oi = out + (ptrdiff_t)i * block;
     const float *restrict di = dy ? dy + (ptrdiff_t)i * block : NULL;
@@ -783,22 +779,19 @@ VECTOR_CLONES static void apply_sample(const gan_batchnorm_args *a, int i, const
     } else if (di) {
         for (ptrdiff_t q = 0; q < block; q++)
             oi[q] = di[q] * d[q] + xi[q] * k[q] + b[q];
-    } else if (relu) { /* as relu_forward and leaky_relu_forward */
-        for (ptrdiff_t q = 0; q < block; q++) {
-            const float v = xi[q] * k[q] + b[q];
-            oi[q] = v > 0.0f ? v : 0.0f;
-        }
-    } else if (leaky) {
-        for (ptrdiff_t q = 0; q < block; q++) {
-            const float v = xi[q] * k[q] + b[q];
-            oi[q] = v > 0.0f ? v : slope * v;
-        }
+    } else if (a->activate) { /* as relu_forward and leaky_relu_forward */
+        for (ptrdiff_t q = 0; q < block; q++)
+            oi[q] = rectify(xi[q] * k[q] + b[q], relu, slope);
     } else {
         for (ptrdiff_t q = 0; q < block; q++)
             oi[q] = xi[q] * k[q] + b[q];
     }
 }
 
+/* Forward (no dy): out[i][q] = x[i][q] * k[q] + b[q], then the folded
+ * activation when a->activate. Backward: out[i][q] = g * d[q] + x[i][q] *
+ * k[q] + b[q], g being dy[i][q], or with y dy taken through the folded
+ * activation. */
 static void apply(gan_backend *be, const gan_batchnorm_args *a, const float *x, const float *dy, const float *y,
                   const float *k, const float *b, const float *d, float *out)
 {

@@ -288,20 +288,14 @@ static void pack_a_shared(const gan_ukernel *uk, float *dst, const gan_matrix *a
     }
 }
 
-/* B packed whole, as A is (gan_packed_a_floats): KC-deep blocks one after
- * another, each block's NR-column panels in column order, each panel kc
- * rows of nr values (columns past n zero). A thread's B packing space
- * holds a B up to NC x KC floats so. */
-static size_t packed_b_floats(const gan_ukernel *uk, int n, int k)
-{
-    return (size_t)((n + uk->nr - 1) / uk->nr * uk->nr) * (size_t)k;
-}
+/* B packed whole, as A is (gan_packed_a_floats), in panels of NR columns;
+ * a thread's B packing space holds a B up to NC x KC floats so. */
+static size_t packed_b_floats(const gan_ukernel *uk, int n, int k) { return gan_packed_floats(n, uk->nr, k); }
 
 /* Where the panel of columns jc.. of the KC block at row pc starts (kc: that block's depth) */
 static ptrdiff_t packed_b_block(const gan_ukernel *uk, int n, int pc, int jc, int kc)
 {
-    const int n_padded = (n + uk->nr - 1) / uk->nr * uk->nr;
-    return (ptrdiff_t)pc * n_padded + (ptrdiff_t)jc * kc;
+    return gan_packed_block(n, uk->nr, pc, jc, kc);
 }
 
 /* The operands as gemm_serial takes them: packed_a all m rows of A packed,
@@ -513,6 +507,8 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
  * making a context does not start the OpenMP runtime (clang's, starting,
  * writes a file, which a process under a file-size limit cannot). */
 enum { RACE_M = 128, RACE_N = 256, RACE_K = 256, RACE_ROUNDS = 3, RACE_KERNELS = 4 };
+_Static_assert((int)RACE_M <= (int)GAN_GEMM_MC && (int)RACE_N <= (int)GAN_GEMM_NC,
+               "the race packs one block of A and of B");
 
 static double seconds_now(void);
 
@@ -528,13 +524,12 @@ const gan_ukernel *gan_cpu_fastest_ukernel(void)
         n--; /* the portable kernel runs only where there is no other */
     const gan_ukernel *fastest = kernels[0];
     bool raced = n == 1;
-    gan_gemm_plan plans[RACE_KERNELS];
-    int ready = 0;
-    while (n > 1 && ready < n && gan_gemm_plan_init(&plans[ready], kernels[ready], 1))
-        ready++;
+    /* the kernels take turns on one packing space: an MC x KC block of A,
+     * then B's KC x RACE_N */
+    float *pack = aligned_alloc(64, sizeof(float) * (GAN_GEMM_MC + RACE_N) * GAN_GEMM_KC);
     float *a = malloc(sizeof(float) * RACE_M * RACE_K), *b = malloc(sizeof(float) * RACE_K * RACE_N);
     float *c = malloc(sizeof(float) * RACE_M * RACE_N);
-    if (ready == n && n > 1 && a && b && c) {
+    if (n > 1 && pack && a && b && c) {
         for (size_t i = 0; i < (size_t)RACE_M * RACE_K; i++)
             a[i] = (float)(i % 7) * 0.25f;
         for (size_t i = 0; i < (size_t)RACE_K * RACE_N; i++)
@@ -546,7 +541,7 @@ const gan_ukernel *gan_cpu_fastest_ukernel(void)
         for (int round = 0; round < RACE_ROUNDS; round++)
             for (int i = 0; i < n; i++) {
                 const double start = seconds_now();
-                gemm_serial(kernels[i], plans[i].pack, &o, 0, RACE_M, 0, RACE_N, 0, RACE_K);
+                gemm_serial(kernels[i], pack, &o, 0, RACE_M, 0, RACE_N, 0, RACE_K);
                 const double took = seconds_now() - start;
                 if (round == 0 || took < best[i])
                     best[i] = took;
@@ -558,9 +553,7 @@ const gan_ukernel *gan_cpu_fastest_ukernel(void)
         fastest = kernels[winner];
         raced = true;
     }
-    for (int i = 0; i < ready; i++)
-        gan_gemm_plan_free(&plans[i]);
-    free(a), free(b), free(c);
+    free(pack), free(a), free(b), free(c);
     if (!raced) /* out of memory: the widest kernel this time, the race again next time */
         return fastest;
     const gan_ukernel *expected = NULL;

@@ -105,19 +105,33 @@ typedef struct gan_matrix {
     bool packed;          /* A only: data holds A already packed (see gan_packed_a_floats) */
 } gan_matrix;
 
-/* A packed for the micro-kernel: KC-deep blocks one after another, each
- * block's MR-row panels in row order, each panel kc columns of mr values
- * (rows past m are zero). Products that reuse an A can take it packed. */
-static inline size_t gan_packed_a_floats(const gan_ukernel *uk, int m, int k)
+/* An operand packed whole for the micro-kernel: KC-deep blocks one after
+ * another, each block's panels of `unit` rows of A (mr) or columns of B
+ * (nr) in order, each panel kc lines of `unit` values (past `extent`
+ * zero). Products that reuse an operand can take it packed. */
+static inline size_t gan_packed_floats(int extent, int unit, int k)
 {
-    return (size_t)((m + uk->mr - 1) / uk->mr * uk->mr) * (size_t)k;
+    return (size_t)((extent + unit - 1) / unit * unit) * (size_t)k;
 }
 
-/* Where the panel of rows ic.. of the KC block at column pc starts (kc: that block's depth) */
+/* Where the panel starting at row (or column) `at` of the KC block at
+ * depth pc starts (kc: that block's depth) */
+static inline ptrdiff_t gan_packed_block(int extent, int unit, int pc, int at, int kc)
+{
+    const int padded = (extent + unit - 1) / unit * unit;
+    return (ptrdiff_t)pc * padded + (ptrdiff_t)at * kc;
+}
+
+/* A packed so (see gan_matrix.packed) */
+static inline size_t gan_packed_a_floats(const gan_ukernel *uk, int m, int k)
+{
+    return gan_packed_floats(m, uk->mr, k);
+}
+
+/* Where the panel of rows ic.. of the KC block at column pc starts */
 static inline ptrdiff_t gan_packed_a_block(const gan_ukernel *uk, int m, int pc, int ic, int kc)
 {
-    const int m_padded = (m + uk->mr - 1) / uk->mr * uk->mr;
-    return (ptrdiff_t)pc * m_padded + (ptrdiff_t)ic * kc;
+    return gan_packed_block(m, uk->mr, pc, ic, kc);
 }
 
 /* Samples of a batch of n that one chunk of a convolution takes so that
