@@ -201,6 +201,10 @@ typedef struct gan_backend_iface {
     const char *name;
     void (*destroy)(gan_backend *be);
     void (*finish)(gan_backend *be); /* (optional) NULL = ops complete synchronously */
+    /* (optional) runs body(arg) on the calling thread with the backend's
+     * threads kept at hand for the ops it calls, and returns its status
+     * (a training step: see cpu_team.h); NULL = the core calls body itself */
+    gan_status (*gather)(gan_backend *be, gan_status (*body)(void *arg), void *arg);
     gan_status (*alloc)(gan_backend *be, size_t n_floats, void **data);
     void (*release)(gan_backend *be, void *data);
     gan_backend_ops ops;

@@ -152,6 +152,12 @@ void gan_context_reset_transfers(gan_context *ctx)
     memset(&ctx->env.transfers, 0, sizeof ctx->env.transfers);
 }
 
+gan_status gan_context_gather(gan_context *ctx, gan_status (*body)(void *arg), void *arg)
+{
+    gan_backend *be = ctx->backend;
+    return be->iface->gather ? be->iface->gather(be, body, arg) : body(arg);
+}
+
 float *gan_host_scratch(gan_context *ctx, size_t n)
 {
     if (n > ctx->host_scratch_len) {

@@ -71,6 +71,10 @@ gan_status gan_read_file(gan_error_sink err, const char *path, size_t max_size, 
  * never a partial one. */
 gan_status gan_write_file_atomic(gan_context *ctx, const char *path, const void *const *parts,
                                  const size_t *sizes, size_t n_parts);
+/* Runs body(arg) through the backend's gather (see gan_backend_iface), or
+ * directly where it has none; returns body's status. */
+gan_status gan_context_gather(gan_context *ctx, gan_status (*body)(void *arg), void *arg);
+
 /* Host scratch of at least n floats owned by the context. */
 float *gan_host_scratch(gan_context *ctx, size_t n);
 

@@ -464,22 +464,20 @@ static float ema_decay_at(float decay, int64_t step)
     return ramp < decay ? ramp : decay;
 }
 
-gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_tensor *z, gan_step_stats *stats)
+/* A step's arguments, as gan_trainer_step passes them to step_body */
+typedef struct step_call {
+    gan_trainer *t;
+    const gan_tensor *real, *z;
+    gan_step_stats *stats;
+} step_call;
+
+/* The step itself, its arguments checked */
+static gan_status step_body(void *arg)
 {
-    gan_clear_error(t ? t->ctx : NULL);
-    if (!t)
-        return GAN_ERR_INVALID_ARGUMENT;
+    const step_call *call = arg;
+    gan_trainer *t = call->t;
     gan_context *ctx = t->ctx;
-    if (!real || !z)
-        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_trainer_step: real or z is NULL");
-    if (real->ctx != ctx || z->ctx != ctx)
-        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_trainer_step: a tensor belongs to another context");
-    if (real->shape[0] != z->shape[0])
-        return gan_fail(ctx, GAN_ERR_SHAPE, "gan_trainer_step: %d real images but %d noise vectors",
-                        real->shape[0], z->shape[0]);
-    TRY(ensure_labels(t, real->shape[0]));
-    t->z_ndim = z->ndim;
-    t->z_dim = z->shape[1];
+    const gan_tensor *real = call->real, *z = call->z;
     gan_step_stats s;
     const gan_tensor *logits, *fake, *dfake;
     float loss_real, loss_fake;
@@ -529,9 +527,30 @@ gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_te
     for (size_t k = 0; k < t->n_ema; k++)
         TRY(GAN_RUN(ctx, ema_update, t->ema[k], t->gp.entries[k].value, decay));
     t->steps++;
-    if (stats)
-        *stats = s;
+    if (call->stats)
+        *call->stats = s;
     return GAN_OK;
+}
+
+gan_status gan_trainer_step(gan_trainer *t, const gan_tensor *real, const gan_tensor *z, gan_step_stats *stats)
+{
+    gan_clear_error(t ? t->ctx : NULL);
+    if (!t)
+        return GAN_ERR_INVALID_ARGUMENT;
+    gan_context *ctx = t->ctx;
+    if (!real || !z)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_trainer_step: real or z is NULL");
+    if (real->ctx != ctx || z->ctx != ctx)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_trainer_step: a tensor belongs to another context");
+    if (real->shape[0] != z->shape[0])
+        return gan_fail(ctx, GAN_ERR_SHAPE, "gan_trainer_step: %d real images but %d noise vectors",
+                        real->shape[0], z->shape[0]);
+    TRY(ensure_labels(t, real->shape[0]));
+    t->z_ndim = z->ndim;
+    t->z_dim = z->shape[1];
+    step_call call = {t, real, z, stats};
+    /* the backend's threads stay at hand for the step's ops */
+    return gan_context_gather(ctx, step_body, &call);
 }
 
 /* -------------------------------------------------------------- sampling */

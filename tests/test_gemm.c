@@ -201,6 +201,25 @@ static float *random_floats(size_t n, unsigned *seed)
  * still computed once, to the same bits as on one thread. Run before any
  * smaller team: clang's OpenMP runtime keeps (and LeakSanitizer reports)
  * the structures of a team it grows. */
+/* One of check_block_sharing's products, to run in a gathering */
+typedef struct shared_product {
+    const gan_gemm_plan *plan;
+    bool rows;
+    int m, n, k, ld; /* ld: B's and C's row stride */
+    const float *a, *b;
+    float beta, *c;
+} shared_product;
+
+static gan_status run_shared_product(void *arg)
+{
+    const shared_product *p = arg;
+    if (p->rows)
+        gan_cpu_gemm_rows(p->plan, false, false, p->m, p->n, p->k, 1.0f, p->a, p->k, p->b, p->ld, p->beta, p->c, p->ld);
+    else
+        gan_cpu_gemm(p->plan, false, false, p->m, p->n, p->k, 1.0f, p->a, p->k, p->b, p->ld, p->beta, p->c, p->ld);
+    return GAN_OK;
+}
+
 static void check_block_sharing(const gan_ukernel *kernel, unsigned *seed)
 {
     gan_gemm_plan plan;
@@ -218,12 +237,14 @@ static void check_block_sharing(const gan_ukernel *kernel, unsigned *seed)
         plan.num_threads = 1;
         gan_cpu_gemm(&plan, false, false, cm, cn, k, 1.0f, a, k, b, n, beta, c1, n);
         plan.num_threads = 5;
-        for (int rep = 0; rep < 20; rep++) {
+        /* each product its own OpenMP region, then in a gathering (the threads waiting for it spinning) */
+        const shared_product p = {&plan, rows, cm, cn, k, n, a, b, beta, c5};
+        for (int rep = 0; rep < 40; rep++) {
             memcpy(c5, c0, sizeof(float) * m * n);
-            if (rows)
-                gan_cpu_gemm_rows(&plan, false, false, cm, cn, k, 1.0f, a, k, b, n, beta, c5, n);
+            if (rep < 20)
+                run_shared_product((void *)&p);
             else
-                gan_cpu_gemm(&plan, false, false, cm, cn, k, 1.0f, a, k, b, n, beta, c5, n);
+                CHECK(gan_team_gather(plan.team, run_shared_product, (void *)&p) == GAN_OK);
             CHECK(memcmp(c1, c5, sizeof(float) * m * n) == 0);
         }
     }

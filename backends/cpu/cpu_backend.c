@@ -1,5 +1,5 @@
-/* cpu_backend.c - the CPU backend: every op of gan_backend_iface with
- * OpenMP threads and the packed GEMM of cpu_gemm.c. It is the reference the
+/* cpu_backend.c - the CPU backend: every op of gan_backend_iface on the
+ * threads of cpu_team.h and the packed GEMM of cpu_gemm.c. It is the reference the
  * other backends are tested against. Reductions run in a fixed order per
  * output, so results do not depend on the thread count. */
 #include "cpu_gemm.h"
@@ -8,9 +8,6 @@
 
 #include <math.h>
 #include <stddef.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +33,7 @@ typedef struct cpu_backend {
 
 static cpu_backend *cpu(gan_backend *be) { return (cpu_backend *)be; }
 static int threads_of(gan_backend *be) { return be->env->num_threads; }
+static gan_team *team_of(gan_backend *be) { return cpu(be)->gemm.team; }
 
 /* Elementwise ops on fewer elements than this run on one thread: waking
  * the others would cost more than it saves. */
@@ -52,6 +50,32 @@ enum { PARALLEL_MIN_ELEMENTS = 16384 };
 #else
 #define VECTOR_CLONES
 #endif
+
+/* Elementwise work: a range kernel over plain restrict pointers (so the
+ * compiler vectorizes it), given its arguments, and a driver that splits
+ * [0, n) in one contiguous part per thread, and uses one thread for small
+ * tensors. */
+typedef void (*range_kernel)(const void *args, ptrdiff_t begin, ptrdiff_t end);
+
+typedef struct ranges {
+    range_kernel kernel;
+    const void *args;
+    ptrdiff_t n;
+} ranges;
+
+static void ranges_part(const void *args, const gan_worker *w)
+{
+    const ranges *r = args;
+    ptrdiff_t begin, end;
+    gan_worker_share(w, r->n, 16, &begin, &end); /* 64-byte aligned parts */
+    r->kernel(r->args, begin, end);
+}
+
+static void run_ranges(gan_backend *be, ptrdiff_t n, range_kernel kernel, const void *args)
+{
+    const ranges r = {kernel, args, n};
+    gan_team_run(team_of(be), n < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be), ranges_part, &r);
+}
 
 static void *alloc_aligned(size_t n_floats)
 {
@@ -88,13 +112,23 @@ static gan_status cpu_read(gan_backend *be, const gan_tensor *t, float *dst, siz
     return GAN_OK;
 }
 
+typedef struct fill_args {
+    float *p;
+    float value;
+} fill_args;
+
+static void fill_range(const void *args, ptrdiff_t begin, ptrdiff_t end)
+{
+    const fill_args *a = args;
+    float *p = a->p;
+#pragma omp simd
+    for (ptrdiff_t i = begin; i < end; i++)
+        p[i] = a->value;
+}
+
 static gan_status cpu_fill(gan_backend *be, gan_tensor *t, float value)
 {
-    float *p = F(t);
-    const ptrdiff_t n = (ptrdiff_t)t->numel;
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n >= PARALLEL_MIN_ELEMENTS)
-    for (ptrdiff_t i = 0; i < n; i++)
-        p[i] = value;
+    run_ranges(be, (ptrdiff_t)t->numel, fill_range, &(fill_args){F(t), value});
     return GAN_OK;
 }
 
@@ -125,26 +159,45 @@ static gan_status cpu_gemm_op(gan_backend *be, bool ta, bool tb, int m, int n, i
     return GAN_OK;
 }
 
+/* What the per-sample ops (bias and activation, batch norm's normalization)
+ * work on: samples of c x hw floats */
+typedef struct sample_args {
+    float *y;
+    const float *bias;
+    int c, hw;
+    bool relu;
+    float slope;
+} sample_args;
+
+/* The threads for n samples of block floats: one for small tensors */
+static int sample_threads(gan_backend *be, int n, ptrdiff_t block)
+{
+    return (size_t)n * (size_t)block < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
+}
+
+static void bias_add_sample(const void *args, ptrdiff_t i)
+{
+    const sample_args *a = args;
+    const int c = a->c, hw = a->hw;
+    float *restrict sample = a->y + i * c * hw;
+    const float *restrict pb = a->bias;
+    if (hw == 1) { /* Linear: one bias a column, vectorized across them */
+        for (int ch = 0; ch < c; ch++)
+            sample[ch] += pb[ch];
+        return;
+    }
+    for (int ch = 0; ch < c; ch++) {
+        float *restrict row = sample + (ptrdiff_t)ch * hw;
+        const float v = pb[ch];
+        for (int p = 0; p < hw; p++)
+            row[p] += v;
+    }
+}
+
 static gan_status cpu_bias_add(gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw)
 {
-    float *py = F(y);
-    const float *restrict pb = CF(bias);
-    const int threads = (size_t)n * c * hw < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
-#pragma omp parallel for num_threads(threads)
-    for (int i = 0; i < n; i++) {
-        float *restrict sample = py + (ptrdiff_t)i * c * hw;
-        if (hw == 1) { /* Linear: one bias a column, vectorized across them */
-            for (int ch = 0; ch < c; ch++)
-                sample[ch] += pb[ch];
-            continue;
-        }
-        for (int ch = 0; ch < c; ch++) {
-            float *restrict row = sample + (ptrdiff_t)ch * hw;
-            const float v = pb[ch];
-            for (int p = 0; p < hw; p++)
-                row[p] += v;
-        }
-    }
+    const sample_args a = {F(y), CF(bias), c, hw, false, 0.0f};
+    gan_team_for(team_of(be), sample_threads(be, n, (ptrdiff_t)c * hw), n, bias_add_sample, &a);
     return GAN_OK;
 }
 
@@ -152,8 +205,8 @@ static gan_status cpu_bias_add(gan_backend *be, gan_tensor *y, const gan_tensor 
 static inline float rectify(float v, bool relu, float slope) { return v > 0.0f ? v : relu ? 0.0f : slope * v; }
 
 /* cpu_bias_activation on one sample's block of c x hw */
-VECTOR_CLONES static void bias_activation_sample(float *restrict sample, const float *restrict pb, int c, int hw,
-                                                 bool relu, float slope)
+VECTOR_CLONES static void bias_activation_block(float *restrict sample, const float *restrict pb, int c, int hw,
+                                                bool relu, float slope)
 {
     if (pb && hw == 1) { /* Linear: one bias a column, vectorized across them */
         for (int ch = 0; ch < c; ch++)
@@ -170,17 +223,18 @@ VECTOR_CLONES static void bias_activation_sample(float *restrict sample, const f
         sample[q] = rectify(sample[q], relu, slope);
 }
 
+static void bias_activation_sample(const void *args, ptrdiff_t i)
+{
+    const sample_args *a = args;
+    bias_activation_block(a->y + i * a->c * a->hw, a->bias, a->c, a->hw, a->relu, a->slope);
+}
+
 /* bias_add then relu_forward or leaky_relu_forward, in one pass */
 static gan_status cpu_bias_activation(gan_backend *be, gan_tensor *y, const gan_tensor *bias, int n, int c, int hw,
                                       gan_activation act, float slope)
 {
-    float *py = F(y);
-    const float *pb = bias ? CF(bias) : NULL;
-    const ptrdiff_t block = (ptrdiff_t)c * hw;
-    const int threads = (size_t)n * block < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
-#pragma omp parallel for num_threads(threads)
-    for (int i = 0; i < n; i++)
-        bias_activation_sample(py + (ptrdiff_t)i * block, pb, c, hw, act == GAN_ACT_RELU, slope);
+    const sample_args a = {F(y), bias ? CF(bias) : NULL, c, hw, act == GAN_ACT_RELU, slope};
+    gan_team_for(team_of(be), sample_threads(be, n, (ptrdiff_t)c * hw), n, bias_activation_sample, &a);
     return GAN_OK;
 }
 
@@ -275,27 +329,39 @@ static void col2im_add(const int32_t *index, const float *col, ptrdiff_t ld, int
     }
 }
 
-static void col2im(const gan_ukernel *uk, const gan_conv_geom *g, const int32_t *index, const float *col, int n0,
-                   int cn, float *x, float *blocks, int threads)
+typedef struct col2im_args {
+    const gan_ukernel *uk;
+    const gan_conv_geom *g;
+    const int32_t *index;
+    const float *col;
+    int n0, cn;
+    float *x, *blocks;
+} col2im_args;
+
+/* Thread w's groups of col2im */
+static void col2im_part(const void *args, const gan_worker *w)
 {
+    const col2im_args *a = args;
+    const gan_conv_geom *g = a->g;
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    const int E = g->in_c * g->in_h * g->in_w, groups = (cn + COL2IM_GROUP - 1) / COL2IM_GROUP;
-#pragma omp parallel num_threads(threads)
-    {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
-        float *block = blocks + (size_t)t * col2im_block_floats(g);
-#pragma omp for schedule(static)
-        for (int gi = 0; gi < groups; gi++) {
-            const int s0 = gi * COL2IM_GROUP, lanes = cn - s0 < COL2IM_GROUP ? cn - s0 : COL2IM_GROUP;
-            memset(block, 0, (size_t)E * COL2IM_GROUP * sizeof *block);
-            col2im_add(index, col + (ptrdiff_t)s0 * P, (ptrdiff_t)cn * P, K, P, lanes, block);
-            /* sample s0 + l, element e = block[e][l] */
-            uk->transpose_pack(x + (ptrdiff_t)(n0 + s0) * E, E, block, COL2IM_GROUP, E, lanes);
-        }
+    const int E = g->in_c * g->in_h * g->in_w, groups = (a->cn + COL2IM_GROUP - 1) / COL2IM_GROUP;
+    float *block = a->blocks + (size_t)w->t * col2im_block_floats(g);
+    ptrdiff_t first, last;
+    gan_worker_share(w, groups, 1, &first, &last);
+    for (ptrdiff_t gi = first; gi < last; gi++) {
+        const int s0 = (int)gi * COL2IM_GROUP, lanes = a->cn - s0 < COL2IM_GROUP ? a->cn - s0 : COL2IM_GROUP;
+        memset(block, 0, (size_t)E * COL2IM_GROUP * sizeof *block);
+        col2im_add(a->index, a->col + (ptrdiff_t)s0 * P, (ptrdiff_t)a->cn * P, K, P, lanes, block);
+        /* sample s0 + l, element e = block[e][l] */
+        a->uk->transpose_pack(a->x + (ptrdiff_t)(a->n0 + s0) * E, E, block, COL2IM_GROUP, E, lanes);
     }
+}
+
+static void col2im(gan_backend *be, const gan_conv_geom *g, const int32_t *index, const float *col, int n0, int cn,
+                   float *x, float *blocks)
+{
+    const col2im_args a = {cpu(be)->gemm.kernel, g, index, col, n0, cn, x, blocks};
+    gan_team_run(team_of(be), threads_of(be), col2im_part, &a);
 }
 
 /* The ops on geometries gan_winograd_suits takes run there instead */
@@ -381,13 +447,46 @@ static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
                               gan_nchw_grouped(CF(dy) + (ptrdiff_t)n0 * g->out_c * z.P, g->out_c, z.P,
                                                COL2IM_GROUP, cn),
                               0.0f, gan_plain(col, ld, false));
-        col2im(cb->gemm.kernel, g, index, col, n0, cn, F(dx), col + col_floats, threads_of(be));
+        col2im(be, g, index, col, n0, cn, F(dx), col + col_floats);
     }
     return GAN_OK;
 }
 
 /* The largest micro-kernel tile: 8 rows by 32 columns */
 enum { UKERNEL_MAX_MR = 8, UKERNEL_MAX_NR = 32 };
+
+typedef struct direct_args {
+    const gan_ukernel *uk;
+    const gan_conv_geom *g;
+    conv_sizes z;
+    const int32_t *index;
+    const float *x, *wt;
+    float *y;
+} direct_args;
+
+/* direct_forward's output positions t * MR .. (t + 1) * MR */
+static void direct_tile(const void *args, ptrdiff_t t)
+{
+    const direct_args *a = args;
+    const gan_conv_geom *g = a->g;
+    const int rows_max = a->uk->mr, cols = a->uk->nr, positions = g->n * a->z.P, P = a->z.P;
+    const int j0 = (int)t * rows_max, rows = positions - j0 < rows_max ? positions - j0 : rows_max;
+    const float *at[UKERNEL_MAX_MR];
+    for (int i = 0; i < rows_max; i++) { /* past the end: the first row again, not stored */
+        const int j = j0 + (i < rows ? i : 0);
+        at[i] = a->x + (ptrdiff_t)(j / P) * a->z.in_sample + a->index[j % P];
+    }
+    for (int c0 = 0; c0 < g->out_c; c0 += cols) {
+        float tile[UKERNEL_MAX_MR * UKERNEL_MAX_NR];
+        a->uk->run_in_place(a->z.K, GAN_GEMM_KC, at, a->index, P, a->wt + c0, g->out_c, tile);
+        for (int i = 0; i < rows; i++) {
+            const int j = j0 + i;
+            float *yj = a->y + ((ptrdiff_t)(j / P) * g->out_c + c0) * P + j % P;
+            for (int c = 0; c < cols; c++)
+                yj[(ptrdiff_t)c * P] = tile[i * cols + c];
+        }
+    }
+}
 
 /* A convolution's forward pass without the im2col gather, where an AVX2 or
  * AVX-512 micro-kernel serves: it reads each output position's input in
@@ -408,7 +507,6 @@ static bool direct_forward(gan_backend *be, const gan_conv_geom *g, const int32_
     const gan_ukernel *uk = cb->gemm.kernel;
     if (!uk->run_in_place || g->pad_h != 0 || g->pad_w != 0 || g->out_c % uk->nr != 0 || g->out_c > 32)
         return false;
-    const int rows_max = uk->mr, cols = uk->nr;
     const conv_sizes z = conv_sizes_of(g);
     float *wt = workspace(cb, (size_t)z.K * g->out_c);
     *st = wt ? GAN_OK : GAN_ERR_OUT_OF_MEMORY;
@@ -417,26 +515,8 @@ static bool direct_forward(gan_backend *be, const gan_conv_geom *g, const int32_
     for (int co = 0; co < g->out_c; co++)
         for (int r = 0; r < z.K; r++)
             wt[(ptrdiff_t)r * g->out_c + co] = w[(ptrdiff_t)co * z.K + r];
-    const int positions = g->n * z.P, tiles = (positions + rows_max - 1) / rows_max;
-#pragma omp parallel for schedule(static) num_threads(threads_of(be))
-    for (int t = 0; t < tiles; t++) {
-        const int j0 = t * rows_max, rows = positions - j0 < rows_max ? positions - j0 : rows_max;
-        const float *at[UKERNEL_MAX_MR];
-        for (int i = 0; i < rows_max; i++) { /* past the end: the first row again, not stored */
-            const int j = j0 + (i < rows ? i : 0);
-            at[i] = x + (ptrdiff_t)(j / z.P) * z.in_sample + index[j % z.P];
-        }
-        for (int c0 = 0; c0 < g->out_c; c0 += cols) {
-            float tile[UKERNEL_MAX_MR * UKERNEL_MAX_NR];
-            uk->run_in_place(z.K, GAN_GEMM_KC, at, index, z.P, wt + c0, g->out_c, tile);
-            for (int i = 0; i < rows; i++) {
-                const int j = j0 + i;
-                float *yj = y + ((ptrdiff_t)(j / z.P) * g->out_c + c0) * z.P + j % z.P;
-                for (int c = 0; c < cols; c++)
-                    yj[(ptrdiff_t)c * z.P] = tile[i * cols + c];
-            }
-        }
-    }
+    const direct_args a = {uk, g, z, index, x, wt, y};
+    gan_team_for(team_of(be), threads_of(be), (g->n * z.P + uk->mr - 1) / uk->mr, direct_tile, &a);
     return true;
 }
 
@@ -476,33 +556,12 @@ static gan_status cpu_conv_transpose2d_backward(gan_backend *be, const gan_conv_
 
 /* ----------------------------------------------------------- activations */
 
-/* Elementwise work: a range kernel over plain restrict pointers (so the
- * compiler vectorizes it), given its arguments (range_args but for the
- * optimizers'), and a driver that splits [0, n) in one contiguous part per
- * thread, and uses one thread for small tensors. */
+/* The activations' range kernels' arguments */
 typedef struct range_args {
     const float *x, *y, *dy;
     float *out;
     float slope;
 } range_args;
-
-typedef void (*range_kernel)(const void *args, ptrdiff_t begin, ptrdiff_t end);
-
-static void run_ranges(gan_backend *be, ptrdiff_t n, range_kernel kernel, const void *args)
-{
-    const int threads = n < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
-#pragma omp parallel num_threads(threads)
-    {
-        int t = 0, nt = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        nt = omp_get_num_threads();
-#endif
-        const ptrdiff_t per = ((n + nt - 1) / nt + 15) / 16 * 16; /* 64-byte aligned parts */
-        const ptrdiff_t begin = per * t < n ? per * t : n, end = per * (t + 1) < n ? per * (t + 1) : n;
-        kernel(args, begin, end);
-    }
-}
 
 VECTOR_CLONES static void relu_forward(const void *args, ptrdiff_t begin, ptrdiff_t end)
 {
@@ -639,22 +698,9 @@ static gan_status cpu_activation_backward(gan_backend *be, gan_activation act, f
  * normalization applies per-position coefficients. No pass walks short
  * strided rows, which the small feature maps of GAN models are full of. */
 
-/* Splits positions [0, block) among threads in 16-float aligned parts. */
-static void position_range(ptrdiff_t block, ptrdiff_t *begin, ptrdiff_t *end)
-{
-    int t = 0, nt = 1;
-#ifdef _OPENMP
-    t = omp_get_thread_num();
-    nt = omp_get_num_threads();
-#endif
-    const ptrdiff_t per = ((block + nt - 1) / nt + 15) / 16 * 16;
-    *begin = per * t < block ? per * t : block;
-    *end = per * (t + 1) < block ? per * (t + 1) : block;
-}
-
 static int bn_threads(gan_backend *be, const gan_batchnorm_args *a)
 {
-    return (size_t)a->n * a->c * a->hw < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
+    return sample_threads(be, a->n, (ptrdiff_t)a->c * a->hw);
 }
 
 typedef enum sums_kind {
@@ -727,28 +773,46 @@ VECTOR_CLONES static void accumulate_part(const gan_batchnorm_args *a, sums_kind
  * order into acc0/acc1 + part * block, then the parts' in order into the
  * first. SUM_DY_DY_XHAT with y: dy is first taken through the folded
  * activation; SUM_X with y: x is, and written to through. */
+typedef struct sums_args {
+    const gan_batchnorm_args *a;
+    sums_kind kind;
+    const float *x, *dy, *y, *pos_mean, *pos_invstd;
+    double *acc0, *acc1;
+    float *through;
+} sums_args;
+
+/* Thread w's parts, then (once all parts are summed) its positions of the
+ * parts' total */
+static void accumulate_parts(const void *args, const gan_worker *w)
+{
+    const sums_args *s = args;
+    const gan_batchnorm_args *a = s->a;
+    const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
+    const int parts = a->n < SUM_PARTS ? a->n : SUM_PARTS;
+    double *acc0 = s->acc0, *acc1 = s->acc1;
+    ptrdiff_t first, last;
+    gan_worker_share(w, parts, 1, &first, &last);
+    for (ptrdiff_t part = first; part < last; part++)
+        accumulate_part(a, s->kind, s->x, s->dy, s->y, s->pos_mean, s->pos_invstd, acc0 + part * block,
+                        s->kind != SUM_X ? acc1 + part * block : NULL, s->through, (int)(a->n * part / parts),
+                        (int)(a->n * (part + 1) / parts));
+    gan_team_sync(w);
+    ptrdiff_t q0, q1;
+    gan_worker_share(w, block, 16, &q0, &q1);
+    for (int part = 1; part < parts; part++) {
+        for (ptrdiff_t q = q0; q < q1; q++)
+            acc0[q] += acc0[part * block + q];
+        for (ptrdiff_t q = q0; q < q1 && s->kind != SUM_X; q++)
+            acc1[q] += acc1[part * block + q];
+    }
+}
+
 static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind kind, const float *x,
                        const float *dy, const float *y, const float *pos_mean, const float *pos_invstd,
                        double *acc0, double *acc1, float *through)
 {
-    const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
-    const int parts = a->n < SUM_PARTS ? a->n : SUM_PARTS;
-#pragma omp parallel num_threads(bn_threads(be, a))
-    {
-#pragma omp for schedule(static)
-        for (int part = 0; part < parts; part++)
-            accumulate_part(a, kind, x, dy, y, pos_mean, pos_invstd, acc0 + part * block,
-                            kind != SUM_X ? acc1 + part * block : NULL, through, a->n * part / parts,
-                            a->n * (part + 1) / parts);
-        ptrdiff_t q0, q1;
-        position_range(block, &q0, &q1);
-        for (int part = 1; part < parts; part++) {
-            for (ptrdiff_t q = q0; q < q1; q++)
-                acc0[q] += acc0[part * block + q];
-            for (ptrdiff_t q = q0; q < q1 && kind != SUM_X; q++)
-                acc1[q] += acc1[part * block + q];
-        }
-    }
+    const sums_args s = {a, kind, x, dy, y, pos_mean, pos_invstd, acc0, acc1, through};
+    gan_team_run(team_of(be), bn_threads(be, a), accumulate_parts, &s);
 }
 
 /* per channel: the sums of its positions, in order */
@@ -792,12 +856,23 @@ VECTOR_CLONES static void apply_sample(const gan_batchnorm_args *a, int i, const
  * activation when a->activate. Backward: out[i][q] = g * d[q] + x[i][q] *
  * k[q] + b[q], g being dy[i][q], or with y dy taken through the folded
  * activation. */
+typedef struct apply_args {
+    const gan_batchnorm_args *a;
+    const float *x, *dy, *y, *k, *b, *d;
+    float *out;
+} apply_args;
+
+static void apply_item(const void *args, ptrdiff_t i)
+{
+    const apply_args *p = args;
+    apply_sample(p->a, (int)i, p->x, p->dy, p->y, p->k, p->b, p->d, p->out);
+}
+
 static void apply(gan_backend *be, const gan_batchnorm_args *a, const float *x, const float *dy, const float *y,
                   const float *k, const float *b, const float *d, float *out)
 {
-#pragma omp parallel for num_threads(bn_threads(be, a))
-    for (int i = 0; i < a->n; i++)
-        apply_sample(a, i, x, dy, y, k, b, d, out);
+    const apply_args p = {a, x, dy, y, k, b, d, out};
+    gan_team_for(team_of(be), bn_threads(be, a), a->n, apply_item, &p);
 }
 
 /* per-position copies of per-channel values */
@@ -1064,17 +1139,31 @@ static gan_status cpu_pair_abs_diff_sum(gan_backend *be, const gan_tensor *x, in
     return GAN_OK;
 }
 
-static gan_status cpu_pair_sign_diff_add(gan_backend *be, const gan_tensor *x, int n, float coef, gan_tensor *grad)
+typedef struct pair_args {
+    const float *a, *b;
+    float *ga, *gb;
+    float coef;
+} pair_args;
+
+static void pair_sign_diff_range(const void *args, ptrdiff_t begin, ptrdiff_t end)
 {
-    const ptrdiff_t half = (ptrdiff_t)(n / 2) * (ptrdiff_t)(x->numel / (size_t)n);
-    const float *a = CF(x), *b = a + half;
-    float *ga = F(grad), *gb = ga + half;
-#pragma omp parallel for simd num_threads(threads_of(be)) if (half >= PARALLEL_MIN_ELEMENTS)
-    for (ptrdiff_t i = 0; i < half; i++) {
+    const pair_args *p = args;
+    const float *restrict a = p->a, *restrict b = p->b;
+    float *restrict ga = p->ga, *restrict gb = p->gb;
+    const float coef = p->coef;
+#pragma omp simd
+    for (ptrdiff_t i = begin; i < end; i++) {
         const float d = a[i] - b[i], step = d > 0.0f ? coef : d < 0.0f ? -coef : 0.0f;
         ga[i] += step;
         gb[i] -= step;
     }
+}
+
+static gan_status cpu_pair_sign_diff_add(gan_backend *be, const gan_tensor *x, int n, float coef, gan_tensor *grad)
+{
+    const ptrdiff_t half = (ptrdiff_t)(n / 2) * (ptrdiff_t)(x->numel / (size_t)n);
+    const pair_args p = {CF(x), CF(x) + half, F(grad), F(grad) + half, coef};
+    run_ranges(be, half, pair_sign_diff_range, &p);
     return GAN_OK;
 }
 
@@ -1113,14 +1202,20 @@ static gan_status cpu_adam_step(gan_backend *be, const gan_adam_step_args *a, ga
     return GAN_OK;
 }
 
-static gan_status cpu_sgd_step(gan_backend *be, const gan_sgd_step_args *a, gan_tensor *param,
-                               const gan_tensor *grad, gan_tensor *momentum_buf)
+typedef struct sgd_update {
+    const gan_sgd_step_args *a;
+    float *p, *buf; /* buf NULL without momentum */
+    const float *g;
+} sgd_update;
+
+static void sgd_range(const void *args, ptrdiff_t begin, ptrdiff_t end)
 {
-    float *p = F(param), *buf = momentum_buf ? F(momentum_buf) : NULL;
-    const float *g = CF(grad);
-    const ptrdiff_t n = (ptrdiff_t)param->numel;
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n >= PARALLEL_MIN_ELEMENTS)
-    for (ptrdiff_t i = 0; i < n; i++) {
+    const sgd_update *u = args;
+    const gan_sgd_step_args *a = u->a;
+    float *p = u->p, *buf = u->buf;
+    const float *g = u->g;
+#pragma omp simd
+    for (ptrdiff_t i = begin; i < end; i++) {
         float d = g[i] + a->weight_decay * p[i];
         if (buf) {
             buf[i] = a->first ? d : a->momentum * buf[i] + (1.0f - a->dampening) * d;
@@ -1128,17 +1223,36 @@ static gan_status cpu_sgd_step(gan_backend *be, const gan_sgd_step_args *a, gan_
         }
         p[i] -= a->lr * d;
     }
+}
+
+static gan_status cpu_sgd_step(gan_backend *be, const gan_sgd_step_args *a, gan_tensor *param,
+                               const gan_tensor *grad, gan_tensor *momentum_buf)
+{
+    const sgd_update u = {a, F(param), momentum_buf ? F(momentum_buf) : NULL, CF(grad)};
+    run_ranges(be, (ptrdiff_t)param->numel, sgd_range, &u);
     return GAN_OK;
+}
+
+typedef struct ema_args {
+    float *avg;
+    const float *v;
+    float decay;
+} ema_args;
+
+static void ema_range(const void *args, ptrdiff_t begin, ptrdiff_t end)
+{
+    const ema_args *e = args;
+    float *restrict avg = e->avg;
+    const float *restrict v = e->v;
+    const float decay = e->decay, keep = 1.0f - decay;
+#pragma omp simd
+    for (ptrdiff_t i = begin; i < end; i++)
+        avg[i] = decay * avg[i] + keep * v[i];
 }
 
 static gan_status cpu_ema_update(gan_backend *be, gan_tensor *average, const gan_tensor *value, float decay)
 {
-    float *avg = F(average);
-    const float *v = CF(value), keep = 1.0f - decay;
-    const ptrdiff_t n = (ptrdiff_t)average->numel;
-#pragma omp parallel for simd num_threads(threads_of(be)) if (n >= PARALLEL_MIN_ELEMENTS)
-    for (ptrdiff_t i = 0; i < n; i++)
-        avg[i] = decay * avg[i] + keep * v[i];
+    run_ranges(be, (ptrdiff_t)average->numel, ema_range, &(ema_args){F(average), CF(value), decay});
     return GAN_OK;
 }
 
@@ -1154,9 +1268,15 @@ static void cpu_destroy(gan_backend *be)
     free(cb);
 }
 
+static gan_status cpu_gather(gan_backend *be, gan_status (*body)(void *arg), void *arg)
+{
+    return gan_team_gather(team_of(be), body, arg);
+}
+
 static const gan_backend_iface cpu_iface = {
     .name = "cpu",
     .destroy = cpu_destroy,
+    .gather = cpu_gather,
     .alloc = cpu_alloc,
     .release = cpu_release,
     .ops.write = cpu_write,

@@ -5,6 +5,7 @@
  * others'. */
 #define _POSIX_C_SOURCE 200809L
 #include "cpu_gemm.h"
+#include "cpu_team.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -276,16 +277,19 @@ static void store_tile(const gan_ukernel *uk, int kc, const float *ap, const flo
     }
 }
 
-/* This thread's share of packing the whole of A into dst */
-static void pack_a_shared(const gan_ukernel *uk, float *dst, const gan_matrix *a, int m, int k)
+/* Thread w's share of packing the whole of A into dst; all of w's task's
+ * threads then wait for one another */
+static void pack_a_shared(const gan_ukernel *uk, const gan_worker *w, float *dst, const gan_matrix *a, int m, int k)
 {
     const int mr = uk->mr, m_panels = (m + mr - 1) / mr, k_blocks = (k + GAN_GEMM_KC - 1) / GAN_GEMM_KC;
-#pragma omp for schedule(static)
-    for (int t = 0; t < k_blocks * m_panels; t++) {
-        const int pc = t / m_panels * GAN_GEMM_KC, i0 = t % m_panels * mr;
+    ptrdiff_t first, last;
+    gan_worker_share(w, (ptrdiff_t)k_blocks * m_panels, 1, &first, &last);
+    for (ptrdiff_t t = first; t < last; t++) {
+        const int pc = (int)(t / m_panels) * GAN_GEMM_KC, i0 = (int)(t % m_panels) * mr;
         const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC, rows = m - i0 < mr ? m - i0 : mr;
         pack_a_panel(uk, dst + gan_packed_a_block(uk, m, pc, i0, kc), a, i0, rows, pc, kc);
     }
+    gan_team_sync(w);
 }
 
 /* B packed whole, as A is (gan_packed_a_floats), in panels of NR columns;
@@ -414,6 +418,54 @@ static void gemm_blocks(const gemm_operands *o, const gan_gemm_plan *plan, float
     }
 }
 
+/* A product's split between threads, as gemm_threads decided it */
+typedef struct gemm_split {
+    const gan_gemm_plan *plan;
+    gemm_operands o;
+    bool by_columns, share_a, whole_b, dealt;
+    int tiles, shares, blocks; /* blocks dealt into `shares` shares, one a thread asked for */
+} gemm_split;
+
+/* Thread w's part of a product (see gemm_threads) */
+static void gemm_part(const void *args, const gan_worker *w)
+{
+    const gemm_split *s = args;
+    const gan_gemm_plan *plan = s->plan;
+    const gan_ukernel *uk = plan->kernel;
+    const int t = w->t, m = s->o.m, n = s->o.n, k = s->o.k;
+    float *pack = plan->pack + (size_t)t * GAN_GEMM_PACK_FLOATS;
+    gemm_operands own = s->o;
+    if (s->share_a) {
+        own.packed_a = plan->shared_a;
+        pack_a_shared(uk, w, plan->shared_a, s->o.a, m, k);
+    }
+    if (s->by_columns && s->dealt) {
+        gemm_blocks(&own, plan, pack, t, s->shares, true, s->blocks, 0, k);
+    } else if (s->whole_b) {
+        /* a KC block of rows of B at a time, so that it stays in L2:
+         * all threads finish one before any starts the next */
+        float *packed_b = pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC;
+        own.packed_b = packed_b;
+        for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
+            const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
+            pack_b_block(uk, packed_b + packed_b_block(uk, n, pc, 0, kc), s->o.b, 0, n, pc, kc);
+            if (pc > 0) {
+                gan_team_sync(w);
+                if (t == 0)
+                    deal_blocks(plan, s->shares, s->blocks);
+                gan_team_sync(w);
+            }
+            gemm_blocks(&own, plan, pack, t, s->shares, false, s->blocks, pc, pc + kc);
+        }
+    } else {
+        const int from = s->tiles * t / w->nt, to = s->tiles * (t + 1) / w->nt;
+        if (s->by_columns)
+            gemm_serial(uk, pack, &own, 0, m, from * uk->nr, to * uk->nr < n ? to * uk->nr : n, 0, k);
+        else
+            gemm_serial(uk, pack, &own, from * uk->mr, to * uk->mr < m ? to * uk->mr : m, 0, n, 0, k);
+    }
+}
+
 /* The product on the plan's threads: split_rows asks for C's rows to be
  * split between them wherever there are enough */
 static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int n, int k, float alpha,
@@ -450,54 +502,13 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
      * block at a time: on the VMs measured, reading what the other core
      * packed costs more than packing it twice. Either way a thread can
      * then take any block of C. */
-    const bool share_a = by_columns && !a.packed && gan_packed_a_floats(uk, m, k) <= GAN_GEMM_SHARED_A_FLOATS;
-    const bool whole_b = !by_columns && packed_b_floats(uk, n, k) <= (size_t)GAN_GEMM_NC * GAN_GEMM_KC;
-    const bool dealt = by_columns ? share_a || a.packed : whole_b;
-    const int blocks = threads * BLOCKS_PER_THREAD;
-    if (dealt)
-        deal_blocks(plan, threads, blocks);
-#pragma omp parallel num_threads(threads)
-    {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
-        float *pack = plan->pack + (size_t)t * GAN_GEMM_PACK_FLOATS;
-        gemm_operands own = o;
-        if (share_a) {
-            own.packed_a = plan->shared_a;
-            pack_a_shared(uk, plan->shared_a, &a, m, k); /* ends with a barrier */
-        }
-        if (by_columns && dealt) {
-            gemm_blocks(&own, plan, pack, t, threads, true, blocks, 0, k);
-        } else if (whole_b) {
-            /* a KC block of rows of B at a time, so that it stays in L2:
-             * all threads finish one before any starts the next */
-            float *packed_b = pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC;
-            own.packed_b = packed_b;
-            for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
-                const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
-                pack_b_block(uk, packed_b + packed_b_block(uk, n, pc, 0, kc), &b, 0, n, pc, kc);
-                if (pc > 0) {
-#pragma omp barrier
-                    if (t == 0)
-                        deal_blocks(plan, threads, blocks);
-#pragma omp barrier
-                }
-                gemm_blocks(&own, plan, pack, t, threads, false, blocks, pc, pc + kc);
-            }
-        } else {
-            int team = 1;
-#ifdef _OPENMP
-            team = omp_get_num_threads(); /* all of C even from a smaller team than asked */
-#endif
-            const int from = tiles * t / team, to = tiles * (t + 1) / team;
-            if (by_columns)
-                gemm_serial(uk, pack, &own, 0, m, from * uk->nr, to * uk->nr < n ? to * uk->nr : n, 0, k);
-            else
-                gemm_serial(uk, pack, &own, from * uk->mr, to * uk->mr < m ? to * uk->mr : m, 0, n, 0, k);
-        }
-    }
+    gemm_split s = {plan, o, by_columns, false, false, false, tiles, threads, threads * BLOCKS_PER_THREAD};
+    s.share_a = by_columns && !a.packed && gan_packed_a_floats(uk, m, k) <= GAN_GEMM_SHARED_A_FLOATS;
+    s.whole_b = !by_columns && packed_b_floats(uk, n, k) <= (size_t)GAN_GEMM_NC * GAN_GEMM_KC;
+    s.dealt = by_columns ? s.share_a || a.packed : s.whole_b;
+    if (s.dealt)
+        deal_blocks(plan, threads, s.blocks);
+    gan_team_run(plan->team, threads, gemm_part, &s);
 }
 
 /* The race between the vector kernels: a product of the shape the models
@@ -589,7 +600,8 @@ bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int thre
     plan->pack = aligned_alloc(64, GAN_GEMM_PACK_FLOATS * sizeof(float) * (size_t)plan->num_threads);
     plan->shared_a = plan->num_threads > 1 ? aligned_alloc(64, GAN_GEMM_SHARED_A_FLOATS * sizeof(float)) : NULL;
     plan->shares = aligned_alloc(64, sizeof(gan_block_share) * (size_t)plan->num_threads);
-    if (!plan->pack || (plan->num_threads > 1 && !plan->shared_a) || !plan->shares) {
+    plan->team = gan_team_create(plan->num_threads);
+    if (!plan->pack || (plan->num_threads > 1 && !plan->shared_a) || !plan->shares || !plan->team) {
         gan_gemm_plan_free(plan);
         return false;
     }
@@ -601,8 +613,10 @@ void gan_gemm_plan_free(gan_gemm_plan *plan)
     free(plan->pack);
     free(plan->shared_a);
     free(plan->shares);
+    gan_team_destroy(plan->team);
     plan->pack = plan->shared_a = NULL;
     plan->shares = NULL;
+    plan->team = NULL;
 }
 
 static double seconds_now(void)

@@ -3,6 +3,8 @@
 #ifndef GAN_CPU_GEMM_H
 #define GAN_CPU_GEMM_H
 
+#include "cpu_team.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +62,7 @@ enum { GAN_BLOCK_SHARE_BYTES = 64 };
 typedef struct gan_gemm_plan {
     const gan_ukernel *kernel;
     int num_threads;
+    gan_team *team;          /* the threads, which the backend's other ops use too */
     float *pack;             /* per thread: GAN_GEMM_PACK_FLOATS floats, 64-byte aligned */
     float *shared_a;         /* GAN_GEMM_SHARED_A_FLOATS floats, 64-byte aligned; NULL for one thread */
     gan_block_share *shares; /* one per thread */
@@ -72,13 +75,13 @@ typedef struct gan_gemm_plan {
  * shared space; a larger one by each thread, block by block. (Threads that
  * split the rows each pack all of B, for themselves: see gemm_threads.) */
 #define GAN_GEMM_SHARED_A_FLOATS ((size_t)1 << 20)
-/* All the memory a plan holds, in bytes */
+/* All the memory a plan's buffers hold, in bytes */
 #define GAN_GEMM_PLAN_BYTES(threads)                                                                           \
     (sizeof(float) * (GAN_GEMM_PACK_FLOATS * (size_t)(threads) + ((threads) > 1 ? GAN_GEMM_SHARED_A_FLOATS : 0)) + \
      (size_t)GAN_BLOCK_SHARE_BYTES * (size_t)(threads))
 
 /* Makes a plan for `threads` threads with the given kernel; false when out
- * of memory. gan_gemm_plan_free releases its buffers. */
+ * of memory. gan_gemm_plan_free releases its buffers and its team. */
 bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int threads);
 void gan_gemm_plan_free(gan_gemm_plan *plan);
 

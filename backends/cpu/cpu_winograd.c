@@ -283,97 +283,164 @@ static ISA_CLONES void kernel_grad_block(const float *src, size_t stride, int nl
     transform_2d(kernel_adjoint_1d, PATCH, 2, u, g);
 }
 
+/* What a transform's items read: the call's shapes, a table of offsets,
+ * its source and destination, and the chunk of samples n0 .. n0+cn */
+typedef struct pass {
+    const shape *sh;
+    const layout *lo;
+    const gan_ukernel *uk;
+    const int32_t *off;
+    const float *src;
+    float *dst;
+    int n0, cn, blocks; /* blocks: of LANES tiles in the chunk */
+    bool transposed;
+} pass;
+
+static pass chunk_pass(const shape *sh, const layout *lo, const int32_t *off, const float *src, float *dst, int n0,
+                       int cn)
+{
+    return (pass){sh, lo, NULL, off, src, dst, n0, cn, (cn * sh->T + LANES - 1) / LANES, false};
+}
+
+/* transform_weights' KC block and panel of rows t */
+static void weights_item(const void *args, ptrdiff_t t)
+{
+    const pass *ps = args;
+    const shape *sh = ps->sh;
+    const bool transposed = ps->transposed;
+    const int rows = transposed ? sh->C : sh->M, cols = transposed ? sh->M : sh->C, mr = ps->uk->mr;
+    const int panels = (rows + mr - 1) / mr;
+    const size_t plane = gan_packed_a_floats(ps->uk, rows, cols);
+    const int pc = (int)(t / panels) * GAN_GEMM_KC, ic = (int)(t % panels) * mr;
+    const int kc = min_int(GAN_GEMM_KC, cols - pc);
+    float *block = ps->dst + gan_packed_a_block(ps->uk, rows, pc, ic, kc);
+    for (int j0 = 0; j0 < kc * mr; j0 += LANES) {
+        const int nl = min_int(LANES, kc * mr - j0);
+        float g[4 * LANES] = {0};
+        for (int l = 0; l < nl; l++) {
+            const int row = ic + (j0 + l) % mr, col = pc + (j0 + l) / mr;
+            if (row >= rows)
+                continue;
+            const int co = transposed ? col : row, c = transposed ? row : col, p = (c >> 1) & 1, q = c & 1;
+            const float *k = ps->src + ((size_t)co * sh->in_c + (c >> 2)) * 16;
+            for (int ab = 0; ab < 4; ab++)
+                g[ab * LANES + l] = k[(2 * (ab >> 1) + p) * 4 + 2 * (ab & 1) + q];
+        }
+        kernel_block(g, block + j0, plane, nl);
+    }
+}
+
 /* U[position] = G g G^T for every channel pair, as the A operand of the
  * products that read it, packed for the micro-kernel: U [out_c][C] for
  * the output, its transpose for the input gradient. Lanes run through the
  * packed order, so each position's values are stored contiguously; rows
  * past the end get zero weights, which is the packing's padding. */
 static void transform_weights(const shape *sh, const gan_ukernel *uk, const float *w, bool transposed, float *U,
-                              int threads)
+                              gan_team *team, int threads)
 {
     const int rows = transposed ? sh->C : sh->M, cols = transposed ? sh->M : sh->C, mr = uk->mr;
     const int panels = (rows + mr - 1) / mr, k_blocks = (cols + GAN_GEMM_KC - 1) / GAN_GEMM_KC;
-    const size_t plane = gan_packed_a_floats(uk, rows, cols);
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int t = 0; t < k_blocks * panels; t++) {
-        const int pc = t / panels * GAN_GEMM_KC, ic = t % panels * mr;
-        const int kc = min_int(GAN_GEMM_KC, cols - pc);
-        float *block = U + gan_packed_a_block(uk, rows, pc, ic, kc);
-        for (int j0 = 0; j0 < kc * mr; j0 += LANES) {
-            const int nl = min_int(LANES, kc * mr - j0);
-            float g[4 * LANES] = {0};
-            for (int l = 0; l < nl; l++) {
-                const int row = ic + (j0 + l) % mr, col = pc + (j0 + l) / mr;
-                if (row >= rows)
-                    continue;
-                const int co = transposed ? col : row, c = transposed ? row : col, p = (c >> 1) & 1, q = c & 1;
-                const float *k = w + ((size_t)co * sh->in_c + (c >> 2)) * 16;
-                for (int ab = 0; ab < 4; ab++)
-                    g[ab * LANES + l] = k[(2 * (ab >> 1) + p) * 4 + 2 * (ab & 1) + q];
-            }
-            kernel_block(g, block + j0, plane, nl);
+    const pass ps = {sh, NULL, uk, NULL, w, U, 0, 0, 0, transposed};
+    gan_team_for(team, threads, (ptrdiff_t)k_blocks * panels, weights_item, &ps);
+}
+
+/* add_weight_grad's output channel co */
+static void weight_grad_item(const void *args, ptrdiff_t co)
+{
+    const pass *ps = args;
+    const shape *sh = ps->sh;
+    for (int c0 = 0; c0 < sh->C; c0 += LANES) {
+        const int nl = min_int(LANES, sh->C - c0);
+        float g[4 * LANES];
+        kernel_grad_block(ps->src + (size_t)co * sh->C + c0, (size_t)sh->M * sh->C, nl, g);
+        for (int l = 0; l < nl; l++) {
+            const int c = c0 + l, p = (c >> 1) & 1, q = c & 1;
+            float *k = ps->dst + ((size_t)co * sh->in_c + (c >> 2)) * 16;
+            for (int ab = 0; ab < 4; ab++)
+                k[(2 * (ab >> 1) + p) * 4 + 2 * (ab & 1) + q] += g[ab * LANES + l];
         }
     }
 }
 
 /* dw += G^T dU G */
-static void add_weight_grad(const shape *sh, const float *dU, float *dw, int threads)
+static void add_weight_grad(const shape *sh, const float *dU, float *dw, gan_team *team, int threads)
 {
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int co = 0; co < sh->M; co++)
-        for (int c0 = 0; c0 < sh->C; c0 += LANES) {
-            const int nl = min_int(LANES, sh->C - c0);
-            float g[4 * LANES];
-            kernel_grad_block(dU + (size_t)co * sh->C + c0, (size_t)sh->M * sh->C, nl, g);
-            for (int l = 0; l < nl; l++) {
-                const int c = c0 + l, p = (c >> 1) & 1, q = c & 1;
-                float *k = dw + ((size_t)co * sh->in_c + (c >> 2)) * 16;
-                for (int ab = 0; ab < 4; ab++)
-                    k[(2 * (ab >> 1) + p) * 4 + 2 * (ab & 1) + q] += g[ab * LANES + l];
-            }
-        }
+    const pass ps = {sh, NULL, NULL, NULL, dU, dw, 0, 0, 0, false};
+    gan_team_for(team, threads, sh->M, weight_grad_item, &ps);
+}
+
+/* transform_input's channel and block of tiles i */
+static void input_item(const void *args, ptrdiff_t i)
+{
+    const pass *ps = args;
+    const shape *sh = ps->sh;
+    const int c = (int)(i / ps->blocks), b = (int)(i % ps->blocks), Tc = ps->cn * sh->T;
+    const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
+    input_block(ps->src + ((ptrdiff_t)ps->n0 * sh->in_c + (c >> 2)) * sh->in_plane,
+                ps->off + (size_t)(c & 3) * POSITIONS * ps->lo->lanes + t0, ps->lo->lanes, nl,
+                ps->dst + (size_t)c * Tc + t0, (size_t)sh->C * Tc);
 }
 
 /* V[position][c][t] = B^T d B for the tiles t of samples n0 .. n0+cn */
 static void transform_input(const shape *sh, const layout *lo, const int32_t *in_off, const float *in, int n0, int cn,
-                            float *V, int threads)
+                            float *V, gan_team *team, int threads)
 {
-    const int Tc = cn * sh->T, blocks = (Tc + LANES - 1) / LANES;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
-    for (int c = 0; c < sh->C; c++)
-        for (int b = 0; b < blocks; b++) {
-            const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
-            input_block(in + ((ptrdiff_t)n0 * sh->in_c + (c >> 2)) * sh->in_plane,
-                        in_off + (size_t)(c & 3) * POSITIONS * lo->lanes + t0, lo->lanes, nl,
-                        V + (size_t)c * Tc + t0, (size_t)sh->C * Tc);
-        }
+    const pass ps = chunk_pass(sh, lo, in_off, in, V, n0, cn);
+    gan_team_for(team, threads, (ptrdiff_t)sh->C * ps.blocks, input_item, &ps);
+}
+
+/* transform_out_grad's output channel and block of tiles i */
+static void out_grad_item(const void *args, ptrdiff_t i)
+{
+    const pass *ps = args;
+    const shape *sh = ps->sh;
+    const int co = (int)(i / ps->blocks), b = (int)(i % ps->blocks), Tc = ps->cn * sh->T;
+    const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
+    out_grad_block(ps->src + ((ptrdiff_t)ps->n0 * sh->M + co) * sh->out_plane, ps->off + t0, ps->lo->lanes, nl,
+                   ps->dst + (size_t)co * Tc + t0, (size_t)sh->M * Tc);
 }
 
 /* D[position][co][t] = A y' A^T for the output-shaped tiles y' */
 static void transform_out_grad(const shape *sh, const layout *lo, const int32_t *out_off, const float *og, int n0,
-                               int cn, float *D, int threads)
+                               int cn, float *D, gan_team *team, int threads)
 {
-    const int Tc = cn * sh->T, blocks = (Tc + LANES - 1) / LANES;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
-    for (int co = 0; co < sh->M; co++)
-        for (int b = 0; b < blocks; b++) {
-            const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
-            out_grad_block(og + ((ptrdiff_t)n0 * sh->M + co) * sh->out_plane, out_off + t0, lo->lanes, nl,
-                           D + (size_t)co * Tc + t0, (size_t)sh->M * Tc);
-        }
+    const pass ps = chunk_pass(sh, lo, out_off, og, D, n0, cn);
+    gan_team_for(team, threads, (ptrdiff_t)sh->M * ps.blocks, out_grad_item, &ps);
+}
+
+/* transform_output's output channel and block of tiles i */
+static void output_item(const void *args, ptrdiff_t i)
+{
+    const pass *ps = args;
+    const shape *sh = ps->sh;
+    const int co = (int)(i / ps->blocks), b = (int)(i % ps->blocks), Tc = ps->cn * sh->T;
+    const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
+    output_block(ps->src + (size_t)co * Tc + t0, (size_t)sh->M * Tc, nl,
+                 ps->dst + ((ptrdiff_t)ps->n0 * sh->M + co) * sh->out_plane, ps->off + t0, ps->lo->lanes);
 }
 
 /* out = A^T R A, from the products R[position][co][t] */
 static void transform_output(const shape *sh, const layout *lo, const int32_t *out_off, const float *R, int n0,
-                             int cn, float *out, int threads)
+                             int cn, float *out, gan_team *team, int threads)
 {
-    const int Tc = cn * sh->T, blocks = (Tc + LANES - 1) / LANES;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
-    for (int co = 0; co < sh->M; co++)
-        for (int b = 0; b < blocks; b++) {
-            const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
-            output_block(R + (size_t)co * Tc + t0, (size_t)sh->M * Tc, nl,
-                         out + ((ptrdiff_t)n0 * sh->M + co) * sh->out_plane, out_off + t0, lo->lanes);
+    const pass ps = chunk_pass(sh, lo, out_off, R, out, n0, cn);
+    gan_team_for(team, threads, (ptrdiff_t)sh->M * ps.blocks, output_item, &ps);
+}
+
+/* transform_in_grad's input channel ci */
+static void in_grad_item(const void *args, ptrdiff_t ci)
+{
+    const pass *ps = args;
+    const shape *sh = ps->sh;
+    const int Tc = ps->cn * sh->T;
+    float *base = ps->dst + ((ptrdiff_t)ps->n0 * sh->in_c + ci) * sh->in_plane;
+    for (int s = 0; s < ps->cn; s++)
+        memset(base + (ptrdiff_t)s * sh->in_c * sh->in_plane, 0, (size_t)sh->in_plane * sizeof *base);
+    for (int phase = 0; phase < 4; phase++)
+        for (int b = 0; b < ps->blocks; b++) {
+            const int c = 4 * (int)ci + phase, t0 = b * LANES, nl = min_int(LANES, Tc - t0);
+            in_grad_block(ps->src + (size_t)c * Tc + t0, (size_t)sh->C * Tc, nl, base,
+                          ps->off + (size_t)phase * POSITIONS * ps->lo->lanes + t0, ps->lo->lanes);
         }
 }
 
@@ -381,21 +448,10 @@ static void transform_output(const shape *sh, const layout *lo, const int32_t *o
  * Tiles overlap by one row and column of S, so each thread owns whole
  * input channels and adds their tiles in a fixed order. */
 static void transform_in_grad(const shape *sh, const layout *lo, const int32_t *in_off, const float *R, int n0,
-                              int cn, float *in_grad, int threads)
+                              int cn, float *in_grad, gan_team *team, int threads)
 {
-    const int Tc = cn * sh->T, blocks = (Tc + LANES - 1) / LANES;
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int ci = 0; ci < sh->in_c; ci++) {
-        float *base = in_grad + ((ptrdiff_t)n0 * sh->in_c + ci) * sh->in_plane;
-        for (int s = 0; s < cn; s++)
-            memset(base + (ptrdiff_t)s * sh->in_c * sh->in_plane, 0, (size_t)sh->in_plane * sizeof *in_grad);
-        for (int phase = 0; phase < 4; phase++)
-            for (int b = 0; b < blocks; b++) {
-                const int c = 4 * ci + phase, t0 = b * LANES, nl = min_int(LANES, Tc - t0);
-                in_grad_block(R + (size_t)c * Tc + t0, (size_t)sh->C * Tc, nl, base,
-                              in_off + (size_t)phase * POSITIONS * lo->lanes + t0, lo->lanes);
-            }
-    }
+    const pass ps = chunk_pass(sh, lo, in_off, R, in_grad, n0, cn);
+    gan_team_for(team, threads, sh->in_c, in_grad_item, &ps);
 }
 
 bool gan_winograd_suits(const gan_conv_geom *g)
@@ -421,14 +477,14 @@ void gan_winograd_run(const gan_gemm_plan *plan, const gan_conv_geom *g, const g
           *R = workspace + lo.r;
     build_tables(g, &sh, &lo, in_off, out_off);
     if (a->out || a->in_grad)
-        transform_weights(&sh, uk, a->w, a->in_grad != NULL, U, threads);
+        transform_weights(&sh, uk, a->w, a->in_grad != NULL, U, plan->team, threads);
     const size_t u_plane = a->out ? gan_packed_a_floats(uk, sh.M, sh.C) : gan_packed_a_floats(uk, sh.C, sh.M);
     for (int n0 = 0; n0 < g->n; n0 += lo.chunk) {
         const int cn = min_int(lo.chunk, g->n - n0), Tc = cn * sh.T;
         if (a->out || a->dw)
-            transform_input(&sh, &lo, in_off, a->in, n0, cn, V, threads);
+            transform_input(&sh, &lo, in_off, a->in, n0, cn, V, plan->team, threads);
         if (a->in_grad || a->dw)
-            transform_out_grad(&sh, &lo, out_off, a->out_grad, n0, cn, D, threads);
+            transform_out_grad(&sh, &lo, out_off, a->out_grad, n0, cn, D, plan->team, threads);
         for (int pos = 0; pos < POSITIONS; pos++) {
             const float *Up = U + pos * u_plane, *Vp = V + (size_t)pos * sh.C * Tc, *Dp = D + (size_t)pos * sh.M * Tc;
             if (a->out)
@@ -442,10 +498,10 @@ void gan_winograd_run(const gan_gemm_plan *plan, const gan_conv_geom *g, const g
                              dU + (size_t)pos * sh.M * sh.C, sh.C);
         }
         if (a->out)
-            transform_output(&sh, &lo, out_off, R, n0, cn, a->out, threads);
+            transform_output(&sh, &lo, out_off, R, n0, cn, a->out, plan->team, threads);
         if (a->in_grad)
-            transform_in_grad(&sh, &lo, in_off, R, n0, cn, a->in_grad, threads);
+            transform_in_grad(&sh, &lo, in_off, R, n0, cn, a->in_grad, plan->team, threads);
     }
     if (a->dw)
-        add_weight_grad(&sh, dU, a->dw, threads);
+        add_weight_grad(&sh, dU, a->dw, plan->team, threads);
 }

@@ -1,0 +1,231 @@
+/* cpu_team.c - tasks on OpenMP's threads, with spinning handoffs and
+ * barriers (see cpu_team.h) */
+#define _POSIX_C_SOURCE 200809L
+#include "cpu_team.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sched.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* A waiting thread pauses this many times, then gives its core up between
+ * looks, so that more threads than cores still make progress. */
+enum { CACHE_LINE = 64, SPIN_PAUSES = 2048 };
+
+struct gan_team {
+    /* the barrier: threads arrived at it, and how many times it opened */
+    _Alignas(CACHE_LINE) _Atomic unsigned arrived;
+    _Alignas(CACHE_LINE) _Atomic unsigned opened;
+    /* a gathering: tasks posted so far (the task itself in the fields after) */
+    _Alignas(CACHE_LINE) _Atomic unsigned posted;
+    gan_task task; /* NULL: the gathering is over */
+    const void *args;
+    int nt;
+    /* the threads other than the poster that are done with the last task */
+    _Alignas(CACHE_LINE) _Atomic int finished;
+    int threads;  /* the most a task takes */
+    int gathered; /* threads in the gathering under way, 0 outside one; the gathering thread's only */
+};
+
+/* Whether this thread is running a task: a task it starts then runs on it alone */
+static _Thread_local bool in_task;
+
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static inline void yield_core(void)
+{
+#if defined(__unix__) || defined(__APPLE__)
+    sched_yield();
+#endif
+}
+
+/* Waits until *x differs from old; returns its new value */
+static unsigned wait_for_change(_Atomic unsigned *x, unsigned old)
+{
+    unsigned v;
+    for (int spins = 0; (v = atomic_load_explicit(x, memory_order_acquire)) == old;) {
+        if (spins < SPIN_PAUSES)
+            spin_pause(), spins++;
+        else
+            yield_core();
+    }
+    return v;
+}
+
+static void wait_for_count(_Atomic int *x, int count)
+{
+    for (int spins = 0; atomic_load_explicit(x, memory_order_acquire) != count;) {
+        if (spins < SPIN_PAUSES)
+            spin_pause(), spins++;
+        else
+            yield_core();
+    }
+}
+
+gan_team *gan_team_create(int threads)
+{
+    gan_team *team = aligned_alloc(CACHE_LINE, (sizeof *team + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE);
+    if (!team)
+        return NULL;
+    atomic_init(&team->arrived, 0);
+    atomic_init(&team->opened, 0);
+    atomic_init(&team->posted, 0);
+    atomic_init(&team->finished, 0);
+    team->task = NULL;
+    team->args = NULL;
+    team->nt = 1;
+#ifdef _OPENMP
+    team->threads = threads < 1 ? 1 : threads;
+#else
+    team->threads = 1; /* a build without OpenMP runs every task on the calling thread */
+    (void)threads;
+#endif
+    team->gathered = 0;
+    return team;
+}
+
+void gan_team_destroy(gan_team *team) { free(team); }
+
+int gan_team_size(const gan_team *team) { return team->threads; }
+
+static void run_part(gan_task task, const void *args, const gan_worker *w)
+{
+    in_task = true;
+    task(args, w);
+    in_task = false;
+}
+
+/* The gathering thread's handoff: the others run their parts, it runs its
+ * own, then waits for all of them (those beyond nt only acknowledge). */
+static void post(gan_team *team, int nt, gan_task task, const void *args)
+{
+    team->task = task;
+    team->args = args;
+    team->nt = nt;
+    atomic_store_explicit(&team->finished, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&team->posted, 1, memory_order_release);
+    if (task) {
+        const gan_worker w = {0, nt, team};
+        run_part(task, args, &w);
+        wait_for_count(&team->finished, team->gathered - 1);
+    }
+}
+
+#ifdef _OPENMP
+/* A gathering's thread t other than the first: runs what is posted until
+ * the gathering ends. `seen`: tasks posted before it began. */
+static void serve(gan_team *team, int t, unsigned seen)
+{
+    for (;;) {
+        seen = wait_for_change(&team->posted, seen);
+        if (!team->task)
+            return;
+        if (t < team->nt) {
+            const gan_worker w = {t, team->nt, team};
+            run_part(team->task, team->args, &w);
+        }
+        atomic_fetch_add_explicit(&team->finished, 1, memory_order_release);
+    }
+}
+#endif
+
+void gan_team_run(gan_team *team, int threads, gan_task task, const void *args)
+{
+    if (threads > team->threads)
+        threads = team->threads;
+    if (threads > 1 && !in_task && team->gathered > 1) {
+        post(team, threads < team->gathered ? threads : team->gathered, task, args);
+        return;
+    }
+    if (threads <= 1 || in_task) {
+        const gan_worker w = {0, 1, team};
+        task(args, &w);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+    {
+        const gan_worker w = {omp_get_thread_num(), omp_get_num_threads(), team};
+        run_part(task, args, &w);
+    }
+#endif
+}
+
+void gan_team_sync(const gan_worker *w)
+{
+    if (w->nt <= 1)
+        return;
+    gan_team *team = w->team;
+    const unsigned opened = atomic_load_explicit(&team->opened, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&team->arrived, 1, memory_order_acq_rel) == (unsigned)w->nt - 1) {
+        atomic_store_explicit(&team->arrived, 0, memory_order_relaxed);
+        atomic_store_explicit(&team->opened, opened + 1, memory_order_release);
+    } else {
+        wait_for_change(&team->opened, opened);
+    }
+}
+
+void gan_worker_share(const gan_worker *w, ptrdiff_t n, ptrdiff_t align, ptrdiff_t *begin, ptrdiff_t *end)
+{
+    const ptrdiff_t per = ((n + w->nt - 1) / w->nt + align - 1) / align * align;
+    *begin = per * w->t < n ? per * w->t : n;
+    *end = per * (w->t + 1) < n ? per * (w->t + 1) : n;
+}
+
+typedef struct for_args {
+    void (*item)(const void *args, ptrdiff_t i);
+    const void *args;
+    ptrdiff_t n;
+} for_args;
+
+static void for_task(const void *args, const gan_worker *w)
+{
+    const for_args *f = args;
+    ptrdiff_t begin, end;
+    gan_worker_share(w, f->n, 1, &begin, &end);
+    for (ptrdiff_t i = begin; i < end; i++)
+        f->item(f->args, i);
+}
+
+void gan_team_for(gan_team *team, int threads, ptrdiff_t n, void (*item)(const void *args, ptrdiff_t i),
+                  const void *args)
+{
+    const for_args f = {item, args, n};
+    gan_team_run(team, n < threads ? (int)n : threads, for_task, &f);
+}
+
+gan_status gan_team_gather(gan_team *team, gan_status (*body)(void *arg), void *arg)
+{
+    if (team->threads <= 1 || team->gathered || in_task)
+        return body(arg);
+    gan_status status = GAN_OK;
+#ifdef _OPENMP
+    const unsigned start = atomic_load_explicit(&team->posted, memory_order_relaxed);
+#pragma omp parallel num_threads(team->threads)
+    {
+        const int t = omp_get_thread_num();
+        if (t == 0) {
+            team->gathered = omp_get_num_threads();
+            status = body(arg);
+            if (team->gathered > 1)
+                post(team, 0, NULL, NULL);
+            team->gathered = 0;
+        } else {
+            serve(team, t, start);
+        }
+    }
+#else
+    status = body(arg);
+#endif
+    return status;
+}
