@@ -60,21 +60,28 @@ typedef void (*range_kernel)(const void *args, ptrdiff_t begin, ptrdiff_t end);
 typedef struct ranges {
     range_kernel kernel;
     const void *args;
-    ptrdiff_t n;
+    ptrdiff_t n, piece;
 } ranges;
 
-static void ranges_part(const void *args, const gan_worker *w)
+static void range_piece(const void *args, ptrdiff_t i)
 {
     const ranges *r = args;
-    ptrdiff_t begin, end;
-    gan_worker_share(w, r->n, 16, &begin, &end); /* 64-byte aligned parts */
-    r->kernel(r->args, begin, end);
+    r->kernel(r->args, i * r->piece, (i + 1) * r->piece < r->n ? (i + 1) * r->piece : r->n);
 }
+
+/* [0, n) in RANGE_PIECES pieces a thread, 64-byte aligned */
+enum { RANGE_PIECES = 8 };
 
 static void run_ranges(gan_backend *be, ptrdiff_t n, range_kernel kernel, const void *args)
 {
-    const ranges r = {kernel, args, n};
-    gan_team_run(team_of(be), n < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be), ranges_part, &r);
+    const int threads = n < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
+    const ptrdiff_t pieces = (ptrdiff_t)threads * RANGE_PIECES;
+    const ranges r = {kernel, args, n, threads == 1 ? n : ((n + pieces - 1) / pieces + 15) / 16 * 16};
+    if (threads == 1 || n == 0) {
+        kernel(args, 0, n);
+        return;
+    }
+    gan_team_for(team_of(be), threads, (n + r.piece - 1) / r.piece, range_piece, &r);
 }
 
 static void *alloc_aligned(size_t n_floats)
@@ -347,7 +354,7 @@ static void col2im_part(const void *args, const gan_worker *w)
     const int E = g->in_c * g->in_h * g->in_w, groups = (a->cn + COL2IM_GROUP - 1) / COL2IM_GROUP;
     float *block = a->blocks + (size_t)w->t * col2im_block_floats(g);
     ptrdiff_t first, last;
-    gan_worker_share(w, groups, 1, &first, &last);
+    gan_worker_share(w, groups, &first, &last);
     for (ptrdiff_t gi = first; gi < last; gi++) {
         const int s0 = (int)gi * COL2IM_GROUP, lanes = a->cn - s0 < COL2IM_GROUP ? a->cn - s0 : COL2IM_GROUP;
         memset(block, 0, (size_t)E * COL2IM_GROUP * sizeof *block);
@@ -781,29 +788,31 @@ typedef struct sums_args {
     float *through;
 } sums_args;
 
-/* Thread w's parts, then (once all parts are summed) its positions of the
- * parts' total */
-static void accumulate_parts(const void *args, const gan_worker *w)
+/* Part `part` of the samples' sums */
+static void accumulate_one_part(const void *args, ptrdiff_t part)
 {
     const sums_args *s = args;
     const gan_batchnorm_args *a = s->a;
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
     const int parts = a->n < SUM_PARTS ? a->n : SUM_PARTS;
+    accumulate_part(a, s->kind, s->x, s->dy, s->y, s->pos_mean, s->pos_invstd, s->acc0 + part * block,
+                    s->kind != SUM_X ? s->acc1 + part * block : NULL, s->through, (int)(a->n * part / parts),
+                    (int)(a->n * (part + 1) / parts));
+}
+
+/* The parts' sums at positions 16 * q .. 16 * q + 15, added into the first's */
+static void add_parts(const void *args, ptrdiff_t q)
+{
+    const sums_args *s = args;
+    const gan_batchnorm_args *a = s->a;
+    const ptrdiff_t block = (ptrdiff_t)a->c * a->hw, q0 = 16 * q, q1 = q0 + 16 < block ? q0 + 16 : block;
+    const int parts = a->n < SUM_PARTS ? a->n : SUM_PARTS;
     double *acc0 = s->acc0, *acc1 = s->acc1;
-    ptrdiff_t first, last;
-    gan_worker_share(w, parts, 1, &first, &last);
-    for (ptrdiff_t part = first; part < last; part++)
-        accumulate_part(a, s->kind, s->x, s->dy, s->y, s->pos_mean, s->pos_invstd, acc0 + part * block,
-                        s->kind != SUM_X ? acc1 + part * block : NULL, s->through, (int)(a->n * part / parts),
-                        (int)(a->n * (part + 1) / parts));
-    gan_team_sync(w);
-    ptrdiff_t q0, q1;
-    gan_worker_share(w, block, 16, &q0, &q1);
     for (int part = 1; part < parts; part++) {
-        for (ptrdiff_t q = q0; q < q1; q++)
-            acc0[q] += acc0[part * block + q];
-        for (ptrdiff_t q = q0; q < q1 && s->kind != SUM_X; q++)
-            acc1[q] += acc1[part * block + q];
+        for (ptrdiff_t p = q0; p < q1; p++)
+            acc0[p] += acc0[part * block + p];
+        for (ptrdiff_t p = q0; p < q1 && s->kind != SUM_X; p++)
+            acc1[p] += acc1[part * block + p];
     }
 }
 
@@ -812,7 +821,9 @@ static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind k
                        double *acc0, double *acc1, float *through)
 {
     const sums_args s = {a, kind, x, dy, y, pos_mean, pos_invstd, acc0, acc1, through};
-    gan_team_run(team_of(be), bn_threads(be, a), accumulate_parts, &s);
+    const int threads = bn_threads(be, a);
+    gan_team_for(team_of(be), threads, a->n < SUM_PARTS ? a->n : SUM_PARTS, accumulate_one_part, &s);
+    gan_team_for(team_of(be), threads, ((ptrdiff_t)a->c * a->hw + 15) / 16, add_parts, &s);
 }
 
 /* per channel: the sums of its positions, in order */

@@ -283,7 +283,7 @@ static void pack_a_shared(const gan_ukernel *uk, const gan_worker *w, float *dst
 {
     const int mr = uk->mr, m_panels = (m + mr - 1) / mr, k_blocks = (k + GAN_GEMM_KC - 1) / GAN_GEMM_KC;
     ptrdiff_t first, last;
-    gan_worker_share(w, (ptrdiff_t)k_blocks * m_panels, 1, &first, &last);
+    gan_worker_share(w, (ptrdiff_t)k_blocks * m_panels, &first, &last);
     for (ptrdiff_t t = first; t < last; t++) {
         const int pc = (int)(t / m_panels) * GAN_GEMM_KC, i0 = (int)(t % m_panels) * mr;
         const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC, rows = m - i0 < mr ? m - i0 : mr;
@@ -357,42 +357,8 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const gemm_operands 
  * of the other operand packed (A once for all, or B by each) */
 enum { BLOCKS_PER_THREAD = 4 };
 
-/* Blocks [front, back) of a thread's share not yet taken, as front << 32 |
- * back, on a cache line of its own. */
-struct gan_block_share {
-    _Atomic uint64_t span;
-    char pad[GAN_BLOCK_SHARE_BYTES - sizeof(_Atomic uint64_t)];
-};
-_Static_assert(sizeof(gan_block_share) == GAN_BLOCK_SHARE_BYTES, "a share is one cache line");
-
-/* Takes the first block of a share (its owner) or the last (another
- * thread); -1 when none is left. Which thread computes a block does not
- * change its results: a block is whole columns (or rows) of C. */
-static int take_block(gan_block_share *share, bool owner)
-{
-    uint64_t span = atomic_load_explicit(&share->span, memory_order_relaxed);
-    for (;;) {
-        const uint32_t front = (uint32_t)(span >> 32), back = (uint32_t)span;
-        if (front >= back)
-            return -1;
-        const uint64_t rest = owner ? (uint64_t)(front + 1) << 32 | back : (uint64_t)front << 32 | (back - 1);
-        if (atomic_compare_exchange_weak_explicit(&share->span, &span, rest, memory_order_relaxed,
-                                                  memory_order_relaxed))
-            return owner ? (int)front : (int)(back - 1);
-    }
-}
-
-/* Sets each thread's share of `blocks` blocks to its contiguous run */
-static void deal_blocks(const gan_gemm_plan *plan, int threads, int blocks)
-{
-    for (int t = 0; t < threads; t++)
-        atomic_store_explicit(&plan->shares[t].span,
-                              (uint64_t)(blocks * t / threads) << 32 | (uint64_t)(blocks * (t + 1) / threads),
-                              memory_order_relaxed);
-}
-
-/* Thread t's part of C in blocks of columns (or rows), given out by
- * deal_blocks, over the terms [k0, k1): the t-th contiguous run of blocks
+/* Thread t's part of C in blocks of columns (or rows), dealt by
+ * gan_team_deal into `threads` runs, over the terms [k0, k1): the t-th contiguous run of blocks
  * in order (the samples that the ops around the product also give it:
  * col2im, batch norm's sums and the elementwise ops for NCHW columns, the
  * elementwise ops and the optimizer for a Linear layer's rows, so no
@@ -405,9 +371,10 @@ static void gemm_blocks(const gemm_operands *o, const gan_gemm_plan *plan, float
     const gan_ukernel *uk = plan->kernel;
     const int unit = by_columns ? uk->nr : uk->mr, extent = by_columns ? o->n : o->m;
     const int tiles = (extent + unit - 1) / unit;
+    /* which thread computes a block does not change its results: a block
+     * is whole columns (or rows) of C */
     for (int i = 0; i < threads; i++) {
-        gan_block_share *share = &plan->shares[(t + i) % threads];
-        for (int blk; (blk = take_block(share, i == 0)) >= 0;) {
+        for (int blk; (blk = (int)gan_team_take(plan->team, (t + i) % threads, i == 0)) >= 0;) {
             const int from = tiles * blk / blocks * unit, to = tiles * (blk + 1) / blocks * unit;
             const int end = to < extent ? to : extent;
             if (by_columns)
@@ -423,7 +390,7 @@ typedef struct gemm_split {
     const gan_gemm_plan *plan;
     gemm_operands o;
     bool by_columns, share_a, whole_b, dealt;
-    int tiles, shares, blocks; /* blocks dealt into `shares` shares, one a thread asked for */
+    int tiles, runs, blocks; /* blocks dealt into `runs` runs, one a thread asked for */
 } gemm_split;
 
 /* Thread w's part of a product (see gemm_threads) */
@@ -440,7 +407,7 @@ static void gemm_part(const void *args, const gan_worker *w)
         pack_a_shared(uk, w, plan->shared_a, s->o.a, m, k);
     }
     if (s->by_columns && s->dealt) {
-        gemm_blocks(&own, plan, pack, t, s->shares, true, s->blocks, 0, k);
+        gemm_blocks(&own, plan, pack, t, s->runs, true, s->blocks, 0, k);
     } else if (s->whole_b) {
         /* a KC block of rows of B at a time, so that it stays in L2:
          * all threads finish one before any starts the next */
@@ -452,10 +419,10 @@ static void gemm_part(const void *args, const gan_worker *w)
             if (pc > 0) {
                 gan_team_sync(w);
                 if (t == 0)
-                    deal_blocks(plan, s->shares, s->blocks);
+                    gan_team_deal(plan->team, s->runs, s->blocks);
                 gan_team_sync(w);
             }
-            gemm_blocks(&own, plan, pack, t, s->shares, false, s->blocks, pc, pc + kc);
+            gemm_blocks(&own, plan, pack, t, s->runs, false, s->blocks, pc, pc + kc);
         }
     } else {
         const int from = s->tiles * t / w->nt, to = s->tiles * (t + 1) / w->nt;
@@ -507,7 +474,7 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
     s.whole_b = !by_columns && packed_b_floats(uk, n, k) <= (size_t)GAN_GEMM_NC * GAN_GEMM_KC;
     s.dealt = by_columns ? s.share_a || a.packed : s.whole_b;
     if (s.dealt)
-        deal_blocks(plan, threads, s.blocks);
+        gan_team_deal(plan->team, threads, s.blocks);
     gan_team_run(plan->team, threads, gemm_part, &s);
 }
 
@@ -599,9 +566,8 @@ bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int thre
     plan->num_threads = threads < 1 ? 1 : threads;
     plan->pack = aligned_alloc(64, GAN_GEMM_PACK_FLOATS * sizeof(float) * (size_t)plan->num_threads);
     plan->shared_a = plan->num_threads > 1 ? aligned_alloc(64, GAN_GEMM_SHARED_A_FLOATS * sizeof(float)) : NULL;
-    plan->shares = aligned_alloc(64, sizeof(gan_block_share) * (size_t)plan->num_threads);
     plan->team = gan_team_create(plan->num_threads);
-    if (!plan->pack || (plan->num_threads > 1 && !plan->shared_a) || !plan->shares || !plan->team) {
+    if (!plan->pack || (plan->num_threads > 1 && !plan->shared_a) || !plan->team) {
         gan_gemm_plan_free(plan);
         return false;
     }
@@ -612,10 +578,8 @@ void gan_gemm_plan_free(gan_gemm_plan *plan)
 {
     free(plan->pack);
     free(plan->shared_a);
-    free(plan->shares);
     gan_team_destroy(plan->team);
     plan->pack = plan->shared_a = NULL;
-    plan->shares = NULL;
     plan->team = NULL;
 }
 

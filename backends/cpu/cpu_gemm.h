@@ -53,19 +53,12 @@ const gan_ukernel *gan_cpu_fastest_ukernel(void);
 /* Cache blocking: KC x NC of B and MC x KC of A are packed per block. */
 enum { GAN_GEMM_KC = 256, GAN_GEMM_MC = 192, GAN_GEMM_NC = 4096 };
 
-/* A thread's share of a product's blocks of columns (or rows), which
- * others may take from its end once they have done their own (defined in
- * cpu_gemm.c) */
-typedef struct gan_block_share gan_block_share;
-enum { GAN_BLOCK_SHARE_BYTES = 64 };
-
 typedef struct gan_gemm_plan {
     const gan_ukernel *kernel;
     int num_threads;
     gan_team *team;          /* the threads, which the backend's other ops use too */
     float *pack;             /* per thread: GAN_GEMM_PACK_FLOATS floats, 64-byte aligned */
     float *shared_a;         /* GAN_GEMM_SHARED_A_FLOATS floats, 64-byte aligned; NULL for one thread */
-    gan_block_share *shares; /* one per thread */
 } gan_gemm_plan;
 
 /* A thread's packing space: an MC x KC block of A, then a KC x NC one of B. */
@@ -77,8 +70,7 @@ typedef struct gan_gemm_plan {
 #define GAN_GEMM_SHARED_A_FLOATS ((size_t)1 << 20)
 /* All the memory a plan's buffers hold, in bytes */
 #define GAN_GEMM_PLAN_BYTES(threads)                                                                           \
-    (sizeof(float) * (GAN_GEMM_PACK_FLOATS * (size_t)(threads) + ((threads) > 1 ? GAN_GEMM_SHARED_A_FLOATS : 0)) + \
-     (size_t)GAN_BLOCK_SHARE_BYTES * (size_t)(threads))
+    (sizeof(float) * (GAN_GEMM_PACK_FLOATS * (size_t)(threads) + ((threads) > 1 ? GAN_GEMM_SHARED_A_FLOATS : 0)))
 
 /* Makes a plan for `threads` threads with the given kernel; false when out
  * of memory. gan_gemm_plan_free releases its buffers and its team. */

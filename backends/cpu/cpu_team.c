@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #if defined(__unix__) || defined(__APPLE__)
 #include <sched.h>
@@ -13,9 +14,22 @@
 #include <omp.h>
 #endif
 
-/* A waiting thread pauses this many times, then gives its core up between
- * looks, so that more threads than cores still make progress. */
-enum { CACHE_LINE = 64, SPIN_PAUSES = 2048 };
+/* A waiting thread pauses up to this many times (about a millisecond),
+ * then gives its core up between looks: a system call each, which costs
+ * more than the wait it ends on the VMs measured (sched_yield was 8% of a
+ * dcgan step's cycles at 2,048 pauses). A team with more threads than the
+ * machine has cores gives its core up at once, as threads then wait for
+ * others that are not running. */
+enum { CACHE_LINE = 64, SPIN_PAUSES = 1 << 16, SPIN_PAUSES_OVERSUBSCRIBED = 64 };
+
+/* gan_team_for deals each thread a run of this many chunks of items */
+enum { CHUNKS_PER_THREAD = 8 };
+
+/* The chunks [front, back) of a run not yet taken (see gan_team_deal), as
+ * front << 32 | back, on a cache line of its own */
+typedef struct chunk_run {
+    _Alignas(CACHE_LINE) _Atomic uint64_t span;
+} chunk_run;
 
 struct gan_team {
     /* the barrier: threads arrived at it, and how many times it opened */
@@ -29,7 +43,9 @@ struct gan_team {
     /* the threads other than the poster that are done with the last task */
     _Alignas(CACHE_LINE) _Atomic int finished;
     int threads;  /* the most a task takes */
+    int spin_pauses; /* SPIN_PAUSES, or SPIN_PAUSES_OVERSUBSCRIBED; 0 until the first region */
     int gathered; /* threads in the gathering under way, 0 outside one; the gathering thread's only */
+    chunk_run *runs; /* one per thread: gan_team_deal's */
 };
 
 /* Whether this thread is running a task: a task it starts then runs on it alone */
@@ -50,11 +66,11 @@ static inline void yield_core(void)
 }
 
 /* Waits until *x differs from old; returns its new value */
-static unsigned wait_for_change(_Atomic unsigned *x, unsigned old)
+static unsigned wait_for_change(const gan_team *team, _Atomic unsigned *x, unsigned old)
 {
     unsigned v;
     for (int spins = 0; (v = atomic_load_explicit(x, memory_order_acquire)) == old;) {
-        if (spins < SPIN_PAUSES)
+        if (spins < team->spin_pauses)
             spin_pause(), spins++;
         else
             yield_core();
@@ -62,10 +78,10 @@ static unsigned wait_for_change(_Atomic unsigned *x, unsigned old)
     return v;
 }
 
-static void wait_for_count(_Atomic int *x, int count)
+static void wait_for_count(const gan_team *team, _Atomic int *x, int count)
 {
     for (int spins = 0; atomic_load_explicit(x, memory_order_acquire) != count;) {
-        if (spins < SPIN_PAUSES)
+        if (spins < team->spin_pauses)
             spin_pause(), spins++;
         else
             yield_core();
@@ -77,6 +93,11 @@ gan_team *gan_team_create(int threads)
     gan_team *team = aligned_alloc(CACHE_LINE, (sizeof *team + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE);
     if (!team)
         return NULL;
+    team->runs = aligned_alloc(CACHE_LINE, sizeof(chunk_run) * (size_t)(threads < 1 ? 1 : threads));
+    if (!team->runs) {
+        free(team);
+        return NULL;
+    }
     atomic_init(&team->arrived, 0);
     atomic_init(&team->opened, 0);
     atomic_init(&team->posted, 0);
@@ -86,17 +107,36 @@ gan_team *gan_team_create(int threads)
     team->nt = 1;
 #ifdef _OPENMP
     team->threads = threads < 1 ? 1 : threads;
+    team->spin_pauses = 0;
 #else
     team->threads = 1; /* a build without OpenMP runs every task on the calling thread */
+    team->spin_pauses = SPIN_PAUSES;
     (void)threads;
 #endif
     team->gathered = 0;
     return team;
 }
 
-void gan_team_destroy(gan_team *team) { free(team); }
+void gan_team_destroy(gan_team *team)
+{
+    if (team)
+        free(team->runs);
+    free(team);
+}
 
 int gan_team_size(const gan_team *team) { return team->threads; }
+
+#ifdef _OPENMP
+/* Called before each parallel region: the first asks OpenMP for the
+ * machine's cores. Not when the team is made, as that starts the OpenMP
+ * runtime, which under clang writes a file (a process under a 0-byte file
+ * size limit, as test_io makes, would die making a context). */
+static void settle_spin(gan_team *team)
+{
+    if (!team->spin_pauses)
+        team->spin_pauses = team->threads > omp_get_num_procs() ? SPIN_PAUSES_OVERSUBSCRIBED : SPIN_PAUSES;
+}
+#endif
 
 static void run_part(gan_task task, const void *args, const gan_worker *w)
 {
@@ -117,7 +157,7 @@ static void post(gan_team *team, int nt, gan_task task, const void *args)
     if (task) {
         const gan_worker w = {0, nt, team};
         run_part(task, args, &w);
-        wait_for_count(&team->finished, team->gathered - 1);
+        wait_for_count(team, &team->finished, team->gathered - 1);
     }
 }
 
@@ -127,7 +167,7 @@ static void post(gan_team *team, int nt, gan_task task, const void *args)
 static void serve(gan_team *team, int t, unsigned seen)
 {
     for (;;) {
-        seen = wait_for_change(&team->posted, seen);
+        seen = wait_for_change(team, &team->posted, seen);
         if (!team->task)
             return;
         if (t < team->nt) {
@@ -153,6 +193,7 @@ void gan_team_run(gan_team *team, int threads, gan_task task, const void *args)
         return;
     }
 #ifdef _OPENMP
+    settle_spin(team);
 #pragma omp parallel num_threads(threads)
     {
         const gan_worker w = {omp_get_thread_num(), omp_get_num_threads(), team};
@@ -171,37 +212,77 @@ void gan_team_sync(const gan_worker *w)
         atomic_store_explicit(&team->arrived, 0, memory_order_relaxed);
         atomic_store_explicit(&team->opened, opened + 1, memory_order_release);
     } else {
-        wait_for_change(&team->opened, opened);
+        wait_for_change(team, &team->opened, opened);
     }
 }
 
-void gan_worker_share(const gan_worker *w, ptrdiff_t n, ptrdiff_t align, ptrdiff_t *begin, ptrdiff_t *end)
+void gan_worker_share(const gan_worker *w, ptrdiff_t n, ptrdiff_t *begin, ptrdiff_t *end)
 {
-    const ptrdiff_t per = ((n + w->nt - 1) / w->nt + align - 1) / align * align;
-    *begin = per * w->t < n ? per * w->t : n;
-    *end = per * (w->t + 1) < n ? per * (w->t + 1) : n;
+    *begin = n * w->t / w->nt;
+    *end = n * (w->t + 1) / w->nt;
 }
 
 typedef struct for_args {
     void (*item)(const void *args, ptrdiff_t i);
     const void *args;
-    ptrdiff_t n;
+    ptrdiff_t n, chunk; /* items, and items a chunk */
+    int runs;           /* the runs the chunks were dealt into */
 } for_args;
 
+void gan_team_deal(gan_team *team, int runs, int64_t chunks)
+{
+    for (int r = 0; r < runs; r++)
+        atomic_store_explicit(&team->runs[r].span,
+                              (uint64_t)(chunks * r / runs) << 32 | (uint64_t)(chunks * (r + 1) / runs),
+                              memory_order_relaxed);
+}
+
+int64_t gan_team_take(gan_team *team, int run, bool owner)
+{
+    chunk_run *cr = &team->runs[run];
+    uint64_t span = atomic_load_explicit(&cr->span, memory_order_relaxed);
+    for (;;) {
+        const uint32_t front = (uint32_t)(span >> 32), back = (uint32_t)span;
+        if (front >= back)
+            return -1;
+        const uint64_t rest = owner ? (uint64_t)(front + 1) << 32 | back : (uint64_t)front << 32 | (back - 1);
+        if (atomic_compare_exchange_weak_explicit(&cr->span, &span, rest, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return owner ? front : back - 1;
+    }
+}
+
+/* Thread w's own run of chunks in order, then chunks from the ends of the
+ * others' runs, as one core may run slower than its neighbour */
 static void for_task(const void *args, const gan_worker *w)
 {
     const for_args *f = args;
-    ptrdiff_t begin, end;
-    gan_worker_share(w, f->n, 1, &begin, &end);
-    for (ptrdiff_t i = begin; i < end; i++)
-        f->item(f->args, i);
+    for (int r = 0; r < f->runs; r++) {
+        for (int64_t c; (c = gan_team_take(w->team, (w->t + r) % f->runs, r == 0)) >= 0;) {
+            const ptrdiff_t end = (c + 1) * f->chunk < f->n ? (c + 1) * f->chunk : f->n;
+            for (ptrdiff_t i = c * f->chunk; i < end; i++)
+                f->item(f->args, i);
+        }
+    }
 }
 
 void gan_team_for(gan_team *team, int threads, ptrdiff_t n, void (*item)(const void *args, ptrdiff_t i),
                   const void *args)
 {
-    const for_args f = {item, args, n};
-    gan_team_run(team, n < threads ? (int)n : threads, for_task, &f);
+    if (threads > team->threads)
+        threads = team->threads;
+    if (threads > n)
+        threads = (int)n;
+    if (threads <= 1 || in_task) {
+        for (ptrdiff_t i = 0; i < n; i++)
+            item(args, i);
+        return;
+    }
+    /* CHUNKS_PER_THREAD chunks a thread, fewer where there are fewer items */
+    const ptrdiff_t chunk = (n + (ptrdiff_t)threads * CHUNKS_PER_THREAD - 1) / ((ptrdiff_t)threads * CHUNKS_PER_THREAD);
+    gan_team_deal(team, threads, (n + chunk - 1) / chunk);
+    const for_args f = {item, args, n, chunk, threads};
+    gan_team_run(team, threads, for_task, &f);
 }
 
 gan_status gan_team_gather(gan_team *team, gan_status (*body)(void *arg), void *arg)
@@ -211,6 +292,7 @@ gan_status gan_team_gather(gan_team *team, gan_status (*body)(void *arg), void *
     gan_status status = GAN_OK;
 #ifdef _OPENMP
     const unsigned start = atomic_load_explicit(&team->posted, memory_order_relaxed);
+    settle_spin(team);
 #pragma omp parallel num_threads(team->threads)
     {
         const int t = omp_get_thread_num();

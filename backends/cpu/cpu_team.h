@@ -17,7 +17,9 @@
 
 #include "gan.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct gan_team gan_team;
 
@@ -46,13 +48,25 @@ void gan_team_run(gan_team *team, int threads, gan_task task, const void *args);
 void gan_team_sync(const gan_worker *w);
 
 /* Items [begin, end) of n that thread w takes in a static split into
- * contiguous parts whose starts are multiples of `align` */
-void gan_worker_share(const gan_worker *w, ptrdiff_t n, ptrdiff_t align, ptrdiff_t *begin, ptrdiff_t *end);
+ * contiguous parts */
+void gan_worker_share(const gan_worker *w, ptrdiff_t n, ptrdiff_t *begin, ptrdiff_t *end);
 
-/* Runs item(args, i) for i in [0, n) on `threads` threads, split as
- * gan_worker_share splits them */
+/* Runs item(args, i) for each i in [0, n) once, on `threads` threads:
+ * each takes the chunks of its contiguous run of them in order, then
+ * chunks left at the ends of the others' runs (a core may run slower than
+ * its neighbour: another VM, a busy sibling). Items must not depend on
+ * which thread runs them. */
 void gan_team_for(gan_team *team, int threads, ptrdiff_t n, void (*item)(const void *args, ptrdiff_t i),
                   const void *args);
+
+/* Work taken between threads, for tasks that share it out themselves:
+ * gan_team_deal splits chunks [0, chunks) into `runs` contiguous runs (at
+ * most the team's size), one a thread; before the task starts, or between
+ * barriers. gan_team_take gives run `run`'s first chunk not yet taken
+ * (owner: the thread the run was dealt to) or its last (another thread),
+ * or -1 when none is left. */
+void gan_team_deal(gan_team *team, int runs, int64_t chunks);
+int64_t gan_team_take(gan_team *team, int run, bool owner);
 
 /* Runs body(arg) on the calling thread with the team's other threads kept
  * ready for the tasks it runs, and returns body's status. A gathering
