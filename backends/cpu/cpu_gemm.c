@@ -450,8 +450,11 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
     }
     const gan_ukernel *uk = plan->kernel;
     const int tiles_m = (m + uk->mr - 1) / uk->mr, tiles_n = (n + uk->nr - 1) / uk->nr;
-    /* threads only where there is work enough to pay for waking them */
-    int threads = 2.0 * m * n * k < 2e5 ? 1 : plan->num_threads;
+    /* threads only where there is work enough to pay for waking them, and
+     * not from within a task, whose team's runs the product would deal */
+    int threads = 2.0 * m * n * k < 2e5 || gan_team_in_task() ? 1 : plan->num_threads;
+    if (threads > gan_team_size(plan->team))
+        threads = gan_team_size(plan->team);
     /* slice C along N unless it is too narrow, then along M; or along M
      * when asked (see gan_cpu_gemm_rows) */
     const bool by_columns =

@@ -181,7 +181,9 @@ static inline gan_matrix gan_im2col(const float *data, ptrdiff_t sample, const i
  * summed in the same order whatever the thread count; thread t of T takes
  * the t-th of T contiguous parts, then, where every thread holds all of the
  * operand the threads read whole (A packed once for all, or B packed by
- * each), blocks left at the ends of the others'. */
+ * each), blocks left at the ends of the others'. Not from within a task of
+ * the plan's team: the product packs in the plan's spaces, one a thread of
+ * its own tasks, and runs on one thread there. */
 void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float alpha, gan_matrix a,
                            gan_matrix b, float beta, gan_matrix c);
 

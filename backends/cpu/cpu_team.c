@@ -9,18 +9,28 @@
 #include <stdlib.h>
 #if defined(__unix__) || defined(__APPLE__)
 #include <sched.h>
+#include <time.h>
 #endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-/* A waiting thread pauses up to this many times (about a millisecond),
- * then gives its core up between looks: a system call each, which costs
- * more than the wait it ends on the VMs measured (sched_yield was 8% of a
- * dcgan step's cycles at 2,048 pauses). A team with more threads than the
+/* A waiting thread pauses up to SPIN_PAUSES times (a millisecond on Zen,
+ * about three on Intel, whose pause is longer), then gives its core up
+ * between looks, YIELDS times, then sleeps SLEEP_NS between looks, so that
+ * a long wait (a collective call of a step across machines) leaves the
+ * core to others. Giving the core up is a system call, which costs more
+ * than the wait it ends on the VMs measured (sched_yield was 8% of a dcgan
+ * step's cycles at 2,048 pauses). A team with more threads than the
  * machine has cores gives its core up at once, as threads then wait for
  * others that are not running. */
-enum { CACHE_LINE = 64, SPIN_PAUSES = 1 << 16, SPIN_PAUSES_OVERSUBSCRIBED = 64 };
+enum {
+    CACHE_LINE = 64,
+    SPIN_PAUSES = 1 << 16,
+    SPIN_PAUSES_OVERSUBSCRIBED = 64,
+    YIELDS = 1000,
+    SLEEP_NS = 50000
+};
 
 /* gan_team_for deals each thread a run of this many chunks of items */
 enum { CHUNKS_PER_THREAD = 8 };
@@ -32,6 +42,12 @@ typedef struct chunk_run {
 } chunk_run;
 
 struct gan_team {
+    /* set when made (spin_pauses before the first region; gathered by the
+     * gathering thread), read by all */
+    _Alignas(CACHE_LINE) int threads; /* the most a task takes */
+    int spin_pauses;  /* SPIN_PAUSES, or SPIN_PAUSES_OVERSUBSCRIBED; 0 until the first region */
+    int gathered;     /* threads in the gathering under way, 0 outside one */
+    chunk_run *runs;  /* one per thread: gan_team_deal's */
     /* the barrier: threads arrived at it, and how many times it opened */
     _Alignas(CACHE_LINE) _Atomic unsigned arrived;
     _Alignas(CACHE_LINE) _Atomic unsigned opened;
@@ -42,14 +58,12 @@ struct gan_team {
     int nt;
     /* the threads other than the poster that are done with the last task */
     _Alignas(CACHE_LINE) _Atomic int finished;
-    int threads;  /* the most a task takes */
-    int spin_pauses; /* SPIN_PAUSES, or SPIN_PAUSES_OVERSUBSCRIBED; 0 until the first region */
-    int gathered; /* threads in the gathering under way, 0 outside one; the gathering thread's only */
-    chunk_run *runs; /* one per thread: gan_team_deal's */
 };
 
 /* Whether this thread is running a task: a task it starts then runs on it alone */
 static _Thread_local bool in_task;
+
+bool gan_team_in_task(void) { return in_task; }
 
 static inline void spin_pause(void)
 {
@@ -58,10 +72,20 @@ static inline void spin_pause(void)
 #endif
 }
 
-static inline void yield_core(void)
+/* One look's wait: the `looks`-th since the waiting began */
+static inline void wait_a_little(const gan_team *team, long looks)
 {
+    if (looks < team->spin_pauses) {
+        spin_pause();
+        return;
+    }
 #if defined(__unix__) || defined(__APPLE__)
-    sched_yield();
+    if (looks < team->spin_pauses + YIELDS) {
+        sched_yield();
+        return;
+    }
+    const struct timespec nap = {0, SLEEP_NS};
+    nanosleep(&nap, NULL);
 #endif
 }
 
@@ -69,23 +93,15 @@ static inline void yield_core(void)
 static unsigned wait_for_change(const gan_team *team, _Atomic unsigned *x, unsigned old)
 {
     unsigned v;
-    for (int spins = 0; (v = atomic_load_explicit(x, memory_order_acquire)) == old;) {
-        if (spins < team->spin_pauses)
-            spin_pause(), spins++;
-        else
-            yield_core();
-    }
+    for (long looks = 0; (v = atomic_load_explicit(x, memory_order_acquire)) == old; looks++)
+        wait_a_little(team, looks);
     return v;
 }
 
 static void wait_for_count(const gan_team *team, _Atomic int *x, int count)
 {
-    for (int spins = 0; atomic_load_explicit(x, memory_order_acquire) != count;) {
-        if (spins < team->spin_pauses)
-            spin_pause(), spins++;
-        else
-            yield_core();
-    }
+    for (long looks = 0; atomic_load_explicit(x, memory_order_acquire) != count; looks++)
+        wait_a_little(team, looks);
 }
 
 gan_team *gan_team_create(int threads)

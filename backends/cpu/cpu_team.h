@@ -5,7 +5,8 @@
  * A task outside a gathering is one OpenMP parallel region. Inside
  * gan_team_gather (a training step) the threads stay in one region for the
  * whole call: the calling thread runs the caller's code and hands each task
- * to the others, which wait for it spinning. A task then costs a handoff of
+ * to the others, which wait for it spinning (then giving their cores up,
+ * then sleeping, when the wait is long). A task then costs a handoff of
  * two cache lines (0.2 us on the 2-core VMs measured) instead of OpenMP's
  * fork and join (3 us there: libgomp wakes its threads with a futex system
  * call at each region and barrier, and system calls are slow in a VM).
@@ -42,6 +43,11 @@ int gan_team_size(const gan_team *team);
  * returns when all have finished. One thread, or a call from within a
  * task, runs it on the calling thread alone. */
 void gan_team_run(gan_team *team, int threads, gan_task task, const void *args);
+
+/* Whether the calling thread is running a task: work it would share out
+ * then runs on it alone (gan_team_run and gan_team_for see to that; other
+ * code that deals runs itself must check) */
+bool gan_team_in_task(void);
 
 /* Waits until all of w's task's threads have reached it: what each wrote
  * before is then visible to all. */
