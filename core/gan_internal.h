@@ -27,7 +27,7 @@ struct gan_context {
     float *host_scratch;     /* for initializers; grows, never shrinks */
     size_t host_scratch_len;
     uint64_t *random_bits;   /* gan_random_normal's draws; grows, never shrinks */
-    size_t random_bits_len;
+    size_t random_bits_len;  /* pairs of draws random_bits holds */
     char error[4096];        /* room for an OpenCL compiler log */
 };
 

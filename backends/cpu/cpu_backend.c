@@ -53,8 +53,8 @@ enum { PARALLEL_MIN_ELEMENTS = 16384 };
 
 /* Elementwise work: a range kernel over plain restrict pointers (so the
  * compiler vectorizes it), given its arguments, and a driver that splits
- * [0, n) in one contiguous part per thread, and uses one thread for small
- * tensors. */
+ * [0, n) into RANGE_PIECES 64-byte aligned pieces a thread, which
+ * gan_team_for deals out, and uses one thread for small tensors. */
 typedef void (*range_kernel)(const void *args, ptrdiff_t begin, ptrdiff_t end);
 
 typedef struct ranges {
@@ -69,18 +69,17 @@ static void range_piece(const void *args, ptrdiff_t i)
     r->kernel(r->args, i * r->piece, (i + 1) * r->piece < r->n ? (i + 1) * r->piece : r->n);
 }
 
-/* [0, n) in RANGE_PIECES pieces a thread, 64-byte aligned */
 enum { RANGE_PIECES = 8 };
 
 static void run_ranges(gan_backend *be, ptrdiff_t n, range_kernel kernel, const void *args)
 {
     const int threads = n < PARALLEL_MIN_ELEMENTS ? 1 : threads_of(be);
-    const ptrdiff_t pieces = (ptrdiff_t)threads * RANGE_PIECES;
-    const ranges r = {kernel, args, n, threads == 1 ? n : ((n + pieces - 1) / pieces + 15) / 16 * 16};
-    if (threads == 1 || n == 0) {
+    if (threads == 1) {
         kernel(args, 0, n);
         return;
     }
+    const ptrdiff_t pieces = (ptrdiff_t)threads * RANGE_PIECES;
+    const ranges r = {kernel, args, n, ((n + pieces - 1) / pieces + 15) / 16 * 16};
     gan_team_for(team_of(be), threads, (n + r.piece - 1) / r.piece, range_piece, &r);
 }
 
@@ -166,8 +165,8 @@ static gan_status cpu_gemm_op(gan_backend *be, bool ta, bool tb, int m, int n, i
     return GAN_OK;
 }
 
-/* What the per-sample ops (bias and activation, batch norm's normalization)
- * work on: samples of c x hw floats */
+/* What the per-sample bias ops (with or without the activation) work on:
+ * samples of c x hw floats */
 typedef struct sample_args {
     float *y;
     const float *bias;
@@ -724,6 +723,9 @@ typedef enum sums_kind {
  * from the other core. */
 enum { SUM_PARTS = 4 };
 
+/* The parts a batch's sums take: SUM_PARTS, fewer for fewer samples */
+static int sum_parts(const gan_batchnorm_args *a) { return a->n < SUM_PARTS ? a->n : SUM_PARTS; }
+
 /* The sums of one part, samples [i0, i1), into s0 and s1 (see accumulate) */
 VECTOR_CLONES static void accumulate_part(const gan_batchnorm_args *a, sums_kind kind, const float *x,
                                           const float *dy, const float *y, const float *pos_mean,
@@ -776,10 +778,7 @@ VECTOR_CLONES static void accumulate_part(const gan_batchnorm_args *a, sums_kind
     }
 }
 
-/* Per position q of a sample's block, sums over the samples: each part's in
- * order into acc0/acc1 + part * block, then the parts' in order into the
- * first. SUM_DY_DY_XHAT with y: dy is first taken through the folded
- * activation; SUM_X with y: x is, and written to through. */
+/* accumulate's arguments */
 typedef struct sums_args {
     const gan_batchnorm_args *a;
     sums_kind kind;
@@ -794,7 +793,7 @@ static void accumulate_one_part(const void *args, ptrdiff_t part)
     const sums_args *s = args;
     const gan_batchnorm_args *a = s->a;
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw;
-    const int parts = a->n < SUM_PARTS ? a->n : SUM_PARTS;
+    const int parts = sum_parts(a);
     accumulate_part(a, s->kind, s->x, s->dy, s->y, s->pos_mean, s->pos_invstd, s->acc0 + part * block,
                     s->kind != SUM_X ? s->acc1 + part * block : NULL, s->through, (int)(a->n * part / parts),
                     (int)(a->n * (part + 1) / parts));
@@ -806,7 +805,7 @@ static void add_parts(const void *args, ptrdiff_t q)
     const sums_args *s = args;
     const gan_batchnorm_args *a = s->a;
     const ptrdiff_t block = (ptrdiff_t)a->c * a->hw, q0 = 16 * q, q1 = q0 + 16 < block ? q0 + 16 : block;
-    const int parts = a->n < SUM_PARTS ? a->n : SUM_PARTS;
+    const int parts = sum_parts(a);
     double *acc0 = s->acc0, *acc1 = s->acc1;
     for (int part = 1; part < parts; part++) {
         for (ptrdiff_t p = q0; p < q1; p++)
@@ -816,13 +815,17 @@ static void add_parts(const void *args, ptrdiff_t q)
     }
 }
 
+/* Per position q of a sample's block, sums over the samples: each part's in
+ * order into acc0/acc1 + part * block, then the parts' in order into the
+ * first. SUM_DY_DY_XHAT with y: dy is first taken through the folded
+ * activation; SUM_X with y: x is, and written to through. */
 static void accumulate(gan_backend *be, const gan_batchnorm_args *a, sums_kind kind, const float *x,
                        const float *dy, const float *y, const float *pos_mean, const float *pos_invstd,
                        double *acc0, double *acc1, float *through)
 {
     const sums_args s = {a, kind, x, dy, y, pos_mean, pos_invstd, acc0, acc1, through};
     const int threads = bn_threads(be, a);
-    gan_team_for(team_of(be), threads, a->n < SUM_PARTS ? a->n : SUM_PARTS, accumulate_one_part, &s);
+    gan_team_for(team_of(be), threads, sum_parts(a), accumulate_one_part, &s);
     gan_team_for(team_of(be), threads, ((ptrdiff_t)a->c * a->hw + 15) / 16, add_parts, &s);
 }
 

@@ -5,7 +5,6 @@
  * others'. */
 #define _POSIX_C_SOURCE 200809L
 #include "cpu_gemm.h"
-#include "cpu_team.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -358,8 +357,8 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const gemm_operands 
 enum { BLOCKS_PER_THREAD = 4 };
 
 /* Thread t's part of C in blocks of columns (or rows), dealt by
- * gan_team_deal into `threads` runs, over the terms [k0, k1): the t-th contiguous run of blocks
- * in order (the samples that the ops around the product also give it:
+ * gan_team_deal into `threads` runs, over the terms [k0, k1): the t-th
+ * contiguous run of blocks in order (the samples that the ops around the product also give it:
  * col2im, batch norm's sums and the elementwise ops for NCHW columns, the
  * elementwise ops and the optimizer for a Linear layer's rows, so no
  * thread reads what the other core just wrote), then what is left at the
@@ -373,15 +372,14 @@ static void gemm_blocks(const gemm_operands *o, const gan_gemm_plan *plan, float
     const int tiles = (extent + unit - 1) / unit;
     /* which thread computes a block does not change its results: a block
      * is whole columns (or rows) of C */
-    for (int i = 0; i < threads; i++) {
-        for (int blk; (blk = (int)gan_team_take(plan->team, (t + i) % threads, i == 0)) >= 0;) {
-            const int from = tiles * blk / blocks * unit, to = tiles * (blk + 1) / blocks * unit;
-            const int end = to < extent ? to : extent;
-            if (by_columns)
-                gemm_serial(uk, pack, o, 0, o->m, from, end, k0, k1);
-            else
-                gemm_serial(uk, pack, o, from, end, 0, o->n, k0, k1);
-        }
+    int scan = 0;
+    for (int blk; (blk = (int)gan_team_next(plan->team, t, threads, &scan)) >= 0;) {
+        const int from = tiles * blk / blocks * unit, to = tiles * (blk + 1) / blocks * unit;
+        const int end = to < extent ? to : extent;
+        if (by_columns)
+            gemm_serial(uk, pack, o, 0, o->m, from, end, k0, k1);
+        else
+            gemm_serial(uk, pack, o, from, end, 0, o->n, k0, k1);
     }
 }
 

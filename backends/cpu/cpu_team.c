@@ -199,13 +199,13 @@ void gan_team_run(gan_team *team, int threads, gan_task task, const void *args)
 {
     if (threads > team->threads)
         threads = team->threads;
-    if (threads > 1 && !in_task && team->gathered > 1) {
-        post(team, threads < team->gathered ? threads : team->gathered, task, args);
-        return;
-    }
     if (threads <= 1 || in_task) {
         const gan_worker w = {0, 1, team};
         task(args, &w);
+        return;
+    }
+    if (team->gathered > 1) {
+        post(team, threads < team->gathered ? threads : team->gathered, task, args);
         return;
     }
 #ifdef _OPENMP
@@ -238,13 +238,6 @@ void gan_worker_share(const gan_worker *w, ptrdiff_t n, ptrdiff_t *begin, ptrdif
     *end = n * (w->t + 1) / w->nt;
 }
 
-typedef struct for_args {
-    void (*item)(const void *args, ptrdiff_t i);
-    const void *args;
-    ptrdiff_t n, chunk; /* items, and items a chunk */
-    int runs;           /* the runs the chunks were dealt into */
-} for_args;
-
 void gan_team_deal(gan_team *team, int runs, int64_t chunks)
 {
     for (int r = 0; r < runs; r++)
@@ -253,7 +246,9 @@ void gan_team_deal(gan_team *team, int runs, int64_t chunks)
                               memory_order_relaxed);
 }
 
-int64_t gan_team_take(gan_team *team, int run, bool owner)
+/* Takes the first chunk of a run (its owner) or the last (another
+ * thread); -1 when none is left */
+static int64_t take_chunk(gan_team *team, int run, bool owner)
 {
     chunk_run *cr = &team->runs[run];
     uint64_t span = atomic_load_explicit(&cr->span, memory_order_relaxed);
@@ -268,17 +263,32 @@ int64_t gan_team_take(gan_team *team, int run, bool owner)
     }
 }
 
-/* Thread w's own run of chunks in order, then chunks from the ends of the
- * others' runs, as one core may run slower than its neighbour */
+int64_t gan_team_next(gan_team *team, int t, int runs, int *scan)
+{
+    for (; *scan < runs; ++*scan) {
+        const int64_t chunk = take_chunk(team, (t + *scan) % runs, *scan == 0);
+        if (chunk >= 0)
+            return chunk;
+    }
+    return -1;
+}
+
+typedef struct for_args {
+    void (*item)(const void *args, ptrdiff_t i);
+    const void *args;
+    ptrdiff_t n, chunk; /* items, and items a chunk */
+    int runs;           /* the runs the chunks were dealt into */
+} for_args;
+
+/* Thread w's chunks of gan_team_for's items */
 static void for_task(const void *args, const gan_worker *w)
 {
     const for_args *f = args;
-    for (int r = 0; r < f->runs; r++) {
-        for (int64_t c; (c = gan_team_take(w->team, (w->t + r) % f->runs, r == 0)) >= 0;) {
-            const ptrdiff_t end = (c + 1) * f->chunk < f->n ? (c + 1) * f->chunk : f->n;
-            for (ptrdiff_t i = c * f->chunk; i < end; i++)
-                f->item(f->args, i);
-        }
+    int scan = 0;
+    for (int64_t c; (c = gan_team_next(w->team, w->t, f->runs, &scan)) >= 0;) {
+        const ptrdiff_t end = (c + 1) * f->chunk < f->n ? (c + 1) * f->chunk : f->n;
+        for (ptrdiff_t i = c * f->chunk; i < end; i++)
+            f->item(f->args, i);
     }
 }
 

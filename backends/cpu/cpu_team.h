@@ -68,11 +68,12 @@ void gan_team_for(gan_team *team, int threads, ptrdiff_t n, void (*item)(const v
 /* Work taken between threads, for tasks that share it out themselves:
  * gan_team_deal splits chunks [0, chunks) into `runs` contiguous runs (at
  * most the team's size), one a thread; before the task starts, or between
- * barriers. gan_team_take gives run `run`'s first chunk not yet taken
- * (owner: the thread the run was dealt to) or its last (another thread),
- * or -1 when none is left. */
+ * barriers. gan_team_next gives thread t its next chunk: the first not yet
+ * taken of its own run, then the last of another's (a core may run slower
+ * than its neighbour), or -1 when none is left; *scan, 0 at first, keeps
+ * its place among the runs. */
 void gan_team_deal(gan_team *team, int runs, int64_t chunks);
-int64_t gan_team_take(gan_team *team, int run, bool owner);
+int64_t gan_team_next(gan_team *team, int t, int runs, int *scan);
 
 /* Runs body(arg) on the calling thread with the team's other threads kept
  * ready for the tasks it runs, and returns body's status. A gathering
