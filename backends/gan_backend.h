@@ -92,10 +92,15 @@ typedef struct gan_batchnorm_args {
  * error. Tensors are accessed through ->data. "Accumulate" means the result
  * is added to what the output holds. */
 #define GAN_BACKEND_OPS(X)                                                                                \
-    /* memory: copies in and out, and a constant */                                                     \
+    /* memory: copies in and out, a constant, and a copy between tensors */                              \
     X(write, (gan_backend *be, gan_tensor *t, const float *src, size_t n), (be, t, src, n))              \
     X(read, (gan_backend *be, const gan_tensor *t, float *dst, size_t n), (be, t, dst, n))               \
     X(fill, (gan_backend *be, gan_tensor *t, float value), (be, t, value))                              \
+    /* dst's floats [dst_at, dst_at + n) = src's [src_at, src_at + n), on the device (ranges within    \
+     * the tensors; one tensor's two ranges do not overlap) */                                           \
+    X(copy, (gan_backend *be, gan_tensor *dst, size_t dst_at, const gan_tensor *src, size_t src_at,     \
+             size_t n),                                                                                  \
+      (be, dst, dst_at, src, src_at, n))                                                                 \
     /* C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C, row-major, whole tensors */                 \
     X(gemm, (gan_backend *be, bool trans_a, bool trans_b, int m, int n, int k, float alpha,              \
              const gan_tensor *a, const gan_tensor *b, float beta, gan_tensor *c),                        \

@@ -201,6 +201,15 @@ GAN_API size_t gan_tensor_numel(const gan_tensor *t);
 GAN_API gan_status gan_tensor_write(gan_tensor *t, const float *src, size_t count);
 /* Returns OK, INVALID_ARGUMENT, SHAPE, BACKEND. */
 GAN_API gan_status gan_tensor_read(const gan_tensor *t, float *dst, size_t count);
+/* Copies count floats of src, from src_offset on, into dst from dst_offset
+ * on (offsets count floats in the tensors' row-major order), without
+ * leaving the device: batches put side by side, for one. Both tensors
+ * belong to one context. INVALID_ARGUMENT when a tensor's two ranges (or a
+ * view's and its tensor's) overlap; SHAPE when a range runs past its
+ * tensor's end.
+ * Returns OK, INVALID_ARGUMENT, SHAPE, BACKEND. */
+GAN_API gan_status gan_tensor_copy(gan_tensor *dst, size_t dst_offset, const gan_tensor *src, size_t src_offset,
+                                   size_t count);
 /* Returns OK, INVALID_ARGUMENT, BACKEND. */
 GAN_API gan_status gan_tensor_fill(gan_tensor *t, float value);
 /* Fill from the context's generator (the initializers).
@@ -544,8 +553,11 @@ GAN_API void gan_trainer_free(gan_trainer *trainer);
 
 /* One training step on a real batch [N, C, H, W] and noise z of G's input
  * shape with the same N (both borrowed, in the trainer's context). stats
- * may be NULL. The steady state allocates nothing; a new N re-sizes the
- * labels once.
+ * may be NULL. Where D has no batch norm its step takes the real and the
+ * generated batch as one batch of 2N (the same gradients within rounding,
+ * in one pass instead of two; D then holds its activations for 2N). The
+ * steady state allocates nothing; a new N re-sizes the labels and those
+ * buffers once.
  * Returns OK, INVALID_ARGUMENT, STATE, SHAPE, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_trainer_step(gan_trainer *trainer, const gan_tensor *real, const gan_tensor *z,
                                     gan_step_stats *stats);

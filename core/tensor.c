@@ -172,6 +172,29 @@ gan_status gan_tensor_read(const gan_tensor *t, float *dst, size_t count)
     return GAN_RUN(t->ctx, read, t, dst, count);
 }
 
+gan_status gan_tensor_copy(gan_tensor *dst, size_t dst_offset, const gan_tensor *src, size_t src_offset,
+                           size_t count)
+{
+    gan_clear_error(dst ? dst->ctx : NULL);
+    if (!dst)
+        return GAN_ERR_INVALID_ARGUMENT;
+    gan_context *ctx = dst->ctx;
+    if (!src)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_tensor_copy: src is NULL");
+    if (src->ctx != ctx)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT, "gan_tensor_copy: the tensors belong to different contexts");
+    if (count > dst->numel || dst_offset > dst->numel - count || count > src->numel ||
+        src_offset > src->numel - count)
+        return gan_fail(ctx, GAN_ERR_SHAPE,
+                        "gan_tensor_copy: %zu floats from %zu of %zu into %zu of %zu run past a tensor's end", count,
+                        src_offset, src->numel, dst_offset, dst->numel);
+    if (dst->data == src->data && dst_offset < src_offset + count && src_offset < dst_offset + count)
+        return gan_fail(ctx, GAN_ERR_INVALID_ARGUMENT,
+                        "gan_tensor_copy: floats %zu to %zu and %zu to %zu of one tensor overlap", src_offset,
+                        src_offset + count, dst_offset, dst_offset + count);
+    return count ? GAN_RUN(ctx, copy, dst, dst_offset, src, src_offset, count) : GAN_OK;
+}
+
 gan_status gan_tensor_fill(gan_tensor *t, float value)
 {
     gan_clear_error(t ? t->ctx : NULL);

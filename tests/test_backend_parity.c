@@ -256,6 +256,15 @@ static void check_losses_and_optimizers(void)
     REQUIRE_OK(ocl, GAN_RUN(ocl, ema_update, avg_o, val_o, 0.9f));
     compare("ema_update", avg_o, avg_c, 1e-7, 1e-6);
     gan_tensor_free(avg_o), gan_tensor_free(avg_c), gan_tensor_free(val_o), gan_tensor_free(val_c);
+    /* copies between tensors and within one, at odd offsets: the same floats */
+    gan_tensor *from_o, *from_c = random_pair(2, (int[]){97, 31}, &from_o, -1.0f, 1.0f);
+    gan_tensor *into_o, *into_c = random_pair(1, (int[]){5003}, &into_o, -1.0f, 1.0f);
+    REQUIRE_OK(cpu, gan_tensor_copy(into_c, 11, from_c, 7, 2999));
+    REQUIRE_OK(ocl, gan_tensor_copy(into_o, 11, from_o, 7, 2999));
+    REQUIRE_OK(cpu, gan_tensor_copy(into_c, 3100, into_c, 13, 1901));
+    REQUIRE_OK(ocl, gan_tensor_copy(into_o, 3100, into_o, 13, 1901));
+    compare("copy", into_o, into_c, 0, 0);
+    gan_tensor_free(from_o), gan_tensor_free(from_c), gan_tensor_free(into_o), gan_tensor_free(into_c);
     /* softmax cross-entropy over 37 rows of 10 classes, one-hot targets */
     const int classes_shape[2] = {37, 10};
     float onehot[370] = {0};

@@ -68,6 +68,22 @@ static void test_tensor_errors(gan_context *ctx)
     EXPECT_ERR(ctx, gan_tensor_fill_normal(t, 0.0f, -1.0f), GAN_ERR_INVALID_ARGUMENT, "std");
     EXPECT_ERR(ctx, gan_tensor_fill_uniform(t, 1.0f, 0.0f), GAN_ERR_INVALID_ARGUMENT, "range");
     CHECK(gan_tensor_dim(t, 5) == 0 && gan_tensor_dim(t, 1) == 3 && gan_tensor_numel(t) == 6);
+    gan_tensor *u;
+    REQUIRE_OK(ctx, gan_tensor_create(ctx, 1, (int[]){4}, &u));
+    EXPECT_ERR(ctx, gan_tensor_copy(t, 0, NULL, 0, 1), GAN_ERR_INVALID_ARGUMENT, "src is NULL");
+    CHECK(gan_tensor_copy(NULL, 0, u, 0, 1) == GAN_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(ctx, gan_tensor_copy(t, 3, u, 0, 4), GAN_ERR_SHAPE, "4 floats from 0 of 4 into 3 of 6 run past");
+    EXPECT_ERR(ctx, gan_tensor_copy(t, 0, u, 1, 4), GAN_ERR_SHAPE, "run past a tensor's end");
+    EXPECT_ERR(ctx, gan_tensor_copy(t, 0, u, SIZE_MAX, 2), GAN_ERR_SHAPE, "run past"); /* no wrap-around */
+    EXPECT_ERR(ctx, gan_tensor_copy(t, 1, t, 0, 2), GAN_ERR_INVALID_ARGUMENT, "floats 0 to 2 and 1 to 3 of one tensor overlap");
+    EXPECT_ERR(ctx, gan_tensor_copy(t, 0, t, 1, 2), GAN_ERR_INVALID_ARGUMENT, "overlap");
+    gan_context *other = test_context(1, 1);
+    gan_tensor *elsewhere;
+    REQUIRE_OK(other, gan_tensor_create(other, 1, (int[]){4}, &elsewhere));
+    EXPECT_ERR(ctx, gan_tensor_copy(t, 0, elsewhere, 0, 1), GAN_ERR_INVALID_ARGUMENT, "different contexts");
+    gan_tensor_free(elsewhere);
+    gan_context_free(other);
+    gan_tensor_free(u);
     EXPECT_ERR(ctx, gan_random_set_state(ctx, (uint64_t[4]){0, 0, 0, 0}), GAN_ERR_INVALID_ARGUMENT, "all-zero");
     /* each call clears the message of the one before */
     REQUIRE_OK(ctx, gan_tensor_fill(t, 1.0f));

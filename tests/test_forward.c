@@ -316,9 +316,52 @@ static void test_views(gan_context *ctx)
     gan_model_free(m);
 }
 
+/* gan_tensor_copy against a copy on the host: across tensors of other
+ * shapes at odd offsets (large enough to split between threads), within
+ * one tensor, and into a view of one */
+static void test_copy(gan_context *ctx)
+{
+    enum { N = 40000, M = 50021, COUNT = 33333, FROM = 4321, TO = 9876 };
+    float *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * M);
+    unsigned state = 7;
+    test_fill(x, N, -1.0f, 1.0f, &state);
+    test_fill(y, M, -1.0f, 1.0f, &state);
+    gan_tensor *xt = test_tensor(ctx, 2, (int[]){N / 100, 100}, x), *yt = test_tensor(ctx, 1, (int[]){M}, y);
+    REQUIRE_OK(ctx, gan_tensor_copy(yt, TO, xt, FROM, COUNT));
+    memcpy(y + TO, x + FROM, sizeof(float) * COUNT);
+    float *got = test_read(yt);
+    CHECK(memcmp(got, y, sizeof(float) * M) == 0);
+    free(got);
+    REQUIRE_OK(ctx, gan_tensor_copy(yt, 1, yt, M / 2 + 3, M / 2 - 3)); /* the two halves of one tensor */
+    memcpy(y + 1, y + M / 2 + 3, sizeof(float) * (M / 2 - 3));
+    got = test_read(yt);
+    CHECK(memcmp(got, y, sizeof(float) * M) == 0);
+    free(got);
+    REQUIRE_OK(ctx, gan_tensor_copy(xt, 0, yt, 0, 0)); /* nothing to copy */
+    got = test_read(xt);
+    CHECK(memcmp(got, x, sizeof(float) * N) == 0);
+    free(got);
+    gan_model *m;
+    gan_layer *l;
+    const gan_tensor *flat;
+    REQUIRE_OK(ctx, gan_model_create(ctx, &m));
+    REQUIRE_OK(ctx, gan_flatten_create(ctx, &l));
+    REQUIRE_OK(ctx, gan_model_add(m, l));
+    REQUIRE_OK(ctx, gan_model_forward(m, xt, &flat)); /* a view of xt */
+    REQUIRE_OK(ctx, gan_tensor_copy((gan_tensor *)flat, 5, yt, 17, 100));
+    memcpy(x + 5, y + 17, sizeof(float) * 100);
+    got = test_read(xt);
+    CHECK(memcmp(got, x, sizeof(float) * N) == 0);
+    free(got);
+    gan_model_free(m);
+    gan_tensor_free(xt), gan_tensor_free(yt);
+    free(x), free(y);
+}
+
 int main(void)
 {
     gan_context *ctx = test_context(2, 1);
+    test_copy(ctx);
     test_linear(ctx, 1, 1, 1, 1);
     test_linear(ctx, 3, 7, 17, 1);
     test_linear(ctx, 17, 3, 1, 0);

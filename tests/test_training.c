@@ -237,16 +237,28 @@ static void build_pair(gan_context *ctx, gan_model **g, gan_model **d)
 }
 
 /* Runs GAN training steps through the library's trainer and returns every
- * parameter of G and D, concatenated (caller frees). */
-static float *train_gan(int threads, uint64_t seed, int steps, size_t *count, float *last_losses)
+ * parameter of G and D, concatenated (caller frees): build_pair's models
+ * (D with batch norm), or the zoo's model `zoo` (the fully connected gan:
+ * D without, its real and generated batches taken as one). */
+static float *train_gan(const char *zoo, int threads, uint64_t seed, int steps, size_t *count, float *last_losses)
 {
     gan_context *ctx = test_context(threads, seed);
     gan_model *g, *d;
-    build_pair(ctx, &g, &d);
     gan_trainer *trainer;
-    REQUIRE_OK(ctx, gan_trainer_create(g, d, NULL, &trainer));
     enum { B = 16 };
-    gan_tensor *z = test_tensor(ctx, 2, (int[]){B, 8}, NULL), *real = test_tensor(ctx, 4, (int[]){B, 1, 8, 8}, NULL);
+    int z_shape[4] = {B, 8, 1, 1}, z_ndim = 2, image[4] = {B, 1, 8, 8};
+    if (zoo) {
+        REQUIRE_OK(ctx, gan_trainer_create_zoo(ctx, zoo, NULL, NULL, &trainer));
+        g = gan_trainer_generator(trainer), d = gan_trainer_discriminator(trainer);
+        gan_models_info spec;
+        REQUIRE_OK(ctx, gan_trainer_models_info(trainer, &spec));
+        z_shape[1] = spec.z_dim, z_ndim = spec.z_ndim;
+        image[1] = spec.channels, image[2] = image[3] = spec.image_size;
+    } else {
+        build_pair(ctx, &g, &d);
+        REQUIRE_OK(ctx, gan_trainer_create(g, d, NULL, &trainer));
+    }
+    gan_tensor *z = test_tensor(ctx, z_ndim, z_shape, NULL), *real = test_tensor(ctx, 4, image, NULL);
     gan_step_stats stats = {0};
 #ifdef GAN_TEST_COUNT_ALLOCATIONS
     size_t allocations_after_first_step = 0;
@@ -280,23 +292,24 @@ static float *train_gan(int threads, uint64_t seed, int steps, size_t *count, fl
     *count = total;
     gan_tensor_free(z), gan_tensor_free(real);
     gan_trainer_free(trainer);
-    gan_model_free(g), gan_model_free(d);
+    if (!zoo)
+        gan_model_free(g), gan_model_free(d);
     gan_context_free(ctx);
     return all;
 }
 
-static void test_determinism(void)
+static void test_determinism(const char *zoo)
 {
     size_t n1, n2, n3, n4;
     float l1[2], l2[2], l3[2], l4[2];
-    float *a = train_gan(2, 11, 3, &n1, l1), *b = train_gan(2, 11, 3, &n2, l2);
-    float *c = train_gan(1, 11, 3, &n3, l3), *e = train_gan(2, 12, 3, &n4, l4);
+    float *a = train_gan(zoo, 2, 11, 3, &n1, l1), *b = train_gan(zoo, 2, 11, 3, &n2, l2);
+    float *c = train_gan(zoo, 1, 11, 3, &n3, l3), *e = train_gan(zoo, 2, 12, 3, &n4, l4);
     CHECK(n1 == n2 && n1 == n3 && n1 == n4);
     CHECK(memcmp(a, b, n1 * sizeof(float)) == 0); /* same seed: same bits */
     CHECK(memcmp(a, c, n1 * sizeof(float)) == 0); /* thread count does not matter */
     CHECK(memcmp(a, e, n1 * sizeof(float)) != 0); /* another seed differs */
     CHECK(isfinite(l1[0]) && isfinite(l1[1]) && l1[0] > 0 && l1[1] > 0);
-    printf("GAN step losses: D %.4f G %.4f\n", l1[0], l1[1]);
+    printf("GAN step losses (%s): D %.4f G %.4f\n", zoo ? zoo : "batch-norm D", l1[0], l1[1]);
     free(a), free(b), free(c), free(e);
 }
 
@@ -433,7 +446,8 @@ int main(void)
     test_accumulation_and_freezing(ctx);
     test_dcgan_init(ctx);
     test_learns(ctx);
-    test_determinism();
+    test_determinism(NULL);
+    test_determinism("gan");
     gan_context_free(ctx);
     return test_finish("test_training");
 }

@@ -138,6 +138,24 @@ static gan_status cpu_fill(gan_backend *be, gan_tensor *t, float value)
     return GAN_OK;
 }
 
+typedef struct copy_args {
+    float *dst;
+    const float *src;
+} copy_args;
+
+static void copy_range(const void *args, ptrdiff_t begin, ptrdiff_t end)
+{
+    const copy_args *a = args;
+    memcpy(a->dst + begin, a->src + begin, (size_t)(end - begin) * sizeof(float));
+}
+
+static gan_status cpu_copy(gan_backend *be, gan_tensor *dst, size_t dst_at, const gan_tensor *src, size_t src_at,
+                           size_t n)
+{
+    run_ranges(be, (ptrdiff_t)n, copy_range, &(copy_args){F(dst) + dst_at, CF(src) + src_at});
+    return GAN_OK;
+}
+
 static float *workspace(cpu_backend *cb, size_t n)
 {
     if (n > cb->workspace_len) {
@@ -1296,6 +1314,7 @@ static const gan_backend_iface cpu_iface = {
     .ops.write = cpu_write,
     .ops.read = cpu_read,
     .ops.fill = cpu_fill,
+    .ops.copy = cpu_copy,
     .ops.gemm = cpu_gemm_op,
     .ops.bias_add = cpu_bias_add,
     .ops.bias_grad = cpu_bias_grad,

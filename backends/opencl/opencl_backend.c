@@ -293,6 +293,17 @@ static gan_status ocl_fill(gan_backend *be, gan_tensor *t, float value)
     return GAN_OK;
 }
 
+static gan_status ocl_copy(gan_backend *be, gan_tensor *dst, size_t dst_at, const gan_tensor *src, size_t src_at,
+                           size_t n)
+{
+    if (n == 0)
+        return GAN_OK;
+    CL_CHECK(be, clEnqueueCopyBuffer(ocl(be)->queue, M(src), M(dst), src_at * sizeof(float), dst_at * sizeof(float),
+                                     n * sizeof(float), 0, NULL, NULL),
+             "clEnqueueCopyBuffer");
+    return GAN_OK;
+}
+
 /* ------------------------------------------------------------------ gemm */
 
 static gan_status sgemm(gan_backend *be, bool ta, bool tb, int m, int n, int k, float alpha, cl_mem a,
@@ -680,6 +691,7 @@ static const gan_backend_iface ocl_iface = {
     .ops.write = ocl_write,
     .ops.read = ocl_read,
     .ops.fill = ocl_fill,
+    .ops.copy = ocl_copy,
     .ops.gemm = ocl_gemm,
     .ops.bias_add = ocl_bias_add,
     .ops.bias_grad = ocl_bias_grad,
