@@ -16,8 +16,11 @@ typedef struct gan_layer_iface {
     /* Fills l->output (already of the right shape) from l->input. */
     gan_status (*forward)(gan_layer *l, bool training);
     /* From dy: fills l->grad_input when need_dx, accumulates parameter
-     * gradients when param_grads. */
+     * gradients when param_grads (or replaces them, l->replace_grads). */
     gan_status (*backward)(gan_layer *l, const gan_tensor *dy, bool need_dx, bool param_grads);
+    /* true: backward can replace the parameter gradients instead of adding
+     * to them (l->replace_grads), the same to the bit as adding to zeros */
+    bool replaces_grads;
     int (*describe)(const gan_layer *l, char *buf, size_t size);
     void (*destroy)(gan_layer *l); /* (optional) frees the type's own tensors */
 } gan_layer_iface;
@@ -35,6 +38,7 @@ struct gan_layer {
     const gan_layer_iface *iface;
     gan_context *ctx;
     bool folded;             /* an activation the layer before it applies: runs as a view */
+    bool replace_grads;      /* set by the model for one backward (see gan_layer_iface.replaces_grads) */
     const gan_tensor *input; /* borrowed: the last forward's input */
     gan_tensor *output;      /* owned (a view for view layers) */
     gan_tensor *grad_input;  /* owned (a view for view layers) */
@@ -78,6 +82,12 @@ float gan_batchnorm_exchange_momentum(gan_layer *bn, float momentum);
 /* The context a model was made in. */
 /* NULL for a NULL model. */
 gan_context *gan_model_context(const gan_model *model);
+
+/* gan_model_zero_grad then gan_model_backward, the same to the bit, in one
+ * pass: a layer that can replaces its parameters' gradients instead of
+ * adding to zeros written first (a Linear layer's weight gradient is then
+ * a product that does not read what it overwrites). */
+gan_status gan_model_backward_replacing(gan_model *model, const gan_tensor *dy, const gan_tensor **dx);
 
 /* "Conv2d(1, 16, ...): " style prefix for error messages */
 const char *gan_layer_label(const gan_layer *l, char *buf, size_t size);

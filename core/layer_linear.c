@@ -57,7 +57,9 @@ static gan_status linear_backward(gan_layer *l, const gan_tensor *dy, bool need_
     linear_layer *ll = as_linear(l);
     const int n = l->input->shape[0];
     gan_status st = GAN_OK;
-    if (ll->activate) { /* dy is the activation's: through it first, the bias gradient in the same pass */
+    if (param_grads && ll->bias && l->replace_grads) /* the bias gradient, a sum, starts at zero */
+        st = gan_tensor_fill(gan_layer_grad(l, "bias"), 0.0f);
+    if (st == GAN_OK && ll->activate) { /* dy is the activation's: through it first, the bias gradient in the same pass */
         st = gan_tensor_ensure(l->ctx, &ll->dz, dy->ndim, dy->shape);
         gan_tensor *dbias = param_grads && ll->bias ? gan_layer_grad(l, "bias") : NULL;
         if (st == GAN_OK)
@@ -70,7 +72,7 @@ static gan_status linear_backward(gan_layer *l, const gan_tensor *dy, bool need_
                      ll->weight, 0.0f, l->grad_input);
     if (st == GAN_OK && param_grads) {
         st = GAN_RUN(l->ctx, gemm, true, false, ll->out_features, ll->in_features, n, 1.0f, dy,
-                     l->input, 1.0f, gan_layer_grad(l, "weight"));
+                     l->input, l->replace_grads ? 0.0f : 1.0f, gan_layer_grad(l, "weight"));
         if (st == GAN_OK && ll->bias && !ll->activate)
             st = GAN_RUN(l->ctx, bias_grad, dy, gan_layer_grad(l, "bias"), n, ll->out_features, 1);
     }
@@ -84,6 +86,7 @@ static const gan_layer_iface linear_iface = {
     .output_shape = linear_output_shape,
     .forward = linear_forward,
     .backward = linear_backward,
+    .replaces_grads = true,
     .describe = linear_describe,
     .destroy = linear_destroy,
 };

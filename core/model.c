@@ -165,11 +165,22 @@ gan_status gan_model_forward(gan_model *m, const gan_tensor *x, const gan_tensor
     return GAN_OK;
 }
 
-gan_status gan_model_backward(gan_model *m, const gan_tensor *dy, const gan_tensor **dx)
+/* Zeroes the gradients of a layer's parameters */
+static gan_status zero_layer_grads(gan_layer *l)
 {
-    gan_clear_error(m ? m->ctx : NULL);
-    if (!m)
-        return GAN_ERR_INVALID_ARGUMENT;
+    for (int j = 0; j < l->n_entries; j++) {
+        gan_tensor *g = l->entries[j].grad;
+        gan_status st = g ? gan_tensor_fill(g, 0.0f) : GAN_OK;
+        if (st != GAN_OK)
+            return st;
+    }
+    return GAN_OK;
+}
+
+/* gan_model_backward, the parameters' gradients added to (replace false)
+ * or replaced (replace true, with requires_grad) */
+static gan_status backward(gan_model *m, const gan_tensor *dy, const gan_tensor **dx, bool replace)
+{
     if (!dy)
         return gan_fail(m->ctx, GAN_ERR_INVALID_ARGUMENT, "gan_model_backward: dy is NULL");
     if (!m->forward_done)
@@ -190,8 +201,14 @@ gan_status gan_model_backward(gan_model *m, const gan_tensor *dy, const gan_tens
             st = runs_as_view(l)
                      ? gan_tensor_view(m->ctx, &l->grad_input, cur, l->input->ndim, l->input->shape)
                      : gan_tensor_ensure(m->ctx, &l->grad_input, l->input->ndim, l->input->shape);
-        if (st == GAN_OK && !l->folded)
-            st = l->iface->backward(l, cur, need_dx, m->requires_grad);
+        if (st == GAN_OK && !l->folded) {
+            l->replace_grads = replace && l->iface->replaces_grads;
+            if (replace && !l->replace_grads)
+                st = zero_layer_grads(l);
+            if (st == GAN_OK)
+                st = l->iface->backward(l, cur, need_dx, m->requires_grad);
+            l->replace_grads = false;
+        }
         if (st != GAN_OK)
             return st;
         cur = l->grad_input;
@@ -201,18 +218,36 @@ gan_status gan_model_backward(gan_model *m, const gan_tensor *dy, const gan_tens
     return GAN_OK;
 }
 
+gan_status gan_model_backward(gan_model *m, const gan_tensor *dy, const gan_tensor **dx)
+{
+    gan_clear_error(m ? m->ctx : NULL);
+    if (!m)
+        return GAN_ERR_INVALID_ARGUMENT;
+    return backward(m, dy, dx, false);
+}
+
+gan_status gan_model_backward_replacing(gan_model *m, const gan_tensor *dy, const gan_tensor **dx)
+{
+    gan_clear_error(m ? m->ctx : NULL);
+    if (!m)
+        return GAN_ERR_INVALID_ARGUMENT;
+    if (!m->requires_grad) { /* no parameter gradients to replace: zeroes, as gan_model_zero_grad leaves them */
+        gan_status st = gan_model_zero_grad(m);
+        return st == GAN_OK ? backward(m, dy, dx, false) : st;
+    }
+    return backward(m, dy, dx, true);
+}
+
 gan_status gan_model_zero_grad(gan_model *m)
 {
     gan_clear_error(m ? m->ctx : NULL);
     if (!m)
         return GAN_ERR_INVALID_ARGUMENT;
-    for (size_t i = 0; i < m->n_layers; i++)
-        for (int j = 0; j < m->layers[i]->n_entries; j++) {
-            gan_tensor *g = m->layers[i]->entries[j].grad;
-            gan_status st = g ? gan_tensor_fill(g, 0.0f) : GAN_OK;
-            if (st != GAN_OK)
-                return st;
-        }
+    for (size_t i = 0; i < m->n_layers; i++) {
+        gan_status st = zero_layer_grads(m->layers[i]);
+        if (st != GAN_OK)
+            return st;
+    }
     return GAN_OK;
 }
 

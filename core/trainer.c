@@ -519,7 +519,7 @@ static gan_status discriminate_both(gan_trainer *t, const gan_tensor *real, cons
     TRY(gan_tensor_copy(t->half_logits, 0, logits, half, half));
     TRY(gan_bce_with_logits(ctx, t->half_logits, t->fake_labels, t->dlogits, loss_fake, d_g_z1));
     TRY(gan_tensor_copy(t->both_dlogits, half, t->dlogits, 0, half));
-    return gan_model_backward(t->d, t->both_dlogits, NULL);
+    return gan_model_backward_replacing(t->d, t->both_dlogits, NULL);
 }
 
 /* The step itself, its arguments checked */
@@ -534,13 +534,13 @@ static gan_status step_body(void *arg)
     float loss_real, loss_fake;
     const bool joint = !mixes_samples(t->d) && real->shape[0] <= INT_MAX / 2;
 
-    /* D: real images towards real_label, G(z) towards fake_label */
+    /* D: real images towards real_label, G(z) towards fake_label; each
+     * model's first backward pass of the step replaces its gradients */
     gan_model_set_requires_grad(t->d, 1);
-    TRY(gan_model_zero_grad(t->d));
     if (!joint) {
         TRY(gan_model_forward(t->d, real, &logits));
         TRY(gan_bce_with_logits(ctx, logits, t->real_labels, t->dlogits, &loss_real, &s.d_x));
-        TRY(gan_model_backward(t->d, t->dlogits, NULL));
+        TRY(gan_model_backward_replacing(t->d, t->dlogits, NULL));
     }
     TRY(gan_model_forward(t->g, z, &fake));
     if (!gan_tensor_same_shape(fake, real)) {
@@ -566,7 +566,6 @@ static gan_status step_body(void *arg)
 
     /* G: D(G(z)) towards generator_label; D passes its input gradient only */
     gan_model_set_requires_grad(t->d, 0);
-    TRY(gan_model_zero_grad(t->g));
     TRY(gan_model_forward(t->d, fake, &logits));
     TRY(gan_bce_with_logits(ctx, logits, t->generator_labels, t->dlogits, &s.loss_g, &s.d_g_z2));
     TRY(gan_model_backward(t->d, t->dlogits, &dfake));
@@ -574,7 +573,7 @@ static gan_status step_body(void *arg)
         /* dfake is D's scratch until its next backward pass: the term adds to it there */
         TRY(gan_mode_seeking(ctx, fake, z, t->params.mode_seeking, (gan_tensor *)dfake, NULL, NULL));
     gan_model_set_requires_grad(t->d, 1);
-    TRY(gan_model_backward(t->g, dfake, NULL));
+    TRY(gan_model_backward_replacing(t->g, dfake, NULL));
     if (t->distributed) {
         float figures[G_FIGURES] = {s.loss_g, s.d_g_z2};
         TRY(average_over_processes(t, &t->gp, real->shape[0], figures, G_FIGURES));

@@ -5,31 +5,40 @@
  * threads) against one process, and sampling. */
 #define _POSIX_C_SOURCE 200809L
 #include "gan_internal.h"
+#include "layer.h"
 #include "test_util.h"
 
 #include <pthread.h>
 #include <unistd.h>
 
-/* Every parameter and buffer of a model, concatenated (caller frees). */
-static float *model_values(gan_context *ctx, const gan_model *m, size_t *count)
+/* Every parameter and buffer of a model (or, with grads, every parameter's
+ * gradient), concatenated (caller frees). */
+static float *model_floats(gan_context *ctx, const gan_model *m, bool grads, size_t *count)
 {
     size_t total = 0, at = 0;
     for (size_t i = 0; i < gan_model_entry_count(m); i++) {
         gan_entry e;
         REQUIRE_OK(ctx, gan_model_entry(m, i, &e));
-        total += e.value ? gan_tensor_numel(e.value) : 0;
+        const gan_tensor *t = grads ? e.grad : e.value;
+        total += t ? gan_tensor_numel(t) : 0;
     }
     float *all = malloc((total ? total : 1) * sizeof(float));
     for (size_t i = 0; i < gan_model_entry_count(m); i++) {
         gan_entry e;
         REQUIRE_OK(ctx, gan_model_entry(m, i, &e));
-        if (!e.value)
+        const gan_tensor *t = grads ? e.grad : e.value;
+        if (!t)
             continue;
-        REQUIRE_OK(ctx, gan_tensor_read(e.value, all + at, gan_tensor_numel(e.value)));
-        at += gan_tensor_numel(e.value);
+        REQUIRE_OK(ctx, gan_tensor_read(t, all + at, gan_tensor_numel(t)));
+        at += gan_tensor_numel(t);
     }
     *count = total;
     return all;
+}
+
+static float *model_values(gan_context *ctx, const gan_model *m, size_t *count)
+{
+    return model_floats(ctx, m, false, count);
 }
 
 static bool same_models(gan_context *ca, const gan_model *a, gan_context *cb, const gan_model *b)
@@ -96,9 +105,10 @@ static void test_zoo(gan_context *ctx)
 /* -------------------------------------------------------------- trainer */
 
 /* The tutorial's step written out op by op, as the reference; with
- * mode_seeking, G's gradient gets the mode-seeking term. */
+ * mode_seeking, G's gradient gets the mode-seeking term. figures: loss_d,
+ * loss_g, d_x, d_g_z1, d_g_z2. */
 static void reference_step(gan_context *ctx, gan_model *g, gan_model *d, gan_optimizer *og, gan_optimizer *od,
-                           const gan_tensor *real, const gan_tensor *z, float mode_seeking, float *losses)
+                           const gan_tensor *real, const gan_tensor *z, float mode_seeking, float figures[5])
 {
     const int n = gan_tensor_dim(real, 0);
     gan_tensor *ones = test_tensor(ctx, 2, (int[]){n, 1}, NULL), *zeros = test_tensor(ctx, 2, (int[]){n, 1}, NULL);
@@ -109,37 +119,65 @@ static void reference_step(gan_context *ctx, gan_model *g, gan_model *d, gan_opt
     gan_model_set_requires_grad(d, 1);
     REQUIRE_OK(ctx, gan_model_zero_grad(d));
     REQUIRE_OK(ctx, gan_model_forward(d, real, &logits));
-    REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, ones, dl, &lr, NULL));
+    REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, ones, dl, &lr, &figures[2]));
     REQUIRE_OK(ctx, gan_model_backward(d, dl, NULL));
     REQUIRE_OK(ctx, gan_model_forward(g, z, &fake));
     REQUIRE_OK(ctx, gan_model_forward(d, fake, &logits));
-    REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, zeros, dl, &lf, NULL));
+    REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, zeros, dl, &lf, &figures[3]));
     REQUIRE_OK(ctx, gan_model_backward(d, dl, NULL));
     REQUIRE_OK(ctx, gan_optimizer_step(od));
     gan_model_set_requires_grad(d, 0);
     REQUIRE_OK(ctx, gan_model_zero_grad(g));
     REQUIRE_OK(ctx, gan_model_forward(d, fake, &logits));
-    REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, ones, dl, &losses[1], NULL));
+    REQUIRE_OK(ctx, gan_bce_with_logits(ctx, logits, ones, dl, &figures[1], &figures[4]));
     REQUIRE_OK(ctx, gan_model_backward(d, dl, &dfake));
     if (mode_seeking > 0.0f)
         REQUIRE_OK(ctx, gan_mode_seeking(ctx, fake, z, mode_seeking, (gan_tensor *)dfake, NULL, NULL));
     REQUIRE_OK(ctx, gan_model_backward(g, dfake, NULL));
     REQUIRE_OK(ctx, gan_optimizer_step(og));
     gan_model_set_requires_grad(d, 1);
-    losses[0] = lr + lf;
+    figures[0] = lr + lf;
     gan_tensor_free(ones), gan_tensor_free(zeros), gan_tensor_free(dl);
 }
 
+static float largest_difference(const float *a, const float *b, size_t n)
+{
+    float worst = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        worst = fmaxf(worst, fabsf(a[i] - b[i]));
+    return worst;
+}
+
 /* The largest difference between two models' values (their sizes alike) */
-static double models_apart(gan_context *ca, const gan_model *a, gan_context *cb, const gan_model *b)
+static float models_apart(gan_context *ca, const gan_model *a, gan_context *cb, const gan_model *b)
 {
     size_t na, nb;
     float *x = model_values(ca, a, &na), *y = model_values(cb, b, &nb);
-    double worst = na == nb ? 0.0 : INFINITY;
-    for (size_t i = 0; i < na && na == nb; i++)
-        worst = fmax(worst, fabs((double)x[i] - y[i]));
+    const float worst = na == nb ? largest_difference(x, y, na) : INFINITY;
     free(x), free(y);
     return worst;
+}
+
+/* The gradients of two models' parameters, compared: the same to the bit,
+ * or (rtol > 0) as whole vectors within rtol: one gradient near zero may
+ * differ by more than its rounding (it steers a weight's Adam update by up
+ * to lr), not the whole (found 1e-7 apart) */
+static void compare_grads(const char *what, gan_context *ca, const gan_model *a, gan_context *cb, const gan_model *b,
+                          double rtol)
+{
+    size_t na, nb;
+    float *x = model_floats(ca, a, true, &na), *y = model_floats(cb, b, true, &nb);
+    CHECK(na == nb && na > 0);
+    if (rtol > 0.0 && na == nb) {
+        double *want = malloc(sizeof(double) * (nb ? nb : 1));
+        for (size_t i = 0; i < nb; i++)
+            want[i] = y[i];
+        test_expect_norm_close(what, x, want, na, 0.0, rtol);
+        free(want);
+    } else {
+        CHECK(na == nb && memcmp(x, y, na * sizeof(float)) == 0);
+    }
+    free(x), free(y);
 }
 
 /* Calls of one op since the profile's last reset */
@@ -189,23 +227,27 @@ static void test_trainer_step(const char *model, float mode_seeking)
         gan_tensor *ra = test_tensor(ca, 4, img, host_real), *za = test_tensor(ca, spec.z_ndim, zs, host_z);
         gan_tensor *rb = test_tensor(cb, 4, img, host_real), *zb = test_tensor(cb, spec.z_ndim, zs, host_z);
         gan_step_stats s;
-        float want[2];
+        float want[5];
         gan_context_reset_profile(ca);
         REQUIRE_OK(ca, gan_trainer_step(t, ra, za, &s));
         CHECK(op_calls(ca, "copy") == (joint ? 6 : 0));
         reference_step(cb, g, d, og, od, rb, zb, mode_seeking, want);
+        const float got[5] = {s.loss_d, s.loss_g, s.d_x, s.d_g_z1, s.d_g_z2};
         if (joint)
-            test_expect_close("joint D pass: losses", (const float[]){s.loss_d, s.loss_g}, (const double[]){want[0], want[1]},
-                              2, 1e-6, 1e-5);
+            test_expect_close("joint D pass: losses and mean probabilities", got,
+                              (const double[]){want[0], want[1], want[2], want[3], want[4]}, 5, 1e-6, 1e-5);
         else
-            CHECK(s.loss_d == want[0] && s.loss_g == want[1]);
+            CHECK(memcmp(got, want, sizeof got) == 0);
         CHECK(s.d_x > 0 && s.d_x < 1 && s.d_g_z1 > 0 && s.d_g_z1 < 1 && s.d_g_z2 > 0 && s.d_g_z2 < 1);
+        /* the step's gradients (D's from its own step: G's pass leaves them) */
+        compare_grads("trainer step: G's gradients", ca, gan_trainer_generator(t), cb, g, joint ? 1e-5 : 0.0);
+        compare_grads("trainer step: D's gradients", ca, gan_trainer_discriminator(t), cb, d, joint ? 1e-5 : 0.0);
         gan_tensor_free(ra), gan_tensor_free(za), gan_tensor_free(rb), gan_tensor_free(zb);
     }
     CHECK(gan_trainer_steps(t) == 3);
     if (joint) { /* Adam moves a weight about lr (2e-4) a step: far more than rounding can */
-        const double apart_g = models_apart(ca, gan_trainer_generator(t), cb, g);
-        const double apart_d = models_apart(ca, gan_trainer_discriminator(t), cb, d);
+        const float apart_g = models_apart(ca, gan_trainer_generator(t), cb, g);
+        const float apart_d = models_apart(ca, gan_trainer_discriminator(t), cb, d);
         printf("joint D pass: after 3 steps the weights are within %.2g (G) and %.2g (D) of two passes'\n", apart_g,
                apart_d);
         CHECK(apart_g <= 1e-6 && apart_d <= 1e-6);
@@ -218,6 +260,68 @@ static void test_trainer_step(const char *model, float mode_seeking)
     gan_optimizer_free(og), gan_optimizer_free(od);
     gan_model_free(g), gan_model_free(d);
     gan_trainer_free(t);
+    gan_context_free(ca), gan_context_free(cb);
+}
+
+/* A backward pass that replaces the gradients gives, to the bit, what
+ * zeroing them and then adding to them gives, through D and G: for Linear
+ * layers (which replace their weight gradient in the product itself) with
+ * and without bias, folded activation and input gradient, and for
+ * convolutions and batch norm (zeroed first by the model); after gradients
+ * of an earlier pass were left in place, and for a frozen model (its
+ * gradients left at zero). */
+static void test_backward_replacing(const char *model)
+{
+    gan_context *ca = test_context(2, 9), *cb = test_context(2, 9);
+    gan_model *g[2], *d[2];
+    REQUIRE_OK(ca, gan_models_create(ca, model, NULL, &g[0], &d[0]));
+    REQUIRE_OK(cb, gan_models_create(cb, model, NULL, &g[1], &d[1]));
+    gan_models_info spec;
+    REQUIRE_OK(ca, gan_models_describe(model, NULL, &spec));
+    enum { B = 6 };
+    const int img[4] = {B, spec.channels, spec.image_size, spec.image_size}, zs[4] = {B, spec.z_dim, 1, 1};
+    const size_t pixels = (size_t)B * spec.channels * spec.image_size * spec.image_size;
+    /* D from images to logits, its input gradient asked for; G from noise
+     * to images, its first layer's input gradient not needed */
+    for (int which = 0; which < 2; which++) {
+        gan_model **m = which ? g : d;
+        const int in_ndim = which ? spec.z_ndim : 4, *in_shape = which ? zs : img;
+        const int out_ndim = which ? 4 : 2, *out_shape = which ? img : (const int[]){B, 1};
+        const size_t in_n = which ? (size_t)B * spec.z_dim : pixels, out_n = which ? pixels : B;
+        float *x = malloc(sizeof(float) * in_n), *dy = malloc(sizeof(float) * out_n);
+        unsigned state = 3;
+        for (int frozen = 0; frozen < 2; frozen++) {
+            for (int pass = 0; pass < 2; pass++) { /* the second pass finds the first's gradients */
+                test_fill(x, in_n, -1.0f, 1.0f, &state);
+                test_fill(dy, out_n, -1.0f, 1.0f, &state);
+                for (int k = 0; k < 2; k++) {
+                    gan_context *c = k ? cb : ca;
+                    gan_tensor *xt = test_tensor(c, in_ndim, in_shape, x), *dyt = test_tensor(c, out_ndim, out_shape, dy);
+                    const gan_tensor *y, *dx;
+                    gan_model_set_requires_grad(m[k], !frozen || !pass);
+                    REQUIRE_OK(c, gan_model_forward(m[k], xt, &y));
+                    if (k == 0) {
+                        REQUIRE_OK(c, gan_model_zero_grad(m[k]));
+                        REQUIRE_OK(c, gan_model_backward(m[k], dyt, which ? NULL : &dx));
+                    } else {
+                        REQUIRE_OK(c, gan_model_backward_replacing(m[k], dyt, which ? NULL : &dx));
+                    }
+                    gan_tensor_free(xt), gan_tensor_free(dyt);
+                }
+                size_t na, nb;
+                float *ga = model_floats(ca, m[0], true, &na), *gb = model_floats(cb, m[1], true, &nb);
+                CHECK(na == nb && na > 0 && memcmp(ga, gb, na * sizeof(float)) == 0);
+                bool all_zero = true;
+                for (size_t i = 0; i < na; i++)
+                    all_zero = all_zero && ga[i] == 0.0f;
+                CHECK(all_zero == (frozen && pass)); /* a frozen model's are zero, as zero_grad left them */
+                free(ga), free(gb);
+            }
+        }
+        free(x), free(dy);
+    }
+    for (int k = 0; k < 2; k++)
+        gan_model_free(g[k]), gan_model_free(d[k]);
     gan_context_free(ca), gan_context_free(cb);
 }
 
@@ -244,6 +348,14 @@ static void test_trainer_refusals(void)
     p.mode_seeking = INFINITY;
     EXPECT_ERR(ca, gan_trainer_create(gan_trainer_generator(t), gan_trainer_discriminator(t), &p, &bad),
                GAN_ERR_INVALID_ARGUMENT, "mode_seeking");
+    gan_trainer_free(t);
+    /* a D without batch norm takes both batches in one pass, after G's: the
+     * shapes are compared first */
+    REQUIRE_OK(ca, gan_trainer_create_zoo(ca, "gan", NULL, NULL, &t));
+    real = test_tensor(ca, 4, (int[]){4, 1, 32, 32}, NULL), z = test_tensor(ca, 2, (int[]){4, 64}, NULL);
+    EXPECT_ERR(ca, gan_trainer_step(t, real, z, NULL), GAN_ERR_SHAPE,
+               "G makes [4, 1, 28, 28] images, the real batch is [4, 1, 32, 32]");
+    gan_tensor_free(real), gan_tensor_free(z);
     gan_trainer_free(t);
     gan_context_free(ca);
 }
@@ -1106,14 +1218,6 @@ static void *run_member(void *arg)
     return NULL;
 }
 
-static float largest_difference(const float *a, const float *b, size_t n)
-{
-    float worst = 0.0f;
-    for (size_t i = 0; i < n; i++)
-        worst = fmaxf(worst, fabsf(a[i] - b[i]));
-    return worst;
-}
-
 /* Two processes (threads, one with another seed) on shares of 3 and 2
  * images take the steps one process takes on the whole batch. */
 static void test_data_parallel(void)
@@ -1175,6 +1279,8 @@ int main(void)
     test_trainer_step("gan", 0.0f);
     test_trainer_step("gan", 1.0f);
     test_trainer_refusals();
+    test_backward_replacing("gan");
+    test_backward_replacing("dcgan");
     test_checkpoints();
     test_sampler();
     test_sampler_threads();
