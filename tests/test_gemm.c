@@ -302,6 +302,8 @@ int main(void)
         {200, 40, 30},    /* m crosses MC */
         {33, 4100, 5},    /* n crosses NC */
         {128, 256, 64},   /* Linear shapes of the fully connected GAN */
+        {256, 1, 256},    /* its logit, one column: run as its transpose */
+        {37, 1, 300},     /* the same, k past KC */
         {32, 1568, 400},  /* a DCGAN convolution's GEMM */
     };
     for (int ki = 0; ki < n_kernels; ki++) {
@@ -347,6 +349,29 @@ int main(void)
             CHECK(memcmp(c1, c2, sizeof(float) * m * n) == 0);
             gan_cpu_gemm_rows(&plan, false, true, m, n, k, 1.0f, a, k, b, k, 0.0f, c2, n); /* rows split */
             CHECK(memcmp(c1, c2, sizeof(float) * m * n) == 0);
+            free(a), free(b), free(c1), free(c2);
+        }
+        /* a product one column wide, run as its transpose, gives the bits
+         * of the product run as it stands (as it does for a C whose rows
+         * are 2 apart), whichever operands are transposed, for beta 0 and
+         * not, on threads (600 rows) and not (60) */
+        for (int t = 0; t < 8; t++) {
+            const bool ta = t & 1, tb = t & 2;
+            const int m = t & 4 ? 600 : 60, k = 600;
+            const float beta = t & 1 ? 0.5f : 0.0f;
+            float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k);
+            float *c1 = malloc(sizeof(float) * m), *c2 = malloc(sizeof(float) * m * 2);
+            test_fill(a, (size_t)m * k, -1, 1, &seed);
+            test_fill(b, (size_t)k, -1, 1, &seed);
+            test_fill(c1, (size_t)m, -1, 1, &seed);
+            for (int i = 0; i < m; i++)
+                c2[2 * i] = c1[i];
+            gan_cpu_gemm_rows(&plan, ta, tb, m, 1, k, -0.5f, a, ta ? m : k, b, tb ? k : 1, beta, c1, 1);
+            gan_cpu_gemm_rows(&plan, ta, tb, m, 1, k, -0.5f, a, ta ? m : k, b, tb ? k : 1, beta, c2, 2);
+            bool same = true;
+            for (int i = 0; i < m; i++)
+                same = same && memcmp(&c1[i], &c2[2 * i], sizeof(float)) == 0;
+            CHECK(same);
             free(a), free(b), free(c1), free(c2);
         }
         gan_gemm_plan_free(&plan);

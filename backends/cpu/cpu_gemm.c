@@ -545,20 +545,35 @@ void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float
     gemm_threads(plan, false, m, n, k, alpha, a, b, beta, c);
 }
 
+/* A product of plain matrices. One a column wide (a layer with a single
+ * output: D's logit) runs as its transpose, one row high, C^T = B^T A^T:
+ * each element the same sum in the same order (an FMA's two factors
+ * commute), but in tiles of MR rows with one used instead of NR columns
+ * with one used. */
+static void plain_product(const gan_gemm_plan *plan, bool split_rows, bool trans_a, bool trans_b, int m, int n,
+                          int k, float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                          float beta, float *c, ptrdiff_t ldc)
+{
+    if (n == 1 && m > 1 && ldc == 1)
+        gemm_threads(plan, false, 1, m, k, alpha, gan_plain(b, ldb, !trans_b), gan_plain(a, lda, !trans_a), beta,
+                     gan_plain(c, m, false));
+    else
+        gemm_threads(plan, split_rows, m, n, k, alpha, gan_plain(a, lda, trans_a), gan_plain(b, ldb, trans_b),
+                     beta, gan_plain(c, ldc, false));
+}
+
 void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, int n, int k,
                   float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                   float beta, float *c, ptrdiff_t ldc)
 {
-    gemm_threads(plan, false, m, n, k, alpha, gan_plain(a, lda, trans_a), gan_plain(b, ldb, trans_b), beta,
-                 gan_plain(c, ldc, false));
+    plain_product(plan, false, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void gan_cpu_gemm_rows(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, int n, int k,
                        float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
                        float *c, ptrdiff_t ldc)
 {
-    gemm_threads(plan, true, m, n, k, alpha, gan_plain(a, lda, trans_a), gan_plain(b, ldb, trans_b), beta,
-                 gan_plain(c, ldc, false));
+    plain_product(plan, true, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 bool gan_gemm_plan_init(gan_gemm_plan *plan, const gan_ukernel *kernel, int threads)
