@@ -195,12 +195,6 @@ static float *random_floats(size_t n, unsigned *seed)
     return x;
 }
 
-/* More threads than cores (5 on 2): they run by turns, so those a core
- * serves take blocks from the ends of the others' shares; every column (or
- * row, when the threads split the rows, a KC block of B at a time) is
- * still computed once, to the same bits as on one thread. Run before any
- * smaller team: clang's OpenMP runtime keeps (and LeakSanitizer reports)
- * the structures of a team it grows. */
 /* One of check_block_sharing's products, to run in a gathering */
 typedef struct shared_product {
     const gan_gemm_plan *plan;
@@ -220,6 +214,12 @@ static gan_status run_shared_product(void *arg)
     return GAN_OK;
 }
 
+/* More threads than cores (5 on 2): they run by turns, so those a core
+ * serves take blocks from the ends of the others' shares; every column (or
+ * row, when the threads split the rows, a KC block of B at a time) is
+ * still computed once, to the same bits as on one thread. Run before any
+ * smaller team: clang's OpenMP runtime keeps (and LeakSanitizer reports)
+ * the structures of a team it grows. */
 static void check_block_sharing(const gan_ukernel *kernel, unsigned *seed)
 {
     gan_gemm_plan plan;
