@@ -375,7 +375,11 @@ int main(void)
         {2, 16, 14, 14, 32, 5, 2, 2, 0}, {2, 32, 7, 7, 64, 5, 2, 2, 0},
         {1, 3, 64, 64, 8, 4, 2, 1, 0},  /* DCGAN-64 D first layer (fewer channels) */
         {3, 32, 5, 5, 24, 5, 2, 0, 0},  /* the kernel covers the input: a dense layer (DCGAN D last conv) */
-        {3, 16, 13, 13, 32, 5, 2, 0, 0}, {2, 1, 28, 28, 16, 3, 2, 0, 0}, /* DCGAN D, unpadded: read in place */
+        /* DCGAN D, unpadded: the first (9 taps) by the product, the second (400) read in place */
+        {3, 16, 13, 13, 32, 5, 2, 0, 0}, {2, 1, 28, 28, 16, 3, 2, 0, 0},
+        /* read in place, in panels of NR channels and blocks of 16 tiles of MR positions: 72 taps,
+         * 96 channels, 180 positions (a short last tile and block); 288 taps (two KC blocks), 64 */
+        {5, 8, 13, 13, 96, 3, 2, 0, 0}, {3, 32, 7, 7, 64, 3, 1, 0, 0},
         {1, 3, 9, 7, 32, 3, 1, 0, 0},   /* 35 positions: the last tile of six holds five */
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)

@@ -519,9 +519,14 @@ int main(void)
     check_layer(ctx, "conv_transpose2d k4 s1", conv(ctx, true, 3, 2, 4, 1, 0, 0), 4, (int[]){2, 3, 2, 2}, false);
     /* the input gradient's col2im adds whole groups of 16 samples, then a short one */
     check_layer(ctx, "conv2d k5 s2, 19 samples", conv(ctx, false, 3, 4, 5, 2, 0, 0), 4, (int[]){19, 3, 9, 9}, false);
-    /* a 16-channel unpadded convolution, which the CPU backend computes reading its input in place */
-    check_layer(ctx, "conv2d 16 channels out", conv(ctx, false, 2, 16, 3, 2, 0, 0), 4, (int[]){2, 2, 7, 6}, false);
-    check_layer(ctx, "conv_transpose2d 16 channels in", conv(ctx, true, 16, 2, 3, 2, 0, 0), 4, (int[]){1, 16, 2, 3},
+    /* unpadded convolutions of 72 taps, which the CPU backend computes
+     * reading the input in place (16 channels: with AVX2; 64: with AVX2 or
+     * AVX-512), and of 18 taps, which it leaves to the product */
+    check_layer(ctx, "conv2d 16 channels out", conv(ctx, false, 8, 16, 3, 2, 0, 0), 4, (int[]){2, 8, 7, 6}, false);
+    check_layer(ctx, "conv2d 18 taps", conv(ctx, false, 2, 16, 3, 2, 0, 0), 4, (int[]){2, 2, 7, 6}, false);
+    check_layer(ctx, "conv_transpose2d 16 channels in", conv(ctx, true, 16, 8, 3, 2, 0, 0), 4, (int[]){1, 16, 2, 3},
+                false);
+    check_layer(ctx, "conv_transpose2d 64 channels in", conv(ctx, true, 64, 8, 3, 2, 0, 0), 4, (int[]){2, 64, 3, 3},
                 false);
     /* 32 channels, whose forward pass AVX-512 CPUs compute reading the input
      * in place; K = 300 taps and 300 output positions, each past one KC

@@ -495,21 +495,30 @@ typedef struct direct_args {
     float *y;
 } direct_args;
 
-/* direct_forward's output positions t * MR .. (t + 1) * MR */
-static void direct_tile(const void *args, ptrdiff_t t)
+/* Tiles of output positions direct_forward gives one item, for one panel of
+ * NR channels: the panel's weights (K x NR) stay in L2 across the block's
+ * tiles, and the block's inputs across the panels that follow. */
+enum { DIRECT_BLOCK_TILES = 16 };
+
+/* direct_forward's item i: the tiles of block i / panels, for channels
+ * (i % panels) * NR .. + NR */
+static void direct_block(const void *args, ptrdiff_t item)
 {
     const direct_args *a = args;
     const gan_conv_geom *g = a->g;
     const int rows_max = a->uk->mr, cols = a->uk->nr, positions = g->n * a->z.P, P = a->z.P;
-    const int j0 = (int)t * rows_max, rows = positions - j0 < rows_max ? positions - j0 : rows_max;
-    const float *at[UKERNEL_MAX_MR];
-    for (int i = 0; i < rows_max; i++) { /* past the end: the first row again, not stored */
-        const int j = j0 + (i < rows ? i : 0);
-        at[i] = a->x + (ptrdiff_t)(j / P) * a->z.in_sample + a->index[j % P];
-    }
-    for (int c0 = 0; c0 < g->out_c; c0 += cols) {
+    const int panels = g->out_c / cols, c0 = (int)(item % panels) * cols;
+    const int tiles = (positions + rows_max - 1) / rows_max, t0 = (int)(item / panels) * DIRECT_BLOCK_TILES;
+    const int t1 = tiles - t0 < DIRECT_BLOCK_TILES ? tiles : t0 + DIRECT_BLOCK_TILES;
+    for (int t = t0; t < t1; t++) {
+        const int j0 = t * rows_max, rows = positions - j0 < rows_max ? positions - j0 : rows_max;
+        const float *at[UKERNEL_MAX_MR];
+        for (int i = 0; i < rows_max; i++) { /* past the end: the first row again, not stored */
+            const int j = j0 + (i < rows ? i : 0);
+            at[i] = a->x + (ptrdiff_t)(j / P) * a->z.in_sample + a->index[j % P];
+        }
         float tile[UKERNEL_MAX_MR * UKERNEL_MAX_NR];
-        a->uk->run_in_place(a->z.K, GAN_GEMM_KC, at, a->index, P, a->wt + c0, g->out_c, tile);
+        a->uk->run_in_place(a->z.K, GAN_GEMM_KC, at, a->index, P, a->wt + (ptrdiff_t)c0 * a->z.K, cols, tile);
         for (int i = 0; i < rows; i++) {
             const int j = j0 + i;
             float *yj = a->y + ((ptrdiff_t)(j / P) * g->out_c + c0) * P + j % P;
@@ -519,35 +528,46 @@ static void direct_tile(const void *args, ptrdiff_t t)
     }
 }
 
+/* The fewest taps (K) of a convolution direct_forward takes */
+enum { DIRECT_MIN_TAPS = 64 };
+
 /* A convolution's forward pass without the im2col gather, where an AVX2 or
  * AVX-512 micro-kernel serves: it reads each output position's input in
  * place (an unpadded convolution's tap r at position p reads offset
- * index[r * P] + index[p]), against the weights transposed to [K][out_c],
- * and sums in the order the product would, so the results are the same to
- * the bit. It pays where out_c is small and the gather, which a product
- * does once per input element it packs, costs as much as the product: the
- * DCGAN discriminators' unpadded convolutions (dcgan's second: about 3 ms
- * to 1.5 at batch 128 on a Zen 3 core with AVX2, 1.0 to 0.5 on a Zen 5 core
- * with AVX-512). Its first, with 16 channels from 9 taps, stays with the
- * product on AVX-512, where the in-place kernel's tile is 32 channels wide.
- * Returns false, doing nothing, where it does not serve. */
+ * index[r * P] + index[p]), against the weights transposed into panels of
+ * NR channels ([out_c / NR][K][NR], a panel's rows side by side), and sums
+ * in the order the product would, so the results are the same to the bit.
+ * The product gathers each column element once as it packs; the in-place
+ * kernel gathers nothing but pays for each tile's pointers and scattered
+ * stores, which K taps of FMAs must outweigh. Measured at batch 128 on a
+ * Zen 5 core pair with AVX-512, 64 channels from 28x28 inputs: K = 16 taps
+ * 0.21 ms by the product and 0.37 in place, K = 32 0.39 and 0.48, K = 64
+ * 0.74 and 0.68, K = 128 1.50 and 1.11; D's first layer, 16 channels from
+ * 9 taps, 0.088 and 0.108 with AVX2. From 64 taps on it serves whatever the
+ * channel count: dcgan's G, whose input gradients are such convolutions,
+ * 128 channels from 576 taps 2.26 to 1.78 ms, 256 from 2048 4.01 to 3.20
+ * (AVX2: 4.2 to 3.75 for the first); 512 from 2048 7.4 to 6.5; dcgan's D,
+ * 32 channels from 400 taps, about 1.0 to 0.5. Returns false, doing
+ * nothing, where it does not serve. */
 static bool direct_forward(gan_backend *be, const gan_conv_geom *g, const int32_t *index, const float *x,
                            const float *w, float *y, gan_status *st)
 {
     cpu_backend *cb = cpu(be);
     const gan_ukernel *uk = cb->gemm.kernel;
-    if (!uk->run_in_place || g->pad_h != 0 || g->pad_w != 0 || g->out_c % uk->nr != 0 || g->out_c > 32)
-        return false;
     const conv_sizes z = conv_sizes_of(g);
+    if (!uk->run_in_place || g->pad_h != 0 || g->pad_w != 0 || g->out_c % uk->nr != 0 || z.K < DIRECT_MIN_TAPS)
+        return false;
     float *wt = workspace(cb, (size_t)z.K * g->out_c);
     *st = wt ? GAN_OK : GAN_ERR_OUT_OF_MEMORY;
     if (!wt)
         return true;
     for (int co = 0; co < g->out_c; co++)
         for (int r = 0; r < z.K; r++)
-            wt[(ptrdiff_t)r * g->out_c + co] = w[(ptrdiff_t)co * z.K + r];
+            wt[((ptrdiff_t)(co / uk->nr) * z.K + r) * uk->nr + co % uk->nr] = w[(ptrdiff_t)co * z.K + r];
     const direct_args a = {uk, g, z, index, x, wt, y};
-    gan_team_for(team_of(be), threads_of(be), (g->n * z.P + uk->mr - 1) / uk->mr, direct_tile, &a);
+    const int tiles = (g->n * z.P + uk->mr - 1) / uk->mr;
+    const int blocks = (tiles + DIRECT_BLOCK_TILES - 1) / DIRECT_BLOCK_TILES;
+    gan_team_for(team_of(be), threads_of(be), (ptrdiff_t)blocks * (g->out_c / uk->nr), direct_block, &a);
     return true;
 }
 
