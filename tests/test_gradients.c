@@ -153,6 +153,63 @@ static void check_weight_grad_accumulates(gan_context *ctx, const char *name, ga
     gan_model_free(m);
 }
 
+/* Element [b][c][i][j] of a [.][channels][h][w] array */
+static size_t at4(int channels, int h, int w, int b, int c, int i, int j)
+{
+    return (((size_t)b * channels + c) * h + i) * w + j;
+}
+
+/* A convolution's weight gradient against the double loop, added to a
+ * gradient already there: shape is the input's, [n, ci, h, w]; unpadded, as
+ * the CPU backend's in-place weight gradient takes them */
+static void check_conv_weight_grad(gan_context *ctx, bool transposed, int co, int k, int s, const int shape[4])
+{
+    const int n = shape[0], ci = shape[1], h = shape[2], w = shape[3];
+    gan_model *m = test_single_layer_model(ctx, conv(ctx, transposed, ci, co, k, s, 0, 0));
+    gan_tensor *x = test_tensor(ctx, 4, shape, NULL);
+    REQUIRE_OK(ctx, gan_tensor_fill_uniform(x, -1, 1));
+    const gan_tensor *y;
+    REQUIRE_OK(ctx, gan_model_forward(m, x, &y));
+    const int oh = gan_tensor_dim(y, 2), ow = gan_tensor_dim(y, 3);
+    gan_tensor *dy = test_tensor(ctx, 4, (int[]){n, co, oh, ow}, NULL);
+    REQUIRE_OK(ctx, gan_tensor_fill_uniform(dy, -1, 1));
+    gan_entry wt;
+    REQUIRE_OK(ctx, gan_model_entry(m, 0, &wt));
+    const size_t nw = gan_tensor_numel(wt.grad);
+    float *before = malloc(nw * sizeof *before);
+    test_fill(before, nw, -1.0f, 1.0f, &seed);
+    REQUIRE_OK(ctx, gan_tensor_write(wt.grad, before, nw));
+    REQUIRE_OK(ctx, gan_model_backward(m, dy, NULL));
+    float *got = test_read(wt.grad), *xh = test_read(x), *dyh = test_read(dy);
+    double *want = malloc(nw * sizeof *want);
+    for (size_t i = 0; i < nw; i++)
+        want[i] = before[i];
+    /* conv2d: dW[co][ci][kh][kw] += dy[n][co][yh][yw] x[n][ci][yh*s+kh][yw*s+kw];
+     * transposed: dW[ci][co][kh][kw] += x[n][ci][ih][iw] dy[n][co][ih*s+kh][iw*s+kw] */
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < ci; c++)
+            for (int o = 0; o < co; o++)
+                for (int kh = 0; kh < k; kh++)
+                    for (int kw = 0; kw < k; kw++) {
+                        double sum = 0;
+                        for (int i = 0; i < (transposed ? h : oh); i++)
+                            for (int j = 0; j < (transposed ? w : ow); j++)
+                                sum += transposed ? (double)xh[at4(ci, h, w, b, c, i, j)] *
+                                                        dyh[at4(co, oh, ow, b, o, i * s + kh, j * s + kw)]
+                                                  : (double)dyh[at4(co, oh, ow, b, o, i, j)] *
+                                                        xh[at4(ci, h, w, b, c, i * s + kh, j * s + kw)];
+                        want[transposed ? at4(co, k, k, c, o, kh, kw) : at4(ci, k, k, o, c, kh, kw)] += sum;
+                    }
+    char what[128];
+    snprintf(what, sizeof what, "%s %d->%d k%d s%d on [%d, %d, %d, %d]: weight gradient against the loop",
+             transposed ? "conv_transpose2d" : "conv2d", ci, co, k, s, n, ci, h, w);
+    test_expect_close(what, got, want, nw, 1e-4, 1e-5); /* sums of up to 2,500 float products */
+    free(before), free(got), free(xh), free(dyh), free(want);
+    gan_tensor_free(dy);
+    gan_tensor_free(x);
+    gan_model_free(m);
+}
+
 static void check_losses(gan_context *ctx)
 {
     const int shape[2] = {7, 3};
@@ -537,6 +594,14 @@ int main(void)
                                   (int[]){3, 12, 23, 23});
     check_weight_grad_accumulates(ctx, "conv2d 16 channels out", conv(ctx, false, 2, 16, 3, 2, 0, 0),
                                   (int[]){2, 2, 7, 6});
+    /* weight gradients the CPU backend computes reading the input in place:
+     * 75 taps (a short last tile of MR) for 40 channels (a short last panel
+     * of NR) over 2,500 positions (two chunks of 2,048, the second short);
+     * 576 taps, 64 channels (items of 16 tiles); and a transposed
+     * convolution, whose columns are those of its output gradient */
+    check_conv_weight_grad(ctx, false, 40, 5, 2, (int[]){25, 3, 23, 23});
+    check_conv_weight_grad(ctx, false, 64, 3, 1, (int[]){2, 64, 7, 7});
+    check_conv_weight_grad(ctx, true, 8, 3, 2, (int[]){3, 16, 5, 5});
     /* the CPU backend's Winograd scheme: kernel 4, stride 2, padding 1, 8+ channels */
     check_layer(ctx, "conv2d k4 s2 p1 winograd", conv(ctx, false, 8, 9, 4, 2, 1, 0), 4, (int[]){2, 8, 6, 5}, false);
     check_layer(ctx, "conv_transpose2d k4 s2 p1 winograd", conv(ctx, true, 9, 8, 4, 2, 1, 0), 4, (int[]){2, 9, 3, 2},

@@ -21,13 +21,14 @@ typedef void (*gan_ukernel_fn)(int kc, const float *a, const float *b, float *c,
  * from a transposed one both take this transpose. */
 typedef void (*gan_transpose_pack_fn)(float *dst, int width, const float *src, ptrdiff_t ld, int lanes, int kc);
 
-/* The micro-kernel on an A read in place: c[mr][nr] = A * B, A's row i,
- * column r being x[i][row_off[r * row_stride]], B's row r at w + r * ldw,
- * k summed in blocks of kc and the blocks' sums added in order, as
- * gan_cpu_gemm does with its KC blocks, so the results are the same to the
- * bit. */
+/* The micro-kernel on an A read in place: c[mr][nr] = A * B (or c += A * B
+ * when accumulate), A's row i, column r being x[i][row_off[r * row_stride]],
+ * B's row r at w + r * ldw, k summed in blocks of kc and the blocks' sums
+ * added in order, as gan_cpu_gemm does with its KC blocks (beta 0 or 1), so
+ * the results are the same to the bit. */
 typedef void (*gan_ukernel_in_place_fn)(int k, int kc, const float *const *x, const int32_t *row_off,
-                                        ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c);
+                                        ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c,
+                                        bool accumulate);
 
 typedef struct gan_ukernel {
     const char *name;
@@ -225,14 +226,16 @@ void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptr
 /* 8 x 8 blocks transposed in registers; also used with the AVX-512 kernel */
 void gan_transpose_pack_avx2(float *dst, int width, const float *src, ptrdiff_t ld, int lanes, int kc);
 void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const *x, const int32_t *row_off,
-                                  ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c);
+                                  ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c,
+                                  bool accumulate);
 #endif
 #if defined(GAN_HAVE_AVX512_KERNEL)
 float gan_fma_probe_avx512(long iterations);
 void gan_ukernel_avx512_8x32(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                              float alpha, float beta);
 void gan_ukernel_avx512_8x32_gather(int k, int kc, const float *const *x, const int32_t *row_off,
-                                    ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c);
+                                    ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c,
+                                    bool accumulate);
 #endif
 
 #endif

@@ -23,7 +23,7 @@
         c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);       \
     }
 #define ROW_STORE(i) store_row(c + (ptrdiff_t)(i) * ldc, c##i##0, c##i##1, va, vb, beta);
-#define ROW_STORE_BLOCK(i) store_row(c + (ptrdiff_t)(i) * 16, c##i##0, c##i##1, one, one, k0 ? 1.0f : 0.0f);
+#define ROW_STORE_BLOCK(i) store_row(c + (ptrdiff_t)(i) * 16, c##i##0, c##i##1, one, one, beta);
 enum { MR = 6 };
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) /* the MR rows */
 
@@ -58,10 +58,11 @@ void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptr
  * x[i][row_off[r * row_stride]] (a convolution's input at the i-th output
  * position and the r-th kernel tap, without padding), B is w's rows of 16
  * (ldw apart). The k columns are summed in blocks of kc, and the blocks'
- * sums added in order, as gan_cpu_gemm does with its KC blocks, so the
- * results are the same to the bit. */
+ * sums added in order (to c's values when accumulate), as gan_cpu_gemm
+ * does with its KC blocks, so the results are the same to the bit. */
 void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const *x, const int32_t *row_off,
-                                  ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c)
+                                  ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c,
+                                  bool accumulate)
 {
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
     for (int k0 = 0; k0 < k; k0 += kc) {
@@ -74,6 +75,7 @@ void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const *x, const in
             ROWS(ROW_FMA_AT)
         }
         const __m256 one = _mm256_set1_ps(1.0f);
+        const float beta = k0 > 0 || accumulate ? 1.0f : 0.0f;
         ROWS(ROW_STORE_BLOCK)
     }
 }

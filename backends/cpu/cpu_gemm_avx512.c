@@ -22,7 +22,7 @@
         c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);   \
     }
 #define ROW_STORE(i) store_row(c + (ptrdiff_t)(i) * ldc, c##i##0, c##i##1, va, vb, beta);
-#define ROW_STORE_BLOCK(i) store_row(c + (ptrdiff_t)(i) * 32, c##i##0, c##i##1, one, one, k0 ? 1.0f : 0.0f);
+#define ROW_STORE_BLOCK(i) store_row(c + (ptrdiff_t)(i) * 32, c##i##0, c##i##1, one, one, beta);
 enum { MR = 8 };
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) /* the MR rows */
 
@@ -55,10 +55,11 @@ void gan_ukernel_avx512_8x32(int kc, const float *a, const float *b, float *c, p
 
 /* The 8x32 kernel on an A read in place, as gan_ukernel_avx2_6x16_gather:
  * row i, column r of A is x[i][row_off[r * row_stride]], B is w's rows of
- * 32 (ldw apart), k summed in blocks of kc as gan_cpu_gemm does, so the
- * results are the same to the bit. */
+ * 32 (ldw apart), k summed in blocks of kc as gan_cpu_gemm does (added to
+ * c's values when accumulate), so the results are the same to the bit. */
 void gan_ukernel_avx512_8x32_gather(int k, int kc, const float *const *x, const int32_t *row_off,
-                                    ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c)
+                                    ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c,
+                                    bool accumulate)
 {
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5], *x6 = x[6], *x7 = x[7];
     for (int k0 = 0; k0 < k; k0 += kc) {
@@ -71,6 +72,7 @@ void gan_ukernel_avx512_8x32_gather(int k, int kc, const float *const *x, const 
             ROWS(ROW_FMA_AT)
         }
         const __m512 one = _mm512_set1_ps(1.0f);
+        const float beta = k0 > 0 || accumulate ? 1.0f : 0.0f;
         ROWS(ROW_STORE_BLOCK)
     }
 }
