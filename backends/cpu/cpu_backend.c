@@ -439,6 +439,25 @@ static bool conv_is_dense(const gan_conv_geom *g)
 /* The largest micro-kernel tile: 8 rows by 32 columns */
 enum { UKERNEL_MAX_MR = 8, UKERNEL_MAX_NR = 32 };
 
+/* A [rows][K] matrix transposed into panels of NR rows, [rows / NR][padded][NR]
+ * (a panel's rows side by side), zero past the rows and from K to padded */
+typedef struct panels_args {
+    const gan_ukernel *uk;
+    const float *src;
+    float *panels;
+    int rows, K, padded;
+} panels_args;
+
+/* Panel q of panels_args */
+static void to_panel(const void *args, ptrdiff_t q)
+{
+    const panels_args *a = args;
+    const int nr = a->uk->nr, r0 = (int)q * nr;
+    float *panel = a->panels + q * a->padded * nr;
+    a->uk->transpose_pack(panel, nr, a->src + (ptrdiff_t)r0 * a->K, a->K, a->rows - r0 < nr ? a->rows - r0 : nr, a->K);
+    memset(panel + (ptrdiff_t)a->K * nr, 0, (size_t)(a->padded - a->K) * nr * sizeof *panel);
+}
+
 typedef struct direct_args {
     const gan_ukernel *uk;
     const gan_conv_geom *g;
@@ -515,9 +534,8 @@ static bool direct_forward(gan_backend *be, const gan_conv_geom *g, const int32_
     *st = wt ? GAN_OK : GAN_ERR_OUT_OF_MEMORY;
     if (!wt)
         return true;
-    for (int co = 0; co < g->out_c; co++)
-        for (int r = 0; r < z.K; r++)
-            wt[((ptrdiff_t)(co / uk->nr) * z.K + r) * uk->nr + co % uk->nr] = w[(ptrdiff_t)co * z.K + r];
+    gan_team_for(team_of(be), threads_of(be), g->out_c / uk->nr, to_panel,
+                 &(panels_args){uk, w, wt, g->out_c, z.K, z.K});
     const direct_args a = {uk, g, z, index, x, wt, y};
     const int tiles = (g->n * z.P + uk->mr - 1) / uk->mr;
     const int blocks = (tiles + DIRECT_BLOCK_TILES - 1) / DIRECT_BLOCK_TILES;
@@ -569,16 +587,7 @@ static void grad_sample(const void *args, ptrdiff_t s)
         a->position_at[s * P + p] = (int32_t)(s * a->z.in_sample) + a->index[p];
 }
 
-/* dW's channels q * NR .. + NR into panel q of its transpose, or back */
-static void grad_dw_in(const void *args, ptrdiff_t q)
-{
-    const grad_args *a = args;
-    const int nr = a->uk->nr, K = a->z.K, c0 = (int)q * nr, cols = a->g->out_c - c0 < nr ? a->g->out_c - c0 : nr;
-    float *panel = a->dw_panels + q * a->taps_padded * nr;
-    a->uk->transpose_pack(panel, nr, a->dw + (ptrdiff_t)c0 * K, K, cols, K);
-    memset(panel + (ptrdiff_t)K * nr, 0, (size_t)(a->taps_padded - K) * nr * sizeof *panel);
-}
-
+/* Panel q of dW's transpose back into dW's channels q * NR .. + NR */
 static void grad_dw_out(const void *args, ptrdiff_t q)
 {
     const grad_args *a = args;
@@ -642,7 +651,8 @@ static bool direct_weight_grad(gan_backend *be, const gan_conv_geom *g, const in
                          .position_at = (int32_t *)(ws + dy_floats + dw_floats), .dw = dw};
     gan_team *team = team_of(be);
     gan_team_for(team, threads_of(be), g->n, grad_sample, &a);
-    gan_team_for(team, threads_of(be), panels, grad_dw_in, &a);
+    gan_team_for(team, threads_of(be), panels, to_panel,
+                 &(panels_args){uk, dw, a.dw_panels, g->out_c, z.K, a.taps_padded});
     gan_team_for(team, threads_of(be), (ptrdiff_t)panels * ((tiles + per_block - 1) / per_block), grad_block, &a);
     gan_team_for(team, threads_of(be), panels, grad_dw_out, &a);
     return true;
