@@ -394,6 +394,10 @@ int main(void)
         /* col2im adds 16 samples at a time: whole groups and a short one, exactly one group, and a
          * batch split in chunks of whole groups (45 samples of 196,608 floats of columns: 32 and 13) */
         {37, 24, 3, 3, 12, 4, 1, 0, 0},  {16, 8, 6, 6, 5, 3, 2, 0, 0},   {45, 4, 16, 16, 48, 4, 1, 0, 0},
+        /* col2im made with its product a group or two at a time (batches of four tasks or more): groups
+         * of 36 positions; groups of 9 in pairs, the last pair two samples, the 128 rows in two chunks
+         * (with AVX-512) */
+        {64, 8, 6, 6, 4, 3, 2, 0, 0},    {130, 16, 3, 3, 8, 4, 1, 0, 0},
     };
     for (size_t i = 0; i < sizeof tconvs / sizeof tconvs[0]; i++)
         test_conv(ctx, tconvs[i], true);

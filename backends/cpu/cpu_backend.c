@@ -395,6 +395,100 @@ static void col2im(gan_backend *be, const gan_conv_geom *g, const int32_t *index
     gan_team_run(team_of(be), threads_of(be), col2im_part, &a);
 }
 
+/* col2im with the product that makes its columns, a task of one or two
+ * groups of samples at a time, so that the columns never leave L2: the
+ * task's dY packed as B, then the columns made CHUNK_COLUMN_FLOATS at a
+ * time (rows r0 .. r1 of W^T, packed once, by the task's positions and
+ * samples) and added into the groups' blocks as col2im_add does, the
+ * chunks in order of their rows. Two groups where one's columns do not
+ * fill the kernel's tiles (16 samples of 9 positions: 144 columns, 4.5
+ * tiles of 32). The same products and the same sums in the same order: the
+ * same bits as the product of all the columns, then col2im. */
+enum { CHUNK_COLUMN_FLOATS = 32768 };
+
+typedef struct fused_args {
+    const gan_gemm_plan *plan;
+    const gan_conv_geom *g;
+    const int32_t *index;
+    const float *w, *dy;
+    float *x;
+    float *packed_w;     /* W^T as packed A */
+    float *blocks;       /* per thread: a col2im block a group of a task, then a chunk of columns */
+    size_t per_thread;   /* floats of blocks a thread */
+    int task_groups;     /* groups of samples a task takes, 1 or 2 */
+    int runs;            /* the runs the tasks were dealt into */
+    int chunk_rows;      /* rows of columns a chunk holds, a multiple of MR */
+} fused_args;
+
+static void fused_col2im_part(const void *args, const gan_worker *w)
+{
+    const fused_args *a = args;
+    const gan_conv_geom *g = a->g;
+    const gan_ukernel *uk = a->plan->kernel;
+    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w, E = g->in_c * g->in_h * g->in_w;
+    const int task_samples = a->task_groups * COL2IM_GROUP;
+    const gan_matrix wt = gan_plain(a->w, K, true);
+    ptrdiff_t first, last;
+    gan_worker_share(w, gan_packed_a_panels(uk, K, g->out_c), &first, &last);
+    gan_cpu_pack_a_panels(uk, a->packed_w, &wt, K, g->out_c, first, last);
+    gan_team_sync(w);
+    const size_t block_floats = col2im_block_floats(g);
+    float *blocks = a->blocks + (size_t)w->t * a->per_thread;
+    float *col = blocks + a->task_groups * block_floats;
+    int scan = 0;
+    for (int64_t task; (task = gan_team_next(w->team, w->t, a->runs, &scan)) >= 0;) {
+        const int s0 = (int)task * task_samples, samples = g->n - s0 < task_samples ? g->n - s0 : task_samples;
+        const int columns = samples * P;
+        const gan_matrix dy =
+            gan_nchw_grouped(a->dy + (ptrdiff_t)s0 * g->out_c * P, g->out_c, P, COL2IM_GROUP, samples);
+        const float *packed_dy = gan_cpu_pack_b(a->plan, w->t, &dy, columns, g->out_c);
+        memset(blocks, 0, a->task_groups * block_floats * sizeof *blocks);
+        for (int r0 = 0; r0 < K; r0 += a->chunk_rows) {
+            const int r1 = K - r0 < a->chunk_rows ? K : r0 + a->chunk_rows;
+            gan_cpu_gemm_packed_rows(uk, K, columns, g->out_c, a->packed_w, packed_dy, r0, r1, col, columns);
+            for (int l0 = 0; l0 < samples; l0 += COL2IM_GROUP)
+                col2im_add(a->index + (ptrdiff_t)r0 * P, col + (ptrdiff_t)l0 * P, columns, r1 - r0, P,
+                           samples - l0 < COL2IM_GROUP ? samples - l0 : COL2IM_GROUP,
+                           blocks + l0 / COL2IM_GROUP * block_floats);
+        }
+        for (int l0 = 0; l0 < samples; l0 += COL2IM_GROUP)
+            uk->transpose_pack(a->x + (ptrdiff_t)(s0 + l0) * E, E, blocks + l0 / COL2IM_GROUP * block_floats,
+                               COL2IM_GROUP, E, samples - l0 < COL2IM_GROUP ? samples - l0 : COL2IM_GROUP);
+    }
+}
+
+/* dX = col2im(W^T * dY) so, where each thread has two tasks or more and a
+ * task's dY fits a thread's packing space, and not from within a task of
+ * the team (whose dealt work it would overwrite); false, doing nothing,
+ * otherwise */
+static bool fused_col2im(gan_backend *be, const gan_conv_geom *g, const int32_t *index, const float *w,
+                         const float *dy, float *x, gan_status *st)
+{
+    cpu_backend *cb = cpu(be);
+    const gan_ukernel *uk = cb->gemm.kernel;
+    const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
+    const int threads = threads_of(be) < gan_team_size(team_of(be)) ? threads_of(be) : gan_team_size(team_of(be));
+    const int task_groups = COL2IM_GROUP * P % uk->nr == 0 ? 1 : 2;
+    const int task_samples = task_groups * COL2IM_GROUP, columns = task_samples * P;
+    if (gan_team_in_task() || (g->n + task_samples - 1) / task_samples < 2 * threads ||
+        gan_packed_floats(columns, uk->nr, g->out_c) > (size_t)GAN_GEMM_NC * GAN_GEMM_KC)
+        return false;
+    int chunk_rows = CHUNK_COLUMN_FLOATS / columns / uk->mr * uk->mr;
+    if (chunk_rows < uk->mr)
+        chunk_rows = uk->mr;
+    const size_t packed_w = gan_packed_a_floats(uk, K, g->out_c);
+    const size_t per_thread = task_groups * col2im_block_floats(g) + (size_t)chunk_rows * columns;
+    float *ws = workspace(cb, packed_w + (size_t)threads * per_thread);
+    *st = ws ? GAN_OK : GAN_ERR_OUT_OF_MEMORY;
+    if (!ws)
+        return true;
+    const fused_args a = {&cb->gemm, g, index, w, dy, x, ws, ws + packed_w, per_thread, task_groups, threads,
+                          chunk_rows};
+    gan_team_deal(team_of(be), threads, (g->n + task_samples - 1) / task_samples);
+    gan_team_run(team_of(be), threads, fused_col2im_part, &a);
+    return true;
+}
+
 /* The ops on geometries gan_winograd_suits takes run there instead */
 static gan_status winograd(gan_backend *be, const gan_conv_geom *g, const gan_winograd_args *a)
 {
@@ -569,8 +663,8 @@ typedef struct grad_args {
     int per_block;           /* tiles of taps an item takes, at most GRAD_BLOCK_TILES */
     const int32_t *index;
     const float *x, *dy;
-    float *dy_panels;        /* [out_c / NR][n * P][NR], zero past out_c */
-    float *dw_panels;        /* [out_c / NR][taps_padded][NR]: dW transposed */
+    float *dy_panels;        /* [panels][n * P][NR], zero past out_c (panels: out_c / NR rounded up) */
+    float *dw_panels;        /* [panels][taps_padded][NR]: dW transposed */
     int32_t *position_at;    /* [n * P]: s * in_sample + index[p] */
     float *dw;
 } grad_args;
@@ -614,7 +708,7 @@ static void grad_block(const void *args, ptrdiff_t item)
     float *dw_panel = a->dw_panels + (ptrdiff_t)q * a->taps_padded * nr;
     const float *at[GRAD_BLOCK_TILES][UKERNEL_MAX_MR];
     for (int t = t0; t < t1; t++)
-        for (int i = 0; i < mr; i++) /* past the last tap: the first again, not stored */
+        for (int i = 0; i < mr; i++) /* past the last tap: the first again, into the padding, not copied back */
             at[t - t0][i] = a->x + a->index[(ptrdiff_t)(t * mr + i < K ? t * mr + i : 0) * a->z.P];
     for (int j0 = 0; j0 < positions; j0 += GRAD_CHUNK_POSITIONS) {
         const int len = positions - j0 < GRAD_CHUNK_POSITIONS ? positions - j0 : GRAD_CHUNK_POSITIONS;
@@ -695,8 +789,8 @@ static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
     const int32_t *index = conv_table(cb, g);
     if (!index)
         return GAN_ERR_OUT_OF_MEMORY;
-    const gan_status st = dw ? conv_weight_grad(be, g, index, x, dy, dw) : GAN_OK;
-    if (!dx || st != GAN_OK)
+    gan_status st = dw ? conv_weight_grad(be, g, index, x, dy, dw) : GAN_OK;
+    if (!dx || st != GAN_OK || fused_col2im(be, g, index, CF(w), CF(dy), F(dx), &st))
         return st;
     /* dX = col2im(W^T * dY), in chunks of whole groups of samples */
     int chunk = gan_chunk_samples(g->n, (size_t)z.K * z.P, CONV_WORKSPACE_FLOATS);

@@ -276,18 +276,29 @@ static void store_tile(const gan_ukernel *uk, int kc, const float *ap, const flo
     }
 }
 
-/* Thread w's share of packing the whole of A into dst; all of w's task's
- * threads then wait for one another */
-static void pack_a_shared(const gan_ukernel *uk, const gan_worker *w, float *dst, const gan_matrix *a, int m, int k)
+ptrdiff_t gan_packed_a_panels(const gan_ukernel *uk, int m, int k)
 {
-    const int mr = uk->mr, m_panels = (m + mr - 1) / mr, k_blocks = (k + GAN_GEMM_KC - 1) / GAN_GEMM_KC;
-    ptrdiff_t first, last;
-    gan_worker_share(w, (ptrdiff_t)k_blocks * m_panels, &first, &last);
+    return (ptrdiff_t)((k + GAN_GEMM_KC - 1) / GAN_GEMM_KC) * ((m + uk->mr - 1) / uk->mr);
+}
+
+void gan_cpu_pack_a_panels(const gan_ukernel *uk, float *dst, const gan_matrix *a, int m, int k, ptrdiff_t first,
+                           ptrdiff_t last)
+{
+    const int mr = uk->mr, m_panels = (m + mr - 1) / mr;
     for (ptrdiff_t t = first; t < last; t++) {
         const int pc = (int)(t / m_panels) * GAN_GEMM_KC, i0 = (int)(t % m_panels) * mr;
         const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC, rows = m - i0 < mr ? m - i0 : mr;
         pack_a_panel(uk, dst + gan_packed_a_block(uk, m, pc, i0, kc), a, i0, rows, pc, kc);
     }
+}
+
+/* Thread w's share of packing the whole of A into dst; all of w's task's
+ * threads then wait for one another */
+static void pack_a_shared(const gan_ukernel *uk, const gan_worker *w, float *dst, const gan_matrix *a, int m, int k)
+{
+    ptrdiff_t first, last;
+    gan_worker_share(w, gan_packed_a_panels(uk, m, k), &first, &last);
+    gan_cpu_pack_a_panels(uk, dst, a, m, k, first, last);
     gan_team_sync(w);
 }
 
@@ -348,6 +359,33 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const gemm_operands 
                     }
                 }
             }
+        }
+    }
+}
+
+float *gan_cpu_pack_b(const gan_gemm_plan *plan, int t, const gan_matrix *b, int n, int k)
+{
+    const gan_ukernel *uk = plan->kernel;
+    float *packed = plan->pack + (size_t)t * GAN_GEMM_PACK_FLOATS + (size_t)GAN_GEMM_MC * GAN_GEMM_KC;
+    for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
+        const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
+        pack_b_block(uk, packed + packed_b_block(uk, n, pc, 0, kc), b, 0, n, pc, kc);
+    }
+    return packed;
+}
+
+void gan_cpu_gemm_packed_rows(const gan_ukernel *uk, int m, int n, int k, const float *packed_a,
+                              const float *packed_b, int m0, int m1, float *c, ptrdiff_t ldc)
+{
+    const gan_matrix cm = gan_plain(c, ldc, false);
+    for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
+        const int kc = k - pc < GAN_GEMM_KC ? k - pc : GAN_GEMM_KC;
+        for (int j0 = 0; j0 < n; j0 += uk->nr) {
+            const float *bp = packed_b + packed_b_block(uk, n, pc, j0, kc);
+            const int cols = n - j0 < uk->nr ? n - j0 : uk->nr;
+            for (int i0 = m0; i0 < m1; i0 += uk->mr)
+                store_tile(uk, kc, packed_a + gan_packed_a_block(uk, m, pc, i0, kc), bp, &cm, i0 - m0, j0,
+                           m1 - i0 < uk->mr ? m1 - i0 : uk->mr, cols, 1.0f, pc > 0 ? 1.0f : 0.0f);
         }
     }
 }
