@@ -790,9 +790,11 @@ static gan_status cpu_conv2d_backward(gan_backend *be, const gan_conv_geom *g, c
     if (!index)
         return GAN_ERR_OUT_OF_MEMORY;
     gan_status st = dw ? conv_weight_grad(be, g, index, x, dy, dw) : GAN_OK;
-    if (!dx || st != GAN_OK || fused_col2im(be, g, index, CF(w), CF(dy), F(dx), &st))
+    if (!dx || st != GAN_OK)
         return st;
-    /* dX = col2im(W^T * dY), in chunks of whole groups of samples */
+    if (fused_col2im(be, g, index, CF(w), CF(dy), F(dx), &st))
+        return st;
+    /* dX = col2im(W^T * dY) otherwise, in chunks of whole groups of samples */
     int chunk = gan_chunk_samples(g->n, (size_t)z.K * z.P, CONV_WORKSPACE_FLOATS);
     if (chunk < g->n && chunk > COL2IM_GROUP)
         chunk -= chunk % COL2IM_GROUP;
