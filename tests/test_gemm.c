@@ -288,6 +288,32 @@ static void check_kernels_agree(const gan_ukernel *const *kernels, int n_kernels
     }
 }
 
+/* A product made by one thread from operands it packs itself
+ * (gan_cpu_pack_a, gan_cpu_pack_b, gan_cpu_gemm_packed_rows), written or
+ * added to C, against gan_cpu_gemm with beta 0 or 1: the same bits. B
+ * transposed as stored, k past KC, rows and columns short of a tile. */
+static void check_packed_rows(const gan_gemm_plan *plan, int m, int n, int k, unsigned *seed)
+{
+    float *a = random_floats((size_t)m * k, seed), *bt = random_floats((size_t)n * k, seed);
+    float *c0 = random_floats((size_t)m * n, seed), *want = malloc(sizeof(float) * m * n);
+    float *got = malloc(sizeof(float) * m * n);
+    for (int accumulate = 0; accumulate < 2; accumulate++) {
+        memcpy(want, c0, sizeof(float) * m * n);
+        memcpy(got, c0, sizeof(float) * m * n);
+        gan_cpu_gemm(plan, false, true, m, n, k, 1.0f, a, k, bt, k, accumulate ? 1.0f : 0.0f, want, n);
+        const gan_matrix am = gan_plain(a, k, false), bm = gan_plain(bt, k, true);
+        const float *pa = gan_cpu_pack_a(plan, 1, &am, m, k), *pb = gan_cpu_pack_b(plan, 1, &bm, n, k);
+        gan_cpu_gemm_packed_rows(plan->kernel, m, n, k, pa, pb, 0, m, got, n, accumulate);
+        char what[96];
+        snprintf(what, sizeof what, "%s packed rows %dx%dx%d%s", plan->kernel->name, m, n, k,
+                 accumulate ? " added" : "");
+        const bool same = memcmp(want, got, sizeof(float) * m * n) == 0;
+        printf("  %s: %s\n", what, same ? "the same bits" : "DIFFERENT");
+        CHECK(same);
+    }
+    free(a), free(bt), free(c0), free(want), free(got);
+}
+
 int main(void)
 {
     const gan_ukernel *kernels[4];
@@ -312,6 +338,8 @@ int main(void)
         printf("kernel %s (%dx%d)\n", plan.kernel->name, plan.kernel->mr, plan.kernel->nr);
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             check_shape(&plan, sizes[s][0], sizes[s][1], sizes[s][2], &seed);
+        check_packed_rows(&plan, 256, 128, 128, &seed); /* dcgan's Winograd weight gradient, a position's */
+        check_packed_rows(&plan, 37, 45, 300, &seed);
         /* samples, spatial, channels, other; the last with k past KC in the middle of a sample */
         const int nchw[][4] = {{3, 1, 5, 7},     {7, 5, 17, 9},     {4, 9, 16, 33}, {5, 33, 3, 40},
                                {2, 64, 24, 12},  {3, 40, 9, 300},   {9, 36, 10, 20}};

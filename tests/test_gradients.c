@@ -602,9 +602,15 @@ int main(void)
     check_conv_weight_grad(ctx, false, 40, 5, 2, (int[]){25, 3, 23, 23});
     check_conv_weight_grad(ctx, false, 64, 3, 1, (int[]){2, 64, 7, 7});
     check_conv_weight_grad(ctx, true, 8, 3, 2, (int[]){3, 16, 5, 5});
-    /* the CPU backend's Winograd scheme: kernel 4, stride 2, padding 1, 8+ channels */
+    /* the CPU backend's Winograd schemes, for 4x4 kernels and 8+ channels: stride 2, padding 1; stride 1 with
+     * outputs of 3x3 or more, for a convolution's forward pass and a transposed one's backward pass: one tile
+     * (a transposed convolution from 3x3 to 6x6, as dcgan's) or several with padding */
     check_layer(ctx, "conv2d k4 s2 p1 winograd", conv(ctx, false, 8, 9, 4, 2, 1, 0), 4, (int[]){2, 8, 6, 5}, false);
     check_layer(ctx, "conv_transpose2d k4 s2 p1 winograd", conv(ctx, true, 9, 8, 4, 2, 1, 0), 4, (int[]){2, 9, 3, 2},
+                false);
+    check_layer(ctx, "conv_transpose2d k4 s1 p0 winograd", conv(ctx, true, 9, 8, 4, 1, 0, 0), 4, (int[]){2, 9, 3, 3},
+                false);
+    check_layer(ctx, "conv2d k4 s1 p1 winograd", conv(ctx, false, 8, 10, 4, 1, 1, 0), 4, (int[]){2, 8, 7, 5},
                 false);
 
     REQUIRE_OK(ctx, gan_batchnorm2d_create(ctx, 3, 1e-5f, 0.1f, &l));

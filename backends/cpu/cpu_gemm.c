@@ -374,8 +374,15 @@ float *gan_cpu_pack_b(const gan_gemm_plan *plan, int t, const gan_matrix *b, int
     return packed;
 }
 
+float *gan_cpu_pack_a(const gan_gemm_plan *plan, int t, const gan_matrix *a, int m, int k)
+{
+    float *packed = plan->pack + (size_t)t * GAN_GEMM_PACK_FLOATS;
+    gan_cpu_pack_a_panels(plan->kernel, packed, a, m, k, 0, gan_packed_a_panels(plan->kernel, m, k));
+    return packed;
+}
+
 void gan_cpu_gemm_packed_rows(const gan_ukernel *uk, int m, int n, int k, const float *packed_a,
-                              const float *packed_b, int m0, int m1, float *c, ptrdiff_t ldc)
+                              const float *packed_b, int m0, int m1, float *c, ptrdiff_t ldc, bool accumulate)
 {
     const gan_matrix cm = gan_plain(c, ldc, false);
     for (int pc = 0; pc < k; pc += GAN_GEMM_KC) {
@@ -385,7 +392,7 @@ void gan_cpu_gemm_packed_rows(const gan_ukernel *uk, int m, int n, int k, const 
             const int cols = n - j0 < uk->nr ? n - j0 : uk->nr;
             for (int i0 = m0; i0 < m1; i0 += uk->mr)
                 store_tile(uk, kc, packed_a + gan_packed_a_block(uk, m, pc, i0, kc), bp, &cm, i0 - m0, j0,
-                           m1 - i0 < uk->mr ? m1 - i0 : uk->mr, cols, 1.0f, pc > 0 ? 1.0f : 0.0f);
+                           m1 - i0 < uk->mr ? m1 - i0 : uk->mr, cols, 1.0f, pc > 0 || accumulate ? 1.0f : 0.0f);
         }
     }
 }

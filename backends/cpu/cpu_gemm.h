@@ -212,16 +212,20 @@ void gan_cpu_gemm_rows(const gan_gemm_plan *plan, bool trans_a, bool trans_b, in
 /* A product made in parts by the threads of a task of the plan's team, each
  * part rows of C: A packed whole once (gan_packed_a_panels panels, packed
  * in any order and by any threads by gan_cpu_pack_a_panels, panels [first,
- * last)); B packed whole by thread t into its own packing space, which it
- * returns (gan_packed_floats(n, NR, k) at most GAN_GEMM_NC * GAN_GEMM_KC);
- * then rows [m0, m1) of C = A * B (m0 a multiple of MR) into c, row m0
- * first: each element the sum gan_cpu_gemm would make, to the bit. */
+ * last)), or by thread t into its own packing space, which gan_cpu_pack_a
+ * returns (gan_packed_a_floats(uk, m, k) at most GAN_GEMM_MC * GAN_GEMM_KC);
+ * B packed whole by thread t into its own packing space, which
+ * gan_cpu_pack_b returns (gan_packed_floats(n, NR, k) at most GAN_GEMM_NC *
+ * GAN_GEMM_KC); then rows [m0, m1) of C = A * B, or C += A * B when
+ * accumulate (m0 a multiple of MR), into c, row m0 first: each element the
+ * sum gan_cpu_gemm would make with beta 0 or 1, to the bit. */
 ptrdiff_t gan_packed_a_panels(const gan_ukernel *uk, int m, int k);
 void gan_cpu_pack_a_panels(const gan_ukernel *uk, float *dst, const gan_matrix *a, int m, int k, ptrdiff_t first,
                            ptrdiff_t last);
+float *gan_cpu_pack_a(const gan_gemm_plan *plan, int t, const gan_matrix *a, int m, int k);
 float *gan_cpu_pack_b(const gan_gemm_plan *plan, int t, const gan_matrix *b, int n, int k);
 void gan_cpu_gemm_packed_rows(const gan_ukernel *uk, int m, int n, int k, const float *packed_a,
-                              const float *packed_b, int m0, int m1, float *c, ptrdiff_t ldc);
+                              const float *packed_b, int m0, int m1, float *c, ptrdiff_t ldc, bool accumulate);
 
 /* The measured FMA peak of `threads` threads, in GFLOP/s, with the widest
  * vector FMA this CPU runs (0 when it has none). Takes about 0.2 s. */

@@ -1,13 +1,15 @@
-/* cpu_winograd.h - Winograd F(4x4, 2x2) for the convolutions of DCGAN
- * models: 4x4 kernels, stride 2, padding 1. */
+/* cpu_winograd.h - Winograd convolutions for the 4x4 kernels of DCGAN
+ * models: F(4x4, 2x2) for stride 2 and padding 1, F(3x3, 4x4) for stride 1
+ * (cpu_winograd.c). */
 #ifndef GAN_CPU_WINOGRAD_H
 #define GAN_CPU_WINOGRAD_H
 
 #include "cpu_gemm.h"
 #include "gan_backend.h"
 
-/* Whether the Winograd scheme runs geometry g: a 4x4 kernel with stride 2
- * and padding 1, and enough channels on both sides for its products. */
+/* Whether a Winograd scheme runs geometry g: a 4x4 kernel with stride 2
+ * and padding 1, or with stride 1, padding under 4 and outputs of 3x3 or
+ * more (a whole tile); and enough channels on both sides for its products. */
 bool gan_winograd_suits(const gan_conv_geom *g);
 
 /* What one call computes for y = conv(x, w) with weights w [out_c, in_c, 4, 4].
