@@ -104,6 +104,9 @@ static gan_status run_all(void *arg)
     /* 25 positions: col2im in tasks of two groups, the last of them short (130 samples); 400 taps, 32
      * channels, as dcgan's second discriminator layer */
     check_geometry(j->ctx, j->plan, (gan_conv_geom){130, 16, 13, 13, 32, 5, 5, 5, 5, 2, 2, 0, 0});
+    /* 16 channels, whose weight gradient takes a narrower kernel than the plan's where there is one (AVX2's
+     * panels of 16 beside AVX-512's of 32): dcgan's first discriminator layer */
+    check_geometry(j->ctx, j->plan, (gan_conv_geom){130, 1, 28, 28, 16, 13, 13, 3, 3, 2, 2, 0, 0});
     /* 9 positions (col2im in tasks of two groups), 2,048 taps, 256 channels: a 4x4 kernel with stride 2 and no
      * padding, which the Winograd schemes leave to these paths (dcgan's second generator layer, the same with
      * stride 1 from 6x6, goes to Winograd's F(3x3, 4x4)) */
