@@ -288,6 +288,35 @@ static void check_kernels_agree(const gan_ukernel *const *kernels, int n_kernels
     }
 }
 
+/* Each kernel's packing transpose against its definition: dst[k][l] =
+ * src[l][k] for the lanes given, zero for the rest of the width, nothing
+ * written past it (a sentinel there); widths short of, equal to and past a
+ * vector group, lanes short of the width, kc short of a block and not */
+static void check_transposes(const gan_ukernel *const *kernels, int n_kernels, unsigned *seed)
+{
+    const int cases[][4] = {{32, 32, 256, 300}, {32, 16, 9, 9},  {32, 5, 37, 40}, {16, 16, 169, 169},
+                            {6, 6, 17, 20},     {20, 13, 16, 33}, {1, 1, 3, 3},   {48, 47, 31, 31}};
+    for (int ki = 0; ki < n_kernels; ki++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            const int width = cases[c][0], lanes = cases[c][1], kc = cases[c][2], ld = cases[c][3];
+            float *src = random_floats((size_t)lanes * ld, seed);
+            const size_t n = (size_t)kc * width + 1;
+            float *dst = malloc(sizeof(float) * n);
+            for (size_t i = 0; i < n; i++)
+                dst[i] = 7.0f;
+            kernels[ki]->transpose_pack(dst, width, src, ld, lanes, kc);
+            bool same = dst[n - 1] == 7.0f;
+            for (int k = 0; k < kc; k++)
+                for (int l = 0; l < width; l++)
+                    same &= dst[(size_t)k * width + l] == (l < lanes ? src[(size_t)l * ld + k] : 0.0f);
+            if (!same)
+                printf("  %s transpose: width %d, lanes %d, kc %d: DIFFERENT\n", kernels[ki]->name, width, lanes,
+                       kc);
+            CHECK(same);
+            free(src), free(dst);
+        }
+}
+
 /* A product made by one thread from operands it packs itself
  * (gan_cpu_pack_a, gan_cpu_pack_b, gan_cpu_gemm_packed_rows), written or
  * added to C, against gan_cpu_gemm with beta 0 or 1: the same bits. B
@@ -322,6 +351,7 @@ int main(void)
     for (int ki = 0; ki < n_kernels; ki++)
         check_block_sharing(kernels[ki], &seed);
     check_kernels_agree(kernels, n_kernels, &seed);
+    check_transposes(kernels, n_kernels, &seed);
     const int sizes[][3] = {
         {1, 1, 1}, {3, 7, 17}, {17, 3, 7}, {7, 17, 3}, {9, 33, 65}, {16, 196, 9},
         {64, 100, 300},   /* k crosses KC */
