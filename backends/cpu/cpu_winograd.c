@@ -236,6 +236,19 @@ static inline void gather_tiles(const float *base, const int32_t *off, int strid
         }
 }
 
+/* base[off[k * stride + l]] = lanes[k][l] (or += with add) for the first nl
+ * lanes, where the offset is not -1 */
+static inline __attribute__((always_inline)) void scatter_tiles(const float *lanes, int count, int nl, bool add,
+                                                                float *base, const int32_t *off, int stride)
+{
+    for (int k = 0; k < count; k++)
+        for (int l = 0; l < nl; l++) {
+            const int32_t at = off[(size_t)k * stride + l];
+            if (at >= 0)
+                base[at] = add ? base[at] + lanes[k * LANES + l] : lanes[k * LANES + l];
+        }
+}
+
 /* The transforms of one block of LANES tiles (nl of them used), each
  * between its operand in memory and the transformed values: gathered from
  * or scattered to feature maps through offsets off[k * stride + l], and
@@ -269,12 +282,7 @@ static inline __attribute__((always_inline)) void output_block(transform_1d f, i
     float m[MAX_POSITIONS * LANES], y[MAX_POSITIONS * LANES];
     load_lanes(src, src_stride, patch * patch, nl, m);
     transform_2d(f, patch, tile, m, y);
-    for (int k = 0; k < tile * tile; k++)
-        for (int l = 0; l < nl; l++) {
-            const int32_t at = off[(size_t)k * stride + l];
-            if (at >= 0)
-                base[at] = y[k * LANES + l];
-        }
+    scatter_tiles(y, tile * tile, nl, false, base, off, stride);
 }
 
 /* adds, since neighbouring tiles overlap */
@@ -285,12 +293,7 @@ static inline __attribute__((always_inline)) void in_grad_block(transform_1d f, 
     float r[MAX_POSITIONS * LANES], d[MAX_POSITIONS * LANES];
     load_lanes(src, src_stride, patch * patch, nl, r);
     transform_2d(f, patch, patch, r, d);
-    for (int k = 0; k < patch * patch; k++)
-        for (int l = 0; l < nl; l++) {
-            const int32_t at = off[(size_t)k * stride + l];
-            if (at >= 0)
-                base[at] += d[k * LANES + l];
-        }
+    scatter_tiles(d, patch * patch, nl, true, base, off, stride);
 }
 
 /* G g G^T of taps x taps kernels g [taps^2][LANES], stored a position every `plane` floats */
@@ -670,8 +673,8 @@ static void products_part(const void *args, const gan_worker *w)
     }
 }
 
-/* The products by position where they fit, else each on all threads; false
- * where they do not fit */
+/* The products by position where they fit; false, doing nothing, where
+ * they do not (the caller then makes each on all threads) */
 static bool run_products(const products *p, int positions, int threads)
 {
     if (!products_fit(p))
