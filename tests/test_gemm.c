@@ -2,7 +2,8 @@
  * every micro-kernel this CPU runs, on odd sizes that cross every block
  * edge, all transpose combinations, alpha and beta, with the threads
  * splitting C as they choose or by rows; plus determinism across thread
- * counts and splits. */
+ * counts and splits, and the operands read in place giving the bits of
+ * the same products packed. */
 #include "cpu_gemm.h"
 #include "test_util.h"
 
@@ -343,6 +344,51 @@ static void check_packed_rows(const gan_gemm_plan *plan, int m, int n, int k, un
     free(a), free(bt), free(c0), free(want), free(got);
 }
 
+/* Products of plain matrices that the kernel reads in place (A always; B
+ * when not transposed, or packed by the thread whose columns they are;
+ * C stored transposed for a transposed B split by C's rows) against the
+ * same products packed, by the same kernel without its in-place variant:
+ * the same bits, for each transpose, alpha and beta, tiles short of MR
+ * rows and NR columns, k past KC, one thread and two, rows split or not */
+static void check_in_place_bits(const gan_ukernel *kernel, unsigned *seed)
+{
+    if (!kernel->run_strided)
+        return;
+    gan_ukernel packed_only = *kernel;
+    packed_only.run_strided = NULL;
+    gan_gemm_plan in_place, packed;
+    CHECK(gan_gemm_plan_init(&in_place, kernel, 2));
+    CHECK(gan_gemm_plan_init(&packed, &packed_only, 2));
+    const int shapes[][3] = {{128, 256, 64}, {256, 784, 256}, {7, 45, 300}, {45, 7, 300}, {130, 70, 513}, {3, 3, 1}};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        const int m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
+        float *a = random_floats((size_t)m * k, seed), *b = random_floats((size_t)k * n, seed);
+        float *c0 = random_floats((size_t)m * n, seed), *want = malloc(sizeof(float) * m * n);
+        float *got = malloc(sizeof(float) * m * n);
+        for (int t = 0; t < 32; t++) {
+            const bool ta = t & 1, tb = t & 2, rows = t & 4;
+            const int threads = t & 8 ? 1 : 2;
+            const float alpha = t & 16 ? -0.5f : 1.0f, beta = t % 3 == 0 ? 0.0f : t % 3 == 1 ? 1.0f : 0.75f;
+            in_place.num_threads = packed.num_threads = threads;
+            memcpy(want, c0, sizeof(float) * m * n);
+            memcpy(got, c0, sizeof(float) * m * n);
+            void (*product)(const gan_gemm_plan *, bool, bool, int, int, int, float, const float *, ptrdiff_t,
+                            const float *, ptrdiff_t, float, float *, ptrdiff_t) =
+                rows ? gan_cpu_gemm_rows : gan_cpu_gemm;
+            product(&packed, ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, want, n);
+            product(&in_place, ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, got, n);
+            const bool same = memcmp(want, got, sizeof(float) * m * n) == 0;
+            if (!same)
+                printf("  %s in place %dx%dx%d ta=%d tb=%d rows=%d threads=%d alpha=%g beta=%g: DIFFERENT\n",
+                       kernel->name, m, n, k, ta, tb, rows != 0, threads, alpha, beta);
+            CHECK(same);
+        }
+        free(a), free(b), free(c0), free(want), free(got);
+    }
+    gan_gemm_plan_free(&in_place);
+    gan_gemm_plan_free(&packed);
+}
+
 int main(void)
 {
     const gan_ukernel *kernels[4];
@@ -352,6 +398,8 @@ int main(void)
         check_block_sharing(kernels[ki], &seed);
     check_kernels_agree(kernels, n_kernels, &seed);
     check_transposes(kernels, n_kernels, &seed);
+    for (int ki = 0; ki < n_kernels; ki++)
+        check_in_place_bits(kernels[ki], &seed);
     const int sizes[][3] = {
         {1, 1, 1}, {3, 7, 17}, {17, 3, 7}, {7, 17, 3}, {9, 33, 65}, {16, 196, 9},
         {64, 100, 300},   /* k crosses KC */

@@ -1,6 +1,10 @@
 /* cpu_gemm.c - BLIS-style GEMM: loops over NC, KC and MC blocks, packing B
  * and A into micro-panels, and a register-blocked micro-kernel on each
- * MR x NR tile. Each thread runs the loops on whole slices of C: its own,
+ * MR x NR tile. Products of plain matrices skip most of the packing: the
+ * kernel broadcasts A's values, so it reads A in place whatever its
+ * layout, and B in place where B's rows hold a tile's columns side by
+ * side; a B transposed as stored is packed by the thread whose columns
+ * those are. Each thread runs the loops on whole slices of C: its own,
  * then, where any thread can take any block, those left at the ends of the
  * others'. */
 #define _POSIX_C_SOURCE 200809L
@@ -17,14 +21,16 @@
 #endif
 
 static const gan_ukernel generic_kernel = {"generic-4x16", 4, 16, gan_ukernel_generic_4x16,
-                                           gan_transpose_pack_generic, NULL};
+                                           gan_transpose_pack_generic, NULL, NULL};
 #if defined(GAN_HAVE_AVX2_KERNEL)
 static const gan_ukernel avx2_kernel = {"avx2-6x16", 6, 16, gan_ukernel_avx2_6x16, gan_transpose_pack_avx2,
-                                        gan_ukernel_avx2_6x16_gather};
+                                        gan_ukernel_avx2_6x16_gather,
+                                        gan_ukernel_avx2_6x16_strided};
 #endif
 #if defined(GAN_HAVE_AVX512_KERNEL)
 static const gan_ukernel avx512_kernel = {"avx512-8x32", 8, 32, gan_ukernel_avx512_8x32,
-                                          gan_transpose_pack_avx2, gan_ukernel_avx512_8x32_gather};
+                                          gan_transpose_pack_avx2, gan_ukernel_avx512_8x32_gather,
+                                          gan_ukernel_avx512_8x32_strided};
 #endif
 
 int gan_cpu_ukernels(const gan_ukernel **list, int max)
@@ -363,6 +369,45 @@ static void gemm_serial(const gan_ukernel *uk, float *pack, const gemm_operands 
     }
 }
 
+/* Whether the kernel reads A in place (plain, either way round) and B in
+ * place (plain, not transposed: its rows hold a panel's NR columns side by
+ * side) or packed panel by panel (plain, transposed), into a plain C,
+ * transposed or not (see plain_product) */
+static bool reads_a_in_place(const gan_ukernel *uk, const gemm_operands *o)
+{
+    return uk->run_strided && !o->a->spatial && !o->a->packed && !o->b->spatial && !o->c->spatial;
+}
+
+/* The loop nest with A read in place (see reads_a_in_place), over rows
+ * [m0, m1) and columns [n0, n1) of C: per KC block, B's NR-column panels
+ * outer, each read in place or packed into pack_b (a transposed B),
+ * A's MR-row tiles inner */
+static void gemm_serial_in_place(const gan_ukernel *uk, float *pack_b, const gemm_operands *o, int m0, int m1,
+                                 int n0, int n1)
+{
+    const gan_matrix *a = o->a, *b = o->b, *c = o->c;
+    const int mr = uk->mr, nr = uk->nr;
+    const ptrdiff_t a_row = a->trans ? 1 : a->ld, a_col = a->trans ? a->ld : 1;
+    const ptrdiff_t c_row = c->trans ? 1 : c->ld, c_col = c->trans ? c->ld : 1;
+    for (int jc = n0; jc < n1; jc += GAN_GEMM_NC) {
+        const int nc = n1 - jc < GAN_GEMM_NC ? n1 - jc : GAN_GEMM_NC;
+        for (int pc = 0; pc < o->k; pc += GAN_GEMM_KC) {
+            const int kc = o->k - pc < GAN_GEMM_KC ? o->k - pc : GAN_GEMM_KC;
+            const float beta = pc == 0 ? o->beta : 1.0f;
+            if (b->trans)
+                pack_b_block(uk, pack_b, b, jc, nc, pc, kc);
+            for (int jr = 0; jr < nc; jr += nr) {
+                const int cols = nc - jr < nr ? nc - jr : nr;
+                const float *bp = b->trans ? pack_b + (ptrdiff_t)jr * kc : b->data + (ptrdiff_t)pc * b->ld + jc + jr;
+                for (int i0 = m0; i0 < m1; i0 += mr)
+                    uk->run_strided(kc, a->data + (ptrdiff_t)i0 * a_row + (ptrdiff_t)pc * a_col, a_row, a_col, bp,
+                                    b->trans ? nr : b->ld, c->data + (ptrdiff_t)i0 * c_row + (ptrdiff_t)(jc + jr) * c_col,
+                                    c->ld, c->trans, m1 - i0 < mr ? m1 - i0 : mr, cols, o->alpha, beta);
+            }
+        }
+    }
+}
+
 float *gan_cpu_pack_b(const gan_gemm_plan *plan, int t, const gan_matrix *b, int n, int k)
 {
     const gan_ukernel *uk = plan->kernel;
@@ -410,7 +455,7 @@ enum { BLOCKS_PER_THREAD = 4 };
  * ends of the others' runs, as a core may run slower than its neighbour
  * (a busy sibling, another VM). */
 static void gemm_blocks(const gemm_operands *o, const gan_gemm_plan *plan, float *pack, int t, int threads,
-                        bool by_columns, int blocks, int k0, int k1)
+                        bool by_columns, bool in_place, int blocks, int k0, int k1)
 {
     const gan_ukernel *uk = plan->kernel;
     const int unit = by_columns ? uk->nr : uk->mr, extent = by_columns ? o->n : o->m;
@@ -421,7 +466,10 @@ static void gemm_blocks(const gemm_operands *o, const gan_gemm_plan *plan, float
     for (int blk; (blk = (int)gan_team_next(plan->team, t, threads, &scan)) >= 0;) {
         const int from = tiles * blk / blocks * unit, to = tiles * (blk + 1) / blocks * unit;
         const int end = to < extent ? to : extent;
-        if (by_columns)
+        if (in_place)
+            gemm_serial_in_place(uk, pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC, o, by_columns ? 0 : from,
+                                 by_columns ? o->m : end, by_columns ? from : 0, by_columns ? end : o->n);
+        else if (by_columns)
             gemm_serial(uk, pack, o, 0, o->m, from, end, k0, k1);
         else
             gemm_serial(uk, pack, o, from, end, 0, o->n, k0, k1);
@@ -432,7 +480,7 @@ static void gemm_blocks(const gemm_operands *o, const gan_gemm_plan *plan, float
 typedef struct gemm_split {
     const gan_gemm_plan *plan;
     gemm_operands o;
-    bool by_columns, share_a, whole_b, dealt;
+    bool by_columns, in_place, share_a, whole_b, dealt;
     int tiles, runs, blocks; /* blocks dealt into `runs` runs, one a thread asked for */
 } gemm_split;
 
@@ -445,12 +493,16 @@ static void gemm_part(const void *args, const gan_worker *w)
     const int t = w->t, m = s->o.m, n = s->o.n, k = s->o.k;
     float *pack = plan->pack + (size_t)t * GAN_GEMM_PACK_FLOATS;
     gemm_operands own = s->o;
+    if (s->in_place) {
+        gemm_blocks(&own, plan, pack, t, s->runs, s->by_columns, true, s->blocks, 0, k);
+        return;
+    }
     if (s->share_a) {
         own.packed_a = plan->shared_a;
         pack_a_shared(uk, w, plan->shared_a, s->o.a, m, k);
     }
     if (s->by_columns && s->dealt) {
-        gemm_blocks(&own, plan, pack, t, s->runs, true, s->blocks, 0, k);
+        gemm_blocks(&own, plan, pack, t, s->runs, true, false, s->blocks, 0, k);
     } else if (s->whole_b) {
         /* a KC block of rows of B at a time, so that it stays in L2:
          * all threads finish one before any starts the next */
@@ -465,7 +517,7 @@ static void gemm_part(const void *args, const gan_worker *w)
                     gan_team_deal(plan->team, s->runs, s->blocks);
                 gan_team_sync(w);
             }
-            gemm_blocks(&own, plan, pack, t, s->runs, false, s->blocks, pc, pc + kc);
+            gemm_blocks(&own, plan, pack, t, s->runs, false, false, s->blocks, pc, pc + kc);
         }
     } else {
         const int from = s->tiles * t / w->nt, to = s->tiles * (t + 1) / w->nt;
@@ -500,25 +552,35 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
         threads = gan_team_size(plan->team);
     /* slice C along N unless it is too narrow, then along M; or along M
      * when asked (see gan_cpu_gemm_rows) */
-    const bool by_columns =
-        split_rows && tiles_m >= 2 * threads ? false : tiles_n >= 2 * threads || tiles_n >= tiles_m;
+    bool by_columns = tiles_n >= 2 * threads || tiles_n >= tiles_m;
+    if (c.trans) /* a swapped product (see plain_product): C's rows as stored, for which its threads pack B */
+        by_columns = true;
+    else if (split_rows && tiles_m >= 2 * threads)
+        by_columns = false;
     const int tiles = by_columns ? tiles_n : tiles_m;
     if (threads > tiles)
         threads = tiles;
     const gemm_operands o = {m, n, k, alpha, beta, &a, &b, &c, a.packed ? a.data : NULL, NULL};
+    /* A read in place; a transposed B packed by the thread that takes its
+     * columns, not by each thread that takes rows */
+    const bool in_place = reads_a_in_place(uk, &o) && (!b.trans || by_columns || threads <= 1);
     if (threads <= 1) {
-        gemm_serial(uk, plan->pack, &o, 0, m, 0, n, 0, k);
+        if (in_place)
+            gemm_serial_in_place(uk, plan->pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC, &o, 0, m, 0, n);
+        else
+            gemm_serial(uk, plan->pack, &o, 0, m, 0, n, 0, k);
         return;
     }
-    /* Threads that split the columns share A, packed once by all of them
-     * together. Threads that split the rows each pack all of B, one KC
+    /* Threads that read A in place take any block of C, each packing what
+     * it needs of a transposed B. Otherwise threads that split the
+     * columns share A, packed once by all of them together. Threads that split the rows each pack all of B, one KC
      * block at a time: on the VMs measured, reading what the other core
      * packed costs more than packing it twice. Either way a thread can
      * then take any block of C. */
-    gemm_split s = {plan, o, by_columns, false, false, false, tiles, threads, threads * BLOCKS_PER_THREAD};
-    s.share_a = by_columns && !a.packed && gan_packed_a_floats(uk, m, k) <= GAN_GEMM_SHARED_A_FLOATS;
-    s.whole_b = !by_columns && packed_b_floats(uk, n, k) <= (size_t)GAN_GEMM_NC * GAN_GEMM_KC;
-    s.dealt = by_columns ? s.share_a || a.packed : s.whole_b;
+    gemm_split s = {plan, o, by_columns, in_place, false, false, false, tiles, threads, threads * BLOCKS_PER_THREAD};
+    s.share_a = !in_place && by_columns && !a.packed && gan_packed_a_floats(uk, m, k) <= GAN_GEMM_SHARED_A_FLOATS;
+    s.whole_b = !in_place && !by_columns && packed_b_floats(uk, n, k) <= (size_t)GAN_GEMM_NC * GAN_GEMM_KC;
+    s.dealt = in_place || (by_columns ? s.share_a || a.packed : s.whole_b);
     if (s.dealt)
         gan_team_deal(plan->team, threads, s.blocks);
     gan_team_run(plan->team, threads, gemm_part, &s);
@@ -594,7 +656,10 @@ void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float
  * output: D's logit) runs as its transpose, one row high, C^T = B^T A^T:
  * each element the same sum in the same order (an FMA's two factors
  * commute), but in tiles of MR rows with one used instead of NR columns
- * with one used. */
+ * with one used. So does one with B transposed as stored and C's rows
+ * split (a Linear layer's output, x W^T), C stored transposed by the
+ * kernel: W is then read in place and each thread packs only its rows of
+ * A (its samples), instead of each packing all of W transposed. */
 static void plain_product(const gan_gemm_plan *plan, bool split_rows, bool trans_a, bool trans_b, int m, int n,
                           int k, float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                           float beta, float *c, ptrdiff_t ldc)
@@ -602,6 +667,9 @@ static void plain_product(const gan_gemm_plan *plan, bool split_rows, bool trans
     if (n == 1 && m > 1 && ldc == 1)
         gemm_threads(plan, false, 1, m, k, alpha, gan_plain(b, ldb, !trans_b), gan_plain(a, lda, !trans_a), beta,
                      gan_plain(c, m, false));
+    else if (split_rows && trans_b && plan->kernel->run_strided)
+        gemm_threads(plan, false, n, m, k, alpha, gan_plain(b, ldb, false), gan_plain(a, lda, !trans_a), beta,
+                     gan_plain(c, ldc, true));
     else
         gemm_threads(plan, split_rows, m, n, k, alpha, gan_plain(a, lda, trans_a), gan_plain(b, ldb, trans_b),
                      beta, gan_plain(c, ldc, false));

@@ -5,6 +5,7 @@
 
 #include "cpu_team.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,12 +31,40 @@ typedef void (*gan_ukernel_in_place_fn)(int k, int kc, const float *const *x, co
                                         ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c,
                                         bool accumulate);
 
+/* The micro-kernel on an A read in place and a B read in place or packed:
+ * C(i, j) = alpha * sum over r < kc of A(i, r) B(r, j) + beta * C(i, j)
+ * (beta 0: C not read) for i < rows (at most mr) and j < cols (at most
+ * nr), where A(i, r) is a[i * a_row + r * a_col], B(r, j) is b[r * ldb + j]
+ * (a packed panel: ldb nr) and C(i, j) is c[i * ldc + j], or c[j * ldc + i]
+ * when c_trans; reading no row of A past `rows` and no column of B past
+ * `cols`. Each element is summed and rounded as the packed kernel's, so the
+ * results are the same to the bit. */
+typedef void (*gan_ukernel_strided_fn)(int kc, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b,
+                                       ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool c_trans, int rows, int cols,
+                                       float alpha, float beta);
+
+/* A strided kernel's tile short of MR rows or NR columns, alpha applied
+ * (row i at tile + i * tile_ld), stored as rows < `rows` and columns <
+ * `cols` of a C stored transposed (c[j * ldc + i]), beta * C added and
+ * rounded once, as the kernels' full tiles are */
+static inline void gan_store_tile_transposed(float *c, ptrdiff_t ldc, const float *tile, int tile_ld, int rows,
+                                             int cols, float beta)
+{
+    for (int j = 0; j < cols; j++)
+        for (int i = 0; i < rows; i++) {
+            float *d = c + (ptrdiff_t)j * ldc + i;
+            const float t = tile[(ptrdiff_t)i * tile_ld + j];
+            *d = beta == 0.0f ? t : fmaf(beta, *d, t);
+        }
+}
+
 typedef struct gan_ukernel {
     const char *name;
     int mr, nr;
     gan_ukernel_fn run;
     gan_transpose_pack_fn transpose_pack; /* for the same instruction set */
     gan_ukernel_in_place_fn run_in_place; /* NULL where there is none */
+    gan_ukernel_strided_fn run_strided;   /* NULL where there is none */
 } gan_ukernel;
 
 /* The micro-kernels this CPU can run, widest first; returns how many. */
@@ -204,7 +233,9 @@ void gan_cpu_gemm(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, 
  * faster a step for the first, 2-3% more for the second). Not for the
  * convolutions' weight gradients: there each thread would pack all of a B
  * far wider than A (dcgan 2% slower). Results are the same to the bit
- * either way. */
+ * either way. With a kernel that reads operands in place, nothing is
+ * packed but the rows of A of a product whose B is transposed as stored,
+ * each by the thread that takes them. */
 void gan_cpu_gemm_rows(const gan_gemm_plan *plan, bool trans_a, bool trans_b, int m, int n, int k,
                        float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta,
                        float *c, ptrdiff_t ldc);
@@ -243,6 +274,9 @@ void gan_ukernel_avx2_6x16(int kc, const float *a, const float *b, float *c, ptr
                            float alpha, float beta);
 /* 8 x 8 blocks transposed in registers; also used with the AVX-512 kernel */
 void gan_transpose_pack_avx2(float *dst, int width, const float *src, ptrdiff_t ld, int lanes, int kc);
+void gan_ukernel_avx2_6x16_strided(int kc, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b,
+                                   ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool c_trans, int rows, int cols,
+                                   float alpha, float beta);
 void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const *x, const int32_t *row_off,
                                   ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c,
                                   bool accumulate);
@@ -251,6 +285,9 @@ void gan_ukernel_avx2_6x16_gather(int k, int kc, const float *const *x, const in
 float gan_fma_probe_avx512(long iterations);
 void gan_ukernel_avx512_8x32(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                              float alpha, float beta);
+void gan_ukernel_avx512_8x32_strided(int kc, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b,
+                                     ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool c_trans, int rows, int cols,
+                                     float alpha, float beta);
 void gan_ukernel_avx512_8x32_gather(int k, int kc, const float *const *x, const int32_t *row_off,
                                     ptrdiff_t row_stride, const float *w, ptrdiff_t ldw, float *c,
                                     bool accumulate);
