@@ -348,8 +348,11 @@ static void check_packed_rows(const gan_gemm_plan *plan, int m, int n, int k, un
  * when not transposed, or packed by the thread whose columns they are;
  * C stored transposed for a transposed B split by C's rows) against the
  * same products packed, by the same kernel without its in-place variant:
- * the same bits, for each transpose, alpha and beta, tiles short of MR
- * rows and NR columns, k past KC, one thread and two, rows split or not */
+ * the same bits, for each transpose, alpha and beta, tight and padded
+ * leading dimensions, tiles short of MR rows and of NR columns (by 1 to
+ * NR - 1), k past KC, one thread and two, rows split or not. Beta 0 must
+ * not read C (NaN there), and nothing past a padded row's end is written
+ * (a value there). */
 static void check_in_place_bits(const gan_ukernel *kernel, unsigned *seed)
 {
     if (!kernel->run_strided)
@@ -359,31 +362,35 @@ static void check_in_place_bits(const gan_ukernel *kernel, unsigned *seed)
     gan_gemm_plan in_place, packed;
     CHECK(gan_gemm_plan_init(&in_place, kernel, 2));
     CHECK(gan_gemm_plan_init(&packed, &packed_only, 2));
-    const int shapes[][3] = {{128, 256, 64}, {256, 784, 256}, {7, 45, 300}, {45, 7, 300}, {130, 70, 513}, {3, 3, 1}};
+    const int shapes[][3] = {{128, 256, 64}, {256, 784, 256}, {7, 45, 300}, {45, 7, 300}, {130, 70, 513},
+                             {3, 3, 1},      {300, 29, 70},   {29, 300, 70}};
     for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
         const int m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
-        float *a = random_floats((size_t)m * k, seed), *b = random_floats((size_t)k * n, seed);
-        float *c0 = random_floats((size_t)m * n, seed), *want = malloc(sizeof(float) * m * n);
-        float *got = malloc(sizeof(float) * m * n);
-        for (int t = 0; t < 32; t++) {
+        for (int t = 0; t < 64; t++) {
             const bool ta = t & 1, tb = t & 2, rows = t & 4;
-            const int threads = t & 8 ? 1 : 2;
-            const float alpha = t & 16 ? -0.5f : 1.0f, beta = t % 3 == 0 ? 0.0f : t % 3 == 1 ? 1.0f : 0.75f;
+            const int threads = t & 8 ? 1 : 2, pad = t & 32 ? 3 : 0;
+            const float alpha = t & 16 ? -0.5f : 1.0f, beta = (t / 2) % 3 == 0 ? 0.0f : (t / 2) % 3 == 1 ? 1.0f : 0.75f;
+            const int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+            float *a = random_floats((size_t)(ta ? k : m) * lda, seed);
+            float *b = random_floats((size_t)(tb ? n : k) * ldb, seed);
+            float *want = random_floats((size_t)m * ldc, seed), *got = malloc(sizeof(float) * m * ldc);
+            for (int i = 0; i < m && beta == 0.0f; i++)
+                for (int j = 0; j < n; j++)
+                    want[(size_t)i * ldc + j] = NAN;
+            memcpy(got, want, sizeof(float) * m * ldc);
             in_place.num_threads = packed.num_threads = threads;
-            memcpy(want, c0, sizeof(float) * m * n);
-            memcpy(got, c0, sizeof(float) * m * n);
             void (*product)(const gan_gemm_plan *, bool, bool, int, int, int, float, const float *, ptrdiff_t,
                             const float *, ptrdiff_t, float, float *, ptrdiff_t) =
                 rows ? gan_cpu_gemm_rows : gan_cpu_gemm;
-            product(&packed, ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, want, n);
-            product(&in_place, ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, got, n);
-            const bool same = memcmp(want, got, sizeof(float) * m * n) == 0;
+            product(&packed, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, want, ldc);
+            product(&in_place, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, got, ldc);
+            const bool same = memcmp(want, got, sizeof(float) * m * ldc) == 0;
             if (!same)
-                printf("  %s in place %dx%dx%d ta=%d tb=%d rows=%d threads=%d alpha=%g beta=%g: DIFFERENT\n",
-                       kernel->name, m, n, k, ta, tb, rows != 0, threads, alpha, beta);
+                printf("  %s in place %dx%dx%d ta=%d tb=%d rows=%d threads=%d pad=%d alpha=%g beta=%g: DIFFERENT\n",
+                       kernel->name, m, n, k, ta, tb, rows != 0, threads, pad, alpha, beta);
             CHECK(same);
+            free(a), free(b), free(want), free(got);
         }
-        free(a), free(b), free(c0), free(want), free(got);
     }
     gan_gemm_plan_free(&in_place);
     gan_gemm_plan_free(&packed);

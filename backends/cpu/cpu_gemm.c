@@ -380,8 +380,9 @@ static bool reads_a_in_place(const gan_ukernel *uk, const gemm_operands *o)
 
 /* The loop nest with A read in place (see reads_a_in_place), over rows
  * [m0, m1) and columns [n0, n1) of C: per KC block, B's NR-column panels
- * outer, each read in place or packed into pack_b (a transposed B),
- * A's MR-row tiles inner */
+ * outer, each read in place or packed into pack_b (a transposed B's, and
+ * a last panel short of NR columns, so that the kernel reads no column
+ * past B's), A's MR-row tiles inner */
 static void gemm_serial_in_place(const gan_ukernel *uk, float *pack_b, const gemm_operands *o, int m0, int m1,
                                  int n0, int n1)
 {
@@ -398,10 +399,13 @@ static void gemm_serial_in_place(const gan_ukernel *uk, float *pack_b, const gem
                 pack_b_block(uk, pack_b, b, jc, nc, pc, kc);
             for (int jr = 0; jr < nc; jr += nr) {
                 const int cols = nc - jr < nr ? nc - jr : nr;
-                const float *bp = b->trans ? pack_b + (ptrdiff_t)jr * kc : b->data + (ptrdiff_t)pc * b->ld + jc + jr;
+                const bool packed = b->trans || cols < nr;
+                if (packed && !b->trans)
+                    pack_b_block(uk, pack_b + (ptrdiff_t)jr * kc, b, jc + jr, cols, pc, kc);
+                const float *bp = packed ? pack_b + (ptrdiff_t)jr * kc : b->data + (ptrdiff_t)pc * b->ld + jc + jr;
                 for (int i0 = m0; i0 < m1; i0 += mr)
                     uk->run_strided(kc, a->data + (ptrdiff_t)i0 * a_row + (ptrdiff_t)pc * a_col, a_row, a_col, bp,
-                                    b->trans ? nr : b->ld, c->data + (ptrdiff_t)i0 * c_row + (ptrdiff_t)(jc + jr) * c_col,
+                                    packed ? nr : b->ld, c->data + (ptrdiff_t)i0 * c_row + (ptrdiff_t)(jc + jr) * c_col,
                                     c->ld, c->trans, m1 - i0 < mr ? m1 - i0 : mr, cols, o->alpha, beta);
             }
         }
@@ -442,8 +446,9 @@ void gan_cpu_gemm_packed_rows(const gan_ukernel *uk, int m, int n, int k, const 
     }
 }
 
-/* Blocks of columns (or rows) a thread takes when every thread holds all
- * of the other operand packed (A once for all, or B by each) */
+/* Blocks of columns (or rows) a thread takes when every thread can make
+ * any of them: A read in place, or every thread holding all of the other
+ * operand packed (A once for all, or B by each) */
 enum { BLOCKS_PER_THREAD = 4 };
 
 /* Thread t's part of C in blocks of columns (or rows), dealt by
@@ -573,10 +578,12 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
     }
     /* Threads that read A in place take any block of C, each packing what
      * it needs of a transposed B. Otherwise threads that split the
-     * columns share A, packed once by all of them together. Threads that split the rows each pack all of B, one KC
-     * block at a time: on the VMs measured, reading what the other core
-     * packed costs more than packing it twice. Either way a thread can
-     * then take any block of C. */
+     * columns share A, packed once by all of them together, and threads
+     * that split the rows each pack all of B, one KC block at a time: on
+     * the VMs measured, reading what the other core packed costs more
+     * than packing it twice. A thread can then take any block of C, as it
+     * can where A comes packed; in the other splits (operands too large to
+     * hold whole) each thread takes its own slice only. */
     gemm_split s = {plan, o, by_columns, in_place, false, false, false, tiles, threads, threads * BLOCKS_PER_THREAD};
     s.share_a = !in_place && by_columns && !a.packed && gan_packed_a_floats(uk, m, k) <= GAN_GEMM_SHARED_A_FLOATS;
     s.whole_b = !in_place && !by_columns && packed_b_floats(uk, n, k) <= (size_t)GAN_GEMM_NC * GAN_GEMM_KC;
@@ -659,7 +666,9 @@ void gan_cpu_gemm_matrices(const gan_gemm_plan *plan, int m, int n, int k, float
  * with one used. So does one with B transposed as stored and C's rows
  * split (a Linear layer's output, x W^T), C stored transposed by the
  * kernel: W is then read in place and each thread packs only its rows of
- * A (its samples), instead of each packing all of W transposed. */
+ * A (its samples), instead of each packing all of W transposed; where
+ * there are NR rows at least a thread, so that each has some (fewer
+ * keep the product as it stands, with its threads splitting MR rows). */
 static void plain_product(const gan_gemm_plan *plan, bool split_rows, bool trans_a, bool trans_b, int m, int n,
                           int k, float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                           float beta, float *c, ptrdiff_t ldc)
@@ -667,7 +676,7 @@ static void plain_product(const gan_gemm_plan *plan, bool split_rows, bool trans
     if (n == 1 && m > 1 && ldc == 1)
         gemm_threads(plan, false, 1, m, k, alpha, gan_plain(b, ldb, !trans_b), gan_plain(a, lda, !trans_a), beta,
                      gan_plain(c, m, false));
-    else if (split_rows && trans_b && plan->kernel->run_strided)
+    else if (split_rows && trans_b && plan->kernel->run_strided && m >= 2 * plan->num_threads * plan->kernel->nr)
         gemm_threads(plan, false, n, m, k, alpha, gan_plain(b, ldb, false), gan_plain(a, lda, !trans_a), beta,
                      gan_plain(c, ldc, true));
     else

@@ -36,23 +36,24 @@ typedef void (*gan_ukernel_in_place_fn)(int k, int kc, const float *const *x, co
  * (beta 0: C not read) for i < rows (at most mr) and j < cols (at most
  * nr), where A(i, r) is a[i * a_row + r * a_col], B(r, j) is b[r * ldb + j]
  * (a packed panel: ldb nr) and C(i, j) is c[i * ldc + j], or c[j * ldc + i]
- * when c_trans; reading no row of A past `rows` and no column of B past
- * `cols`. Each element is summed and rounded as the packed kernel's, so the
- * results are the same to the bit. */
+ * when c_trans; reading no row of A past `rows`, but all nr columns of B
+ * (a last panel short of them comes packed). Each element is summed and
+ * rounded as the packed kernel's, so the results are the same to the bit. */
 typedef void (*gan_ukernel_strided_fn)(int kc, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b,
                                        ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool c_trans, int rows, int cols,
                                        float alpha, float beta);
 
 /* A strided kernel's tile short of MR rows or NR columns, alpha applied
  * (row i at tile + i * tile_ld), stored as rows < `rows` and columns <
- * `cols` of a C stored transposed (c[j * ldc + i]), beta * C added and
- * rounded once, as the kernels' full tiles are */
-static inline void gan_store_tile_transposed(float *c, ptrdiff_t ldc, const float *tile, int tile_ld, int rows,
-                                             int cols, float beta)
+ * `cols` of C (element (i, j) at c[i * c_row + j * c_col]), beta * C added
+ * and rounded once, as the kernels' full tiles are; touching nothing of C
+ * past them */
+static inline void gan_store_tile(float *c, ptrdiff_t c_row, ptrdiff_t c_col, const float *tile, int tile_ld,
+                                  int rows, int cols, float beta)
 {
-    for (int j = 0; j < cols; j++)
-        for (int i = 0; i < rows; i++) {
-            float *d = c + (ptrdiff_t)j * ldc + i;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            float *d = c + (ptrdiff_t)i * c_row + (ptrdiff_t)j * c_col;
             const float t = tile[(ptrdiff_t)i * tile_ld + j];
             *d = beta == 0.0f ? t : fmaf(beta, *d, t);
         }
@@ -96,7 +97,8 @@ typedef struct gan_gemm_plan {
 /* Threads that split the columns of C all read the whole of A: an A up to
  * this size is packed once, by all of them together, into the plan's
  * shared space; a larger one by each thread, block by block. (Threads that
- * split the rows each pack all of B, for themselves: see gemm_threads.) */
+ * split the rows each pack all of B, for themselves, unless the kernel
+ * reads it in place: see gemm_threads.) */
 #define GAN_GEMM_SHARED_A_FLOATS ((size_t)1 << 20)
 /* All the memory a plan's buffers hold, in bytes */
 #define GAN_GEMM_PLAN_BYTES(threads)                                                                           \
@@ -120,7 +122,8 @@ void gan_gemm_plan_free(gan_gemm_plan *plan);
 typedef struct gan_matrix {
     float *data;          /* written only when the matrix is C */
     ptrdiff_t ld;         /* plain: row stride as stored */
-    bool trans;           /* plain, im2col: the matrix is the transpose of the one described */
+    bool trans;           /* plain, im2col: the matrix is the transpose of the one described (as C,
+                             plain only, of a product whose kernel reads A in place: see plain_product) */
     int spatial;          /* 0: plain; else positions a sample (NCHW, grouped NCHW, im2col) */
     int channels;         /* NCHW: channels a sample (the rows) */
     int group;            /* grouped NCHW: samples a group; 0 otherwise */

@@ -1,6 +1,7 @@
 /* cpu_gemm_avx2.c - 6x16 AVX2/FMA micro-kernel: 12 accumulators, two B
- * vectors and one broadcast fill the 16 ymm registers; and its variant that
- * reads A in place. Built with -mavx2 -mfma and only called when the CPU
+ * vectors and one broadcast fill the 16 ymm registers; and its variants that
+ * read A in place: a convolution's, through a table of offsets, and plain
+ * matrices', B in place or packed, C stored transposed or not. Built with -mavx2 -mfma and only called when the CPU
  * reports both. */
 #include "cpu_gemm.h"
 
@@ -147,93 +148,63 @@ void gan_transpose_pack_avx2(float *dst, int width, const float *src, ptrdiff_t 
     }
 }
 
-/* A row of a tile of cols < 16 columns: loaded and stored through the
- * lane masks m0, m1 */
-static inline void store_row_masked(float *ci, __m256 acc0, __m256 acc1, __m256 va, __m256 vb, float beta,
-                                    __m256i m0, __m256i m1)
-{
-    __m256 r0 = _mm256_mul_ps(va, acc0);
-    __m256 r1 = _mm256_mul_ps(va, acc1);
-    if (beta != 0.0f) {
-        r0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), r0);
-        r1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), r1);
-    }
-    _mm256_maskstore_ps(ci, m0, r0);
-    _mm256_maskstore_ps(ci + 8, m1, r1);
-}
-
 /* Rows r[0..5] of 8 values (alpha applied) stored as 8 columns of C of MR
- * values each (c[j * ldc + i]) */
-static inline void store_transposed_8(float *c, ptrdiff_t ldc, const __m256 rows[MR], __m256 vb, float beta)
+ * values each (c[j * ldc + i]), each as 4 values and 2, so that nothing
+ * past them is touched (AMD leaves faults on masked-out lanes of AVX2's
+ * masked moves to the implementation) */
+static inline void store_transposed_8(float *c, ptrdiff_t ldc, const __m256 rows[MR], __m128 vb, float beta)
 {
     __m256 r[8] = {rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], _mm256_setzero_ps(), _mm256_setzero_ps()};
     transpose_8x8(r);
-    const __m256i lanes = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
     for (int j = 0; j < 8; j++) {
         float *cj = c + (ptrdiff_t)j * ldc;
-        __m256 v = r[j];
-        if (beta != 0.0f)
-            v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cj, lanes), v);
-        _mm256_maskstore_ps(cj, lanes, v);
+        __m128 first = _mm256_castps256_ps128(r[j]), last = _mm256_extractf128_ps(r[j], 1);
+        if (beta != 0.0f) {
+            first = _mm_fmadd_ps(vb, _mm_loadu_ps(cj), first);
+            last = _mm_fmadd_ps(vb, _mm_loadl_pi(_mm_setzero_ps(), (const __m64 *)(cj + 4)), last);
+        }
+        _mm_storeu_ps(cj, first);
+        _mm_storel_pi((__m64 *)(cj + 4), last);
     }
 }
 
 #define ROW_STORE_STRIDED(i)                                                                       \
-    if ((i) < rows) {                                                                              \
-        if (masked)                                                                                \
-            store_row_masked(c + (ptrdiff_t)(i) * ldc, c##i##0, c##i##1, va, vb, beta, m0, m1);    \
-        else                                                                                       \
-            store_row(c + (ptrdiff_t)(i) * ldc, c##i##0, c##i##1, va, vb, beta);                   \
-    }
+    if ((i) < rows)                                                                                \
+        store_row(c + (ptrdiff_t)(i) * ldc, c##i##0, c##i##1, va, vb, beta);
 #define ROW_POINTER(i) const float *x##i = a + ((i) < rows ? (i) : 0) * a_row;
 #define ROW_SCALED(i) _mm256_mul_ps(va, c##i##0), _mm256_mul_ps(va, c##i##1),
-
-/* The tile, B's loads and C's stores masked or not (a constant where it is
- * inlined, so each case is a loop of its own) */
-static inline __attribute__((always_inline)) void strided_tile(int kc, const float *a, ptrdiff_t a_row,
-                                                               ptrdiff_t a_col, const float *b, ptrdiff_t ldb,
-                                                               float *c, ptrdiff_t ldc, bool c_trans, int rows,
-                                                               int cols, float alpha, float beta, bool masked)
-{
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
-    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
-    ROWS(ROW_POINTER)
-    ROWS(ROW_ZERO)
-    ptrdiff_t at = 0;
-    for (int r = 0; r < kc; r++, at += a_col, b += ldb) {
-        const __m256 b0 = masked ? _mm256_maskload_ps(b, m0) : _mm256_loadu_ps(b);
-        const __m256 b1 = masked ? _mm256_maskload_ps(b + 8, m1) : _mm256_loadu_ps(b + 8);
-        ROWS(ROW_FMA_AT)
-    }
-    const __m256 va = _mm256_set1_ps(alpha);
-    const __m256 vb = _mm256_set1_ps(beta);
-    if (!c_trans) {
-        ROWS(ROW_STORE_STRIDED)
-        return;
-    }
-    /* rows 2i (columns 0-7) and 2i + 1 (8-15) of `scaled` are row i's */
-    const __m256 scaled[2 * MR] = {ROWS(ROW_SCALED)};
-    if (rows == MR && cols == 16) {
-        const __m256 low[MR] = {scaled[0], scaled[2], scaled[4], scaled[6], scaled[8], scaled[10]};
-        const __m256 high[MR] = {scaled[1], scaled[3], scaled[5], scaled[7], scaled[9], scaled[11]};
-        store_transposed_8(c, ldc, low, vb, beta);
-        store_transposed_8(c + 8 * ldc, ldc, high, vb, beta);
-        return;
-    }
-    float tile[2 * MR * 8];
-    for (int v = 0; v < 2 * MR; v++)
-        _mm256_storeu_ps(tile + 8 * v, scaled[v]);
-    gan_store_tile_transposed(c, ldc, tile, 16, rows, cols, beta);
-}
 
 /* The 6x16 kernel on operands read in place (see gan_ukernel_strided_fn) */
 void gan_ukernel_avx2_6x16_strided(int kc, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b,
                                    ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool c_trans, int rows, int cols,
                                    float alpha, float beta)
 {
-    if (cols == 16)
-        strided_tile(kc, a, a_row, a_col, b, ldb, c, ldc, c_trans, rows, cols, alpha, beta, false);
-    else
-        strided_tile(kc, a, a_row, a_col, b, ldb, c, ldc, c_trans, rows, cols, alpha, beta, true);
+    ROWS(ROW_POINTER)
+    ROWS(ROW_ZERO)
+    ptrdiff_t at = 0;
+    for (int r = 0; r < kc; r++, at += a_col, b += ldb) {
+        const __m256 b0 = _mm256_loadu_ps(b);
+        const __m256 b1 = _mm256_loadu_ps(b + 8);
+        ROWS(ROW_FMA_AT)
+    }
+    const __m256 va = _mm256_set1_ps(alpha);
+    const __m256 vb = _mm256_set1_ps(beta);
+    if (!c_trans && cols == 16) {
+        ROWS(ROW_STORE_STRIDED)
+        return;
+    }
+    /* rows 2i (columns 0-7) and 2i + 1 (8-15) of `scaled` are row i's */
+    const __m256 scaled[2 * MR] = {ROWS(ROW_SCALED)};
+    if (c_trans && rows == MR && cols == 16) {
+        const __m256 low[MR] = {scaled[0], scaled[2], scaled[4], scaled[6], scaled[8], scaled[10]};
+        const __m256 high[MR] = {scaled[1], scaled[3], scaled[5], scaled[7], scaled[9], scaled[11]};
+        store_transposed_8(c, ldc, low, _mm256_castps256_ps128(vb), beta);
+        store_transposed_8(c + 8 * ldc, ldc, high, _mm256_castps256_ps128(vb), beta);
+        return;
+    }
+    /* a tile short of NR columns, or of MR rows stored transposed */
+    float tile[2 * MR * 8];
+    for (int v = 0; v < 2 * MR; v++)
+        _mm256_storeu_ps(tile + 8 * v, scaled[v]);
+    gan_store_tile(c, c_trans ? 1 : ldc, c_trans ? ldc : 1, tile, 16, rows, cols, beta);
 }

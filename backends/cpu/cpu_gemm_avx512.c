@@ -1,6 +1,7 @@
 /* cpu_gemm_avx512.c - 8x32 AVX-512 micro-kernel: 16 zmm accumulators, two
- * B vectors per k, A broadcast from memory; and its variant that reads A in
- * place. Built with -mavx512f and only called when the CPU reports it. MR 8
+ * B vectors per k, A broadcast from memory; and its variants that read A in
+ * place: a convolution's, through a table of offsets, and plain matrices',
+ * B in place or packed, C stored transposed or not. Built with -mavx512f and only called when the CPU reports it. MR 8
  * divides the channel counts DCGAN uses, so its tiles are rarely padded. */
 #include "cpu_gemm.h"
 
@@ -129,7 +130,7 @@ static inline void store_transposed_16(float *c, ptrdiff_t ldc, const __m512 r[8
 
 #define ROW_STORE_STRIDED(i)                                                                       \
     if ((i) < rows) {                                                                              \
-        if (masked)                                                                                \
+        if (cols < 32)                                                                             \
             store_row_masked(c + (ptrdiff_t)(i) * ldc, c##i##0, c##i##1, va, vb, beta, m0, m1);    \
         else                                                                                       \
             store_row(c + (ptrdiff_t)(i) * ldc, c##i##0, c##i##1, va, vb, beta);                   \
@@ -137,12 +138,10 @@ static inline void store_transposed_16(float *c, ptrdiff_t ldc, const __m512 r[8
 #define ROW_POINTER(i) const float *x##i = a + ((i) < rows ? (i) : 0) * a_row;
 #define ROW_SCALED(i) _mm512_mul_ps(va, c##i##0), _mm512_mul_ps(va, c##i##1),
 
-/* The tile, B's loads and C's stores masked or not (a constant where it is
- * inlined, so each case is a loop of its own) */
-static inline __attribute__((always_inline)) void strided_tile(int kc, const float *a, ptrdiff_t a_row,
-                                                               ptrdiff_t a_col, const float *b, ptrdiff_t ldb,
-                                                               float *c, ptrdiff_t ldc, bool c_trans, int rows,
-                                                               int cols, float alpha, float beta, bool masked)
+/* The 8x32 kernel on operands read in place (see gan_ukernel_strided_fn) */
+void gan_ukernel_avx512_8x32_strided(int kc, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b,
+                                     ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool c_trans, int rows, int cols,
+                                     float alpha, float beta)
 {
     const __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
     const __mmask16 m1 = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1);
@@ -150,8 +149,8 @@ static inline __attribute__((always_inline)) void strided_tile(int kc, const flo
     ROWS(ROW_ZERO)
     ptrdiff_t at = 0;
     for (int r = 0; r < kc; r++, at += a_col, b += ldb) {
-        const __m512 b0 = masked ? _mm512_maskz_loadu_ps(m0, b) : _mm512_loadu_ps(b);
-        const __m512 b1 = masked ? _mm512_maskz_loadu_ps(m1, b + 16) : _mm512_loadu_ps(b + 16);
+        const __m512 b0 = _mm512_loadu_ps(b);
+        const __m512 b1 = _mm512_loadu_ps(b + 16);
         ROWS(ROW_FMA_AT)
     }
     const __m512 va = _mm512_set1_ps(alpha);
@@ -172,18 +171,7 @@ static inline __attribute__((always_inline)) void strided_tile(int kc, const flo
     float tile[2 * MR * 16];
     for (int v = 0; v < 2 * MR; v++)
         _mm512_storeu_ps(tile + 16 * v, scaled[v]);
-    gan_store_tile_transposed(c, ldc, tile, 32, rows, cols, beta);
-}
-
-/* The 8x32 kernel on operands read in place (see gan_ukernel_strided_fn) */
-void gan_ukernel_avx512_8x32_strided(int kc, const float *a, ptrdiff_t a_row, ptrdiff_t a_col, const float *b,
-                                     ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool c_trans, int rows, int cols,
-                                     float alpha, float beta)
-{
-    if (cols == 32)
-        strided_tile(kc, a, a_row, a_col, b, ldb, c, ldc, c_trans, rows, cols, alpha, beta, false);
-    else
-        strided_tile(kc, a, a_row, a_col, b, ldb, c, ldc, c_trans, rows, cols, alpha, beta, true);
+    gan_store_tile(c, 1, ldc, tile, 32, rows, cols, beta);
 }
 
 /* The FMA peak of one core: 16 independent FMA chains of 16 floats, so
