@@ -380,13 +380,15 @@ static bool reads_a_in_place(const gan_ukernel *uk, const gemm_operands *o)
 
 /* The loop nest with A read in place (see reads_a_in_place), over rows
  * [m0, m1) and columns [n0, n1) of C: per KC block, B's NR-column panels
- * outer, each read in place or packed into pack_b (a transposed B's, and
- * a last panel short of NR columns, so that the kernel reads no column
- * past B's), A's MR-row tiles inner */
-static void gemm_serial_in_place(const gan_ukernel *uk, float *pack_b, const gemm_operands *o, int m0, int m1,
-                                 int n0, int n1)
+ * outer, each read in place or packed into the thread's packing space
+ * just before its tiles (a transposed B's, and a last panel short of NR
+ * columns, so that the kernel reads no column past B's), A's MR-row tiles
+ * inner */
+static void gemm_serial_in_place(const gan_ukernel *uk, float *pack, const gemm_operands *o, int m0, int m1, int n0,
+                                 int n1)
 {
     const gan_matrix *a = o->a, *b = o->b, *c = o->c;
+    float *pb = pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC;
     const int mr = uk->mr, nr = uk->nr;
     const ptrdiff_t a_row = a->trans ? 1 : a->ld, a_col = a->trans ? a->ld : 1;
     const ptrdiff_t c_row = c->trans ? 1 : c->ld, c_col = c->trans ? c->ld : 1;
@@ -395,14 +397,12 @@ static void gemm_serial_in_place(const gan_ukernel *uk, float *pack_b, const gem
         for (int pc = 0; pc < o->k; pc += GAN_GEMM_KC) {
             const int kc = o->k - pc < GAN_GEMM_KC ? o->k - pc : GAN_GEMM_KC;
             const float beta = pc == 0 ? o->beta : 1.0f;
-            if (b->trans)
-                pack_b_block(uk, pack_b, b, jc, nc, pc, kc);
             for (int jr = 0; jr < nc; jr += nr) {
                 const int cols = nc - jr < nr ? nc - jr : nr;
                 const bool packed = b->trans || cols < nr;
-                if (packed && !b->trans)
-                    pack_b_block(uk, pack_b + (ptrdiff_t)jr * kc, b, jc + jr, cols, pc, kc);
-                const float *bp = packed ? pack_b + (ptrdiff_t)jr * kc : b->data + (ptrdiff_t)pc * b->ld + jc + jr;
+                if (packed)
+                    pack_b_block(uk, pb, b, jc + jr, cols, pc, kc);
+                const float *bp = packed ? pb : b->data + (ptrdiff_t)pc * b->ld + jc + jr;
                 for (int i0 = m0; i0 < m1; i0 += mr)
                     uk->run_strided(kc, a->data + (ptrdiff_t)i0 * a_row + (ptrdiff_t)pc * a_col, a_row, a_col, bp,
                                     packed ? nr : b->ld, c->data + (ptrdiff_t)i0 * c_row + (ptrdiff_t)(jc + jr) * c_col,
@@ -472,8 +472,8 @@ static void gemm_blocks(const gemm_operands *o, const gan_gemm_plan *plan, float
         const int from = tiles * blk / blocks * unit, to = tiles * (blk + 1) / blocks * unit;
         const int end = to < extent ? to : extent;
         if (in_place)
-            gemm_serial_in_place(uk, pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC, o, by_columns ? 0 : from,
-                                 by_columns ? o->m : end, by_columns ? from : 0, by_columns ? end : o->n);
+            gemm_serial_in_place(uk, pack, o, by_columns ? 0 : from, by_columns ? o->m : end, by_columns ? from : 0,
+                                 by_columns ? end : o->n);
         else if (by_columns)
             gemm_serial(uk, pack, o, 0, o->m, from, end, k0, k1);
         else
@@ -571,7 +571,7 @@ static void gemm_threads(const gan_gemm_plan *plan, bool split_rows, int m, int 
     const bool in_place = reads_a_in_place(uk, &o) && (!b.trans || by_columns || threads <= 1);
     if (threads <= 1) {
         if (in_place)
-            gemm_serial_in_place(uk, plan->pack + (size_t)GAN_GEMM_MC * GAN_GEMM_KC, &o, 0, m, 0, n);
+            gemm_serial_in_place(uk, plan->pack, &o, 0, m, 0, n);
         else
             gemm_serial(uk, plan->pack, &o, 0, m, 0, n, 0, k);
         return;

@@ -1,8 +1,8 @@
 /* cpu_gemm_avx2.c - 6x16 AVX2/FMA micro-kernel: 12 accumulators, two B
  * vectors and one broadcast fill the 16 ymm registers; and its variants that
  * read A in place: a convolution's, through a table of offsets, and plain
- * matrices', B in place or packed, C stored transposed or not. Built with -mavx2 -mfma and only called when the CPU
- * reports both. */
+ * matrices', B in place or packed, C stored transposed or not. Built with
+ * -mavx2 -mfma and only called when the CPU reports both. */
 #include "cpu_gemm.h"
 
 #include <immintrin.h>
