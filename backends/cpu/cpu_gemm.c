@@ -728,6 +728,8 @@ static double seconds_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+enum { PEAK_TRIES = 3 };
+
 double gan_cpu_fma_peak_gflops(int threads, const char **isa)
 {
     float (*probe)(long) = NULL;
@@ -744,16 +746,22 @@ double gan_cpu_fma_peak_gflops(int threads, const char **isa)
     if (!probe)
         return 0.0;
     const long rounds = 20000000;
-    double total = 0.0;
+    double best = 0.0;
     volatile float sink = 0.0f;
     (void)threads;
+    /* the best of PEAK_TRIES: a process's first parallel region can read
+     * 10% low (392 against 425-431 GFLOP/s after it, on the Zen 5 pair) */
+    for (int try = 0; try < PEAK_TRIES; try++) {
+        double total = 0.0;
 #pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
-        probe(rounds / 20); /* warm up the clock */
-        const double start = seconds_now();
-        sink += probe(rounds);
-        total += flops_per_round * (double)rounds / (seconds_now() - start);
+        {
+            probe(rounds / 20); /* warm up the clock */
+            const double start = seconds_now();
+            sink += probe(rounds);
+            total += flops_per_round * (double)rounds / (seconds_now() - start);
+        }
+        best = total > best ? total : best;
     }
     (void)sink;
-    return total * 1e-9;
+    return best * 1e-9;
 }
