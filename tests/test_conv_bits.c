@@ -1,7 +1,8 @@
 /* test_conv_bits.c - the CPU backend's convolution ops that read their
  * input in place (the forward pass and the weight gradient of an unpadded
- * convolution) or make col2im with its product (the input gradient)
- * against the plain products with an im2col operand that they replace,
+ * convolution) or make the input gradient without its columns (col2im
+ * with the product that makes them, or tile by tile of dX) against the
+ * plain products with an im2col operand that they replace (and col2im),
  * made here with the same micro-kernel and added up in the same order:
  * the results must be the same to the bit, as the library's docs say and
  * as training runs that compare checkpoints across versions rely on. */
@@ -14,8 +15,8 @@
 
 static unsigned seed = 11;
 
-/* The im2col table of an unpadded convolution: entry r * P + p is the
- * offset in a sample of tap r at output position p */
+/* The im2col table of a convolution: entry r * P + p is the offset in a
+ * sample of tap r at output position p, -1 in the padding */
 static int32_t *im2col_table(const gan_conv_geom *g)
 {
     const int kk = g->kernel_h * g->kernel_w, K = g->in_c * kk, P = g->out_h * g->out_w;
@@ -23,8 +24,9 @@ static int32_t *im2col_table(const gan_conv_geom *g)
     for (int r = 0; r < K; r++)
         for (int p = 0; p < P; p++) {
             const int ci = r / kk, kh = r % kk / g->kernel_w, kw = r % g->kernel_w;
-            const int h = p / g->out_w * g->stride_h + kh, w = p % g->out_w * g->stride_w + kw;
-            index[(size_t)r * P + p] = (ci * g->in_h + h) * g->in_w + w;
+            const int h = p / g->out_w * g->stride_h - g->pad_h + kh, w = p % g->out_w * g->stride_w - g->pad_w + kw;
+            index[(size_t)r * P + p] =
+                h >= 0 && h < g->in_h && w >= 0 && w < g->in_w ? (ci * g->in_h + h) * g->in_w + w : -1;
         }
     return index;
 }
@@ -40,8 +42,8 @@ static void expect_same_bits(const char *what, const gan_conv_geom *g, gan_tenso
 {
     float *got = test_read(t);
     const bool same = memcmp(got, want, n * sizeof *got) == 0;
-    printf("  %s, %d samples %d->%d channels %dx%d k%d s%d: %s\n", what, g->n, g->in_c, g->out_c, g->in_h, g->in_w,
-           g->kernel_h, g->stride_h, same ? "the same bits" : "DIFFERENT");
+    printf("  %s, %d samples %d->%d channels %dx%d k%d s%d p%d: %s\n", what, g->n, g->in_c, g->out_c, g->in_h,
+           g->in_w, g->kernel_h, g->stride_h, g->pad_h, same ? "the same bits" : "DIFFERENT");
     CHECK(same);
     free(got);
 }
@@ -81,7 +83,8 @@ static void check_geometry(gan_context *ctx, const gan_gemm_plan *plan, gan_conv
     for (int s = 0; s < g.n; s++) /* each element's terms in the order of the taps */
         for (int r = 0; r < K; r++)
             for (int p = 0; p < P; p++)
-                want[s * sample + index[(size_t)r * P + p]] += col[(size_t)r * g.n * P + (size_t)s * P + p];
+                if (index[(size_t)r * P + p] >= 0)
+                    want[s * sample + index[(size_t)r * P + p]] += col[(size_t)r * g.n * P + (size_t)s * P + p];
     expect_same_bits("input gradient", &g, dxt, want, nx);
 
     free(col), free(want), free(index), free(x), free(dy), free(w), free(dw0);
@@ -111,6 +114,13 @@ static gan_status run_all(void *arg)
      * padding, which the Winograd schemes leave to these paths (dcgan's second generator layer, the same with
      * stride 1 from 6x6, goes to Winograd's F(3x3, 4x4)) */
     check_geometry(j->ctx, j->plan, (gan_conv_geom){130, 128, 8, 8, 256, 3, 3, 4, 4, 2, 2, 0, 0});
+    /* input gradients made tile by tile of dX without columns (128 channels of dY or more): dcgan's third
+     * generator layer as a convolution, at 130 samples (a last tile of 2); padding, and a last panel of dX's
+     * channels short (40: 8 of 32, or 8 of 16 with AVX2); a stride past the kernel, which leaves positions of
+     * dX that no tap reaches */
+    check_geometry(j->ctx, j->plan, (gan_conv_geom){130, 64, 13, 13, 128, 6, 6, 3, 3, 2, 2, 0, 0});
+    check_geometry(j->ctx, j->plan, (gan_conv_geom){67, 40, 9, 9, 128, 5, 5, 3, 3, 2, 2, 1, 1});
+    check_geometry(j->ctx, j->plan, (gan_conv_geom){67, 32, 9, 9, 128, 5, 5, 1, 1, 2, 2, 0, 0});
     return GAN_OK;
 }
 
