@@ -791,45 +791,52 @@ static gan_status conv_weight_grad(gan_backend *be, const gan_conv_geom *g, cons
     return st;
 }
 
-/* dX = col2im(W^T * dY) without the columns, where an AVX2 or AVX-512
- * micro-kernel serves: a tile is MR samples by NR channels of dX at one
- * position, which its taps reach from the positions of dY that they do
- * (up to kernel_h x kernel_w of them, by stride and padding). Each tap is
- * a product over dY's channels, read in place from dY put channels last,
- * against the tap's weights put in panels of NR channels; the taps'
- * products are added in the order of the taps, as col2im adds the
- * columns, so the results are the same to the bit as the product, then
- * col2im. A thread keeps a block's tiles (MR samples, NR channels, every
- * position) and puts them in dX's layout at its end. This is a transposed
- * convolution's forward pass, which with col2im made columns and
- * scattered them: dcgan's generator's 3x3-to-6x6 (256 to 128 channels)
- * and 6x6-to-13x13 (128 to 64) layers. Measured at batch 128 on the Zen 5
- * pair, against fused_col2im: 2.10-2.18 ms and 2.21-2.44 for the second
- * of them, 3.61-3.68 and 3.45-3.53 for the first (noise); dcgan's step
- * 5,489 to 5,615 images/s (medians of 7). */
+/* dX = col2im(W^T * dY) without the columns, with the AVX-512 kernel: a
+ * tile is MR samples by NR channels of dX at one position, which its taps
+ * reach from the positions of dY that they do (up to kernel_h x kernel_w
+ * of them, by stride and padding). Each tap is a product over dY's
+ * channels, read in place from dY put channels last, against the tap's
+ * weights put in a panel of NR channels; a position's taps are added in
+ * their order, as col2im adds the columns, so the results are the same to
+ * the bit as the product, then col2im. A thread keeps a block's tiles (MR
+ * samples, NR channels, every position), makes them tap by tap (the tap's
+ * weights stay in L1 across its positions) and puts them in dX's layout
+ * at the end. This is a transposed convolution's forward pass, which with
+ * col2im made columns and scattered them: dcgan's generator's 3x3-to-6x6
+ * (256 to 128 channels) and 6x6-to-13x13 (128 to 64) layers. Measured at
+ * batch 128 on the Zen 5 pair, against fused_col2im: 3.25-3.30 ms and
+ * 3.32-3.43 for the first of them (position by position, each tap's
+ * weights from L2, it took 3.37-3.58), 1.95-2.00 and 2.12-2.24 for the
+ * second; dcgan's step 4,745 to 4,923 images/s (medians of 7, a slow
+ * spell of the VM; 5,489 to 5,615 in a faster one). */
 typedef struct transposed_args {
     const gan_ukernel *uk;
     const gan_conv_geom *g;
     const float *w, *dy;
-    float *w_panels;           /* [panels][out_c][taps][NR]: the weights of NR channels of dX */
+    float *w_panels;           /* [panels][taps][out_c][NR]: the weights of NR channels of dX */
+    float *w_rows;             /* [panels][taps][NR]: a channel of dY's weights, on their way to w_panels */
     float *dy_last;            /* [n][P][out_c]: dY, channels last */
-    int32_t *first;            /* [in_h * in_w + 1]: where each position of dX starts in tap and from */
-    int32_t *tap, *from;       /* a position's taps, in order, and the position of dY each reads */
+    int32_t *first;            /* [taps + 1]: where each tap starts in at, from and adds */
+    int32_t *at, *from, *adds; /* a tap's positions of dX, the position of dY each reads, whether its tile adds */
+    int32_t *reached;          /* [in_h * in_w]: how many taps reach each position of dX */
     float *tiles;              /* per thread: [in_h * in_w][MR][NR], a block's tiles */
     int runs;                  /* the runs the blocks were dealt into */
     float *dx;
 } transposed_args;
 
-/* Panel q of the weights, NR channels of dX: w [out_c][in_c][taps] to [out_c][taps][NR], zero past in_c */
+/* Panel q of the weights, NR channels of dX: w [out_c][in_c][taps] to [taps][out_c][NR], zero past in_c */
 static void transposed_panel(const void *args, ptrdiff_t q)
 {
     const transposed_args *a = args;
     const gan_conv_geom *g = a->g;
     const int nr = a->uk->nr, taps = g->kernel_h * g->kernel_w, c0 = (int)q * nr;
-    float *panel = a->w_panels + q * taps * g->out_c * nr;
-    for (int c = 0; c < g->out_c; c++)
-        a->uk->transpose_pack(panel + (ptrdiff_t)c * taps * nr, nr, a->w + ((ptrdiff_t)c * g->in_c + c0) * taps, taps,
+    float *panel = a->w_panels + q * taps * g->out_c * nr, *rows = a->w_rows + q * taps * nr;
+    for (int c = 0; c < g->out_c; c++) {
+        a->uk->transpose_pack(rows, nr, a->w + ((ptrdiff_t)c * g->in_c + c0) * taps, taps,
                               g->in_c - c0 < nr ? g->in_c - c0 : nr, taps);
+        for (int t = 0; t < taps; t++)
+            memcpy(panel + ((ptrdiff_t)t * g->out_c + c) * nr, rows + (ptrdiff_t)t * nr, (size_t)nr * sizeof *rows);
+    }
 }
 
 /* Sample s of dY, channels last */
@@ -853,15 +860,13 @@ static void transposed_block(const transposed_args *a, int64_t block, float *til
     const float *panel = a->w_panels + (block % panels) * taps * C * nr;
     const ptrdiff_t dy_sample = (ptrdiff_t)C * g->out_h * g->out_w, dx_sample = (ptrdiff_t)g->in_c * Q;
     const float *dy = a->dy_last + s0 * dy_sample;
-    for (int q = 0; q < Q; q++) {
-        float *tile = tiles + (ptrdiff_t)q * mr * nr;
-        if (a->first[q] == a->first[q + 1])
-            memset(tile, 0, (size_t)mr * nr * sizeof *tile);
-        for (int e = a->first[q]; e < a->first[q + 1]; e++)
-            a->uk->run_strided(C, dy + (ptrdiff_t)a->from[e] * C, dy_sample, 1, panel + (ptrdiff_t)a->tap[e] * nr,
-                               (ptrdiff_t)taps * nr, tile, nr, false, rows, nr, 1.0f,
-                               e > a->first[q] ? 1.0f : 0.0f);
-    }
+    for (int q = 0; q < Q; q++)
+        if (!a->reached[q])
+            memset(tiles + (ptrdiff_t)q * mr * nr, 0, (size_t)mr * nr * sizeof *tiles);
+    for (int t = 0; t < taps; t++) /* a tap's weights stay in L1 across its positions */
+        for (int e = a->first[t]; e < a->first[t + 1]; e++)
+            a->uk->run_strided(C, dy + (ptrdiff_t)a->from[e] * C, dy_sample, 1, panel + (ptrdiff_t)t * C * nr, nr,
+                               tiles + (ptrdiff_t)a->at[e] * mr * nr, nr, false, rows, nr, 1.0f, (float)a->adds[e]);
     for (int i = 0; i < rows; i++) /* dx[s0 + i][c0 + c][q] = tiles[q][i][c] */
         a->uk->transpose_pack(a->dx + (s0 + i) * dx_sample + (ptrdiff_t)c0 * Q, Q, tiles + i * nr, mr * nr, Q, cols);
 }
@@ -875,27 +880,32 @@ static void transposed_part(const void *args, const gan_worker *w)
         transposed_block(a, block, tiles);
 }
 
-/* Each position of dX's taps, in order, and the positions of dY they read */
-static void transposed_taps(const gan_conv_geom *g, int32_t *first, int32_t *tap, int32_t *from)
+/* Each tap's positions of dX, in order, the positions of dY it reads
+ * there, and whether an earlier tap reached them (its tile then adds);
+ * how many taps reach each position */
+static void transposed_taps(const gan_conv_geom *g, int32_t *first, int32_t *at, int32_t *from, int32_t *adds,
+                            int32_t *reached)
 {
     int e = 0;
-    for (int h = 0; h < g->in_h; h++)
-        for (int x = 0; x < g->in_w; x++) {
-            first[h * g->in_w + x] = e;
-            for (int kh = 0; kh < g->kernel_h; kh++) {
+    memset(reached, 0, (size_t)g->in_h * g->in_w * sizeof *reached);
+    for (int kh = 0; kh < g->kernel_h; kh++)
+        for (int kw = 0; kw < g->kernel_w; kw++) {
+            first[kh * g->kernel_w + kw] = e;
+            for (int h = 0; h < g->in_h; h++) {
                 const int th = h + g->pad_h - kh, oh = th / g->stride_h;
                 if (th < 0 || th % g->stride_h != 0 || oh >= g->out_h)
                     continue;
-                for (int kw = 0; kw < g->kernel_w; kw++) {
+                for (int x = 0; x < g->in_w; x++) {
                     const int tw = x + g->pad_w - kw, ow = tw / g->stride_w;
                     if (tw < 0 || tw % g->stride_w != 0 || ow >= g->out_w)
                         continue;
-                    tap[e] = kh * g->kernel_w + kw;
-                    from[e++] = oh * g->out_w + ow;
+                    at[e] = h * g->in_w + x;
+                    from[e] = oh * g->out_w + ow;
+                    adds[e++] = reached[h * g->in_w + x]++ > 0;
                 }
             }
         }
-    first[g->in_h * g->in_w] = e;
+    first[g->kernel_h * g->kernel_w] = e;
 }
 
 /* The fewest channels of dY direct_transposed takes: over dcgan's
@@ -903,7 +913,10 @@ static void transposed_taps(const gan_conv_geom *g, int32_t *first, int32_t *tap
  * backward pass took 0.80 ms against col2im's 0.65 */
 enum { DIRECT_TRANSPOSED_MIN_DEPTH = 128 };
 
-/* dX = col2im(W^T * dY) so, where a tap's product is one KC block deep and
+/* dX = col2im(W^T * dY) so, with the widest tiles (AVX-512's 8 x 32: with
+ * AVX2's 6 x 16 the product and col2im ran faster, 5.92-5.97 ms against
+ * 6.17-6.32 for dcgan's 3x3-to-6x6 layer, 3.56-3.63 against 3.63-3.69 for
+ * its 6x6-to-13x13), where a tap's product is one KC block deep and
  * DIRECT_TRANSPOSED_MIN_DEPTH or more (out_c), dY put channels last fits
  * the workspace, and most of the panels' columns are dX's channels, not
  * zeros; and not from within a task of the team (whose dealt work it
@@ -914,7 +927,8 @@ static bool direct_transposed(gan_backend *be, const gan_conv_geom *g, const flo
     cpu_backend *cb = cpu(be);
     const gan_ukernel *uk = weight_grad_kernel(cb->gemm.kernel, g->in_c);
     const size_t dy_floats = (size_t)g->n * g->out_c * g->out_h * g->out_w;
-    if (!uk || !uk->run_strided || g->out_c > GAN_GEMM_KC || g->out_c < DIRECT_TRANSPOSED_MIN_DEPTH ||
+    if (!uk || uk->nr < UKERNEL_MAX_NR || !uk->run_strided || g->out_c > GAN_GEMM_KC ||
+        g->out_c < DIRECT_TRANSPOSED_MIN_DEPTH ||
         dy_floats > CONV_WORKSPACE_FLOATS || gan_team_in_task())
         return false;
     const int taps = g->kernel_h * g->kernel_w, Q = g->in_h * g->in_w, panels = (g->in_c + uk->nr - 1) / uk->nr;
@@ -922,16 +936,18 @@ static bool direct_transposed(gan_backend *be, const gan_conv_geom *g, const flo
         return false;
     const int threads = threads_of(be) < gan_team_size(team_of(be)) ? threads_of(be) : gan_team_size(team_of(be));
     const size_t panel_floats = (size_t)panels * taps * g->out_c * uk->nr;
-    const size_t tile_floats = (size_t)threads * Q * uk->mr * uk->nr;
-    float *ws = workspace(cb, panel_floats + dy_floats + tile_floats + (size_t)Q + 1 + 2 * (size_t)Q * taps);
+    const size_t tile_floats = (size_t)threads * Q * uk->mr * uk->nr, row_floats = (size_t)panels * taps * uk->nr;
+    float *ws = workspace(cb, panel_floats + row_floats + dy_floats + tile_floats + (size_t)taps + 1 +
+                                  3 * (size_t)Q * taps + Q);
     *st = ws ? GAN_OK : GAN_ERR_OUT_OF_MEMORY;
     if (!ws)
         return true;
-    int32_t *first = (int32_t *)(ws + panel_floats + dy_floats + tile_floats), *tap = first + Q + 1;
-    int32_t *from = tap + (size_t)Q * taps;
-    transposed_taps(g, first, tap, from);
-    const transposed_args a = {uk, g, w, dy, ws, ws + panel_floats, first, tap, from,
-                               ws + panel_floats + dy_floats, threads, dx};
+    float *dy_last = ws + panel_floats + row_floats, *tiles = dy_last + dy_floats;
+    int32_t *first = (int32_t *)(tiles + tile_floats), *at = first + taps + 1;
+    int32_t *from = at + (size_t)Q * taps, *adds = from + (size_t)Q * taps, *reached = adds + (size_t)Q * taps;
+    transposed_taps(g, first, at, from, adds, reached);
+    const transposed_args a = {uk, g, w, dy, ws, ws + panel_floats, dy_last, first, at, from, adds, reached,
+                               tiles, threads, dx};
     gan_team *team = team_of(be);
     gan_team_for(team, threads, panels, transposed_panel, &a);
     gan_team_for(team, threads, g->n, transposed_sample, &a);
