@@ -92,6 +92,30 @@ static void check_geometry(gan_context *ctx, const gan_gemm_plan *plan, gan_conv
     gan_tensor_free(dxt);
 }
 
+/* An input gradient whose every term underflows to -0: col2im adds the
+ * columns to a block that starts at +0, so every element must be +0 */
+static void check_signed_zeros(gan_context *ctx, gan_conv_geom g)
+{
+    const size_t nx = (size_t)g.n * g.in_c * g.in_h * g.in_w, ny = (size_t)g.n * g.out_c * g.out_h * g.out_w;
+    const size_t nw = (size_t)g.out_c * g.in_c * g.kernel_h * g.kernel_w;
+    float *dy = malloc(ny * sizeof *dy), *w = malloc(nw * sizeof *w);
+    for (size_t i = 0; i < ny; i++)
+        dy[i] = -1e-30f;
+    for (size_t i = 0; i < nw; i++)
+        w[i] = 1e-30f;
+    gan_tensor *dyt = test_tensor(ctx, 4, (int[]){g.n, g.out_c, g.out_h, g.out_w}, dy);
+    gan_tensor *wt = test_tensor(ctx, 4, (int[]){g.out_c, g.in_c, g.kernel_h, g.kernel_w}, w);
+    gan_tensor *dxt = test_tensor(ctx, 4, (int[]){g.n, g.in_c, g.in_h, g.in_w}, NULL);
+    REQUIRE_OK(ctx, GAN_RUN(ctx, conv2d_backward, &g, NULL, dyt, wt, dxt, NULL));
+    float *got = test_read(dxt), *want = calloc(nx, sizeof *want);
+    const bool same = memcmp(got, want, nx * sizeof *got) == 0;
+    printf("  input gradient of -0 terms, %d samples %d->%d channels: %s\n", g.n, g.in_c, g.out_c,
+           same ? "+0 throughout" : "DIFFERENT");
+    CHECK(same);
+    free(got), free(want), free(dy), free(w);
+    gan_tensor_free(dyt), gan_tensor_free(wt), gan_tensor_free(dxt);
+}
+
 typedef struct job {
     gan_context *ctx;
     const gan_gemm_plan *plan;
@@ -110,17 +134,20 @@ static gan_status run_all(void *arg)
     /* 16 channels, whose weight gradient takes a narrower kernel than the plan's where there is one (AVX2's
      * panels of 16 beside AVX-512's of 32): dcgan's first discriminator layer */
     check_geometry(j->ctx, j->plan, (gan_conv_geom){130, 1, 28, 28, 16, 13, 13, 3, 3, 2, 2, 0, 0});
-    /* 9 positions (col2im in tasks of two groups), 2,048 taps, 256 channels: a 4x4 kernel with stride 2 and no
-     * padding, which the Winograd schemes leave to these paths (dcgan's second generator layer, the same with
-     * stride 1 from 6x6, goes to Winograd's F(3x3, 4x4)) */
+    /* 9 positions (col2im in tasks of two groups where the AVX-512 kernel is not the plan's), 2,048 taps, 256
+     * channels: a 4x4 kernel with stride 2 and no padding, which the Winograd schemes leave to these paths
+     * (dcgan's second generator layer, the same with stride 1 from 6x6, goes to Winograd's F(3x3, 4x4)) */
     check_geometry(j->ctx, j->plan, (gan_conv_geom){130, 128, 8, 8, 256, 3, 3, 4, 4, 2, 2, 0, 0});
-    /* input gradients made tile by tile of dX without columns (128 channels of dY or more): dcgan's third
-     * generator layer as a convolution, at 130 samples (a last tile of 2); padding, and a last panel of dX's
-     * channels short (40: 8 of 32, or 8 of 16 with AVX2); a stride past the kernel, which leaves positions of
-     * dX that no tap reaches */
+    /* input gradients made tile by tile of dX without columns, where the AVX-512 kernel is the plan's (128
+     * channels of dY or more; the geometry above too): dcgan's third generator layer as a convolution, at 130
+     * samples (a last tile of 2); padding, and a last panel of dX's channels short (40: 8 of 32); a stride
+     * past the kernel, which leaves positions of dX that no tap reaches; 5 samples (one tile, short) of 24
+     * channels (one panel, short) with a 3x2 kernel, strides 2 and 1, padding 1 and 0 */
     check_geometry(j->ctx, j->plan, (gan_conv_geom){130, 64, 13, 13, 128, 6, 6, 3, 3, 2, 2, 0, 0});
     check_geometry(j->ctx, j->plan, (gan_conv_geom){67, 40, 9, 9, 128, 5, 5, 3, 3, 2, 2, 1, 1});
     check_geometry(j->ctx, j->plan, (gan_conv_geom){67, 32, 9, 9, 128, 5, 5, 1, 1, 2, 2, 0, 0});
+    check_geometry(j->ctx, j->plan, (gan_conv_geom){5, 24, 9, 8, 128, 5, 7, 3, 2, 2, 1, 1, 0});
+    check_signed_zeros(j->ctx, (gan_conv_geom){130, 64, 13, 13, 128, 6, 6, 3, 3, 2, 2, 0, 0});
     return GAN_OK;
 }
 

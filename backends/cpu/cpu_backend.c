@@ -797,11 +797,12 @@ static gan_status conv_weight_grad(gan_backend *be, const gan_conv_geom *g, cons
  * of them, by stride and padding). Each tap is a product over dY's
  * channels, read in place from dY put channels last, against the tap's
  * weights put in a panel of NR channels; a position's taps are added in
- * their order, as col2im adds the columns, so the results are the same to
- * the bit as the product, then col2im. A thread keeps a block's tiles (MR
- * samples, NR channels, every position), makes them tap by tap (the tap's
- * weights stay in L1 across its positions) and puts them in dX's layout
- * at the end. This is a transposed convolution's forward pass, which with
+ * their order to a tile that starts at zero, as col2im adds the columns
+ * (so that a tap's -0 sums to +0 there too), so the results are the same
+ * to the bit as the product, then col2im. A thread keeps a block's tiles
+ * (MR samples, NR channels, every position), makes them tap by tap (the
+ * tap's weights stay in L1 across its positions) and puts them in dX's
+ * layout at the end. This is a transposed convolution's forward pass, which with
  * col2im made columns and scattered them: dcgan's generator's 3x3-to-6x6
  * (256 to 128 channels) and 6x6-to-13x13 (128 to 64) layers. Measured at
  * batch 128 on the Zen 5 pair, against fused_col2im: 3.25-3.30 ms and
@@ -816,9 +817,8 @@ typedef struct transposed_args {
     float *w_panels;           /* [panels][taps][out_c][NR]: the weights of NR channels of dX */
     float *w_rows;             /* [panels][taps][NR]: a channel of dY's weights, on their way to w_panels */
     float *dy_last;            /* [n][P][out_c]: dY, channels last */
-    int32_t *first;            /* [taps + 1]: where each tap starts in at, from and adds */
-    int32_t *at, *from, *adds; /* a tap's positions of dX, the position of dY each reads, whether its tile adds */
-    int32_t *reached;          /* [in_h * in_w]: how many taps reach each position of dX */
+    int32_t *first;            /* [taps + 1]: where each tap starts in at and from */
+    int32_t *at, *from;        /* a tap's positions of dX, and the position of dY it reads at each */
     float *tiles;              /* per thread: [in_h * in_w][MR][NR], a block's tiles */
     int runs;                  /* the runs the blocks were dealt into */
     float *dx;
@@ -848,8 +848,8 @@ static void transposed_sample(const void *args, ptrdiff_t s)
 }
 
 /* Block i: samples (i / panels) * MR .. + MR, channels (i % panels) * NR
- * .. + NR of dX, at every position: the tiles made position by position,
- * then put in dX's layout sample by sample */
+ * .. + NR of dX, at every position: the tiles made tap by tap, then put in
+ * dX's layout sample by sample */
 static void transposed_block(const transposed_args *a, int64_t block, float *tiles)
 {
     const gan_conv_geom *g = a->g;
@@ -860,13 +860,11 @@ static void transposed_block(const transposed_args *a, int64_t block, float *til
     const float *panel = a->w_panels + (block % panels) * taps * C * nr;
     const ptrdiff_t dy_sample = (ptrdiff_t)C * g->out_h * g->out_w, dx_sample = (ptrdiff_t)g->in_c * Q;
     const float *dy = a->dy_last + s0 * dy_sample;
-    for (int q = 0; q < Q; q++)
-        if (!a->reached[q])
-            memset(tiles + (ptrdiff_t)q * mr * nr, 0, (size_t)mr * nr * sizeof *tiles);
+    memset(tiles, 0, (size_t)Q * mr * nr * sizeof *tiles);
     for (int t = 0; t < taps; t++) /* a tap's weights stay in L1 across its positions */
         for (int e = a->first[t]; e < a->first[t + 1]; e++)
             a->uk->run_strided(C, dy + (ptrdiff_t)a->from[e] * C, dy_sample, 1, panel + (ptrdiff_t)t * C * nr, nr,
-                               tiles + (ptrdiff_t)a->at[e] * mr * nr, nr, false, rows, nr, 1.0f, (float)a->adds[e]);
+                               tiles + (ptrdiff_t)a->at[e] * mr * nr, nr, false, rows, nr, 1.0f, 1.0f);
     for (int i = 0; i < rows; i++) /* dx[s0 + i][c0 + c][q] = tiles[q][i][c] */
         a->uk->transpose_pack(a->dx + (s0 + i) * dx_sample + (ptrdiff_t)c0 * Q, Q, tiles + i * nr, mr * nr, Q, cols);
 }
@@ -880,14 +878,10 @@ static void transposed_part(const void *args, const gan_worker *w)
         transposed_block(a, block, tiles);
 }
 
-/* Each tap's positions of dX, in order, the positions of dY it reads
- * there, and whether an earlier tap reached them (its tile then adds);
- * how many taps reach each position */
-static void transposed_taps(const gan_conv_geom *g, int32_t *first, int32_t *at, int32_t *from, int32_t *adds,
-                            int32_t *reached)
+/* Each tap's positions of dX, in order, and the positions of dY it reads there */
+static void transposed_taps(const gan_conv_geom *g, int32_t *first, int32_t *at, int32_t *from)
 {
     int e = 0;
-    memset(reached, 0, (size_t)g->in_h * g->in_w * sizeof *reached);
     for (int kh = 0; kh < g->kernel_h; kh++)
         for (int kw = 0; kw < g->kernel_w; kw++) {
             first[kh * g->kernel_w + kw] = e;
@@ -900,8 +894,7 @@ static void transposed_taps(const gan_conv_geom *g, int32_t *first, int32_t *at,
                     if (tw < 0 || tw % g->stride_w != 0 || ow >= g->out_w)
                         continue;
                     at[e] = h * g->in_w + x;
-                    from[e] = oh * g->out_w + ow;
-                    adds[e++] = reached[h * g->in_w + x]++ > 0;
+                    from[e++] = oh * g->out_w + ow;
                 }
             }
         }
@@ -910,44 +903,45 @@ static void transposed_taps(const gan_conv_geom *g, int32_t *first, int32_t *at,
 
 /* The fewest channels of dY direct_transposed takes: over dcgan's
  * discriminator's 32 its products are too short, and its second layer's
- * backward pass took 0.80 ms against col2im's 0.65 */
-enum { DIRECT_TRANSPOSED_MIN_DEPTH = 128 };
+ * backward pass took 0.80 ms against col2im's 0.65. The most floats a
+ * thread's tiles of a block take (a block's positions, MR x NR floats
+ * each), so that they stay in L2: 169 positions take 43,264. */
+enum { DIRECT_TRANSPOSED_MIN_DEPTH = 128, DIRECT_TRANSPOSED_MAX_TILE_FLOATS = 1 << 16 };
 
 /* dX = col2im(W^T * dY) so, with the widest tiles (AVX-512's 8 x 32: with
  * AVX2's 6 x 16 the product and col2im ran faster, 5.92-5.97 ms against
  * 6.17-6.32 for dcgan's 3x3-to-6x6 layer, 3.56-3.63 against 3.63-3.69 for
  * its 6x6-to-13x13), where a tap's product is one KC block deep and
  * DIRECT_TRANSPOSED_MIN_DEPTH or more (out_c), dY put channels last fits
- * the workspace, and most of the panels' columns are dX's channels, not
- * zeros; and not from within a task of the team (whose dealt work it
- * would overwrite). False, doing nothing, otherwise. */
+ * the workspace, a block's tiles L2 (DIRECT_TRANSPOSED_MAX_TILE_FLOATS),
+ * and half or more of the panels' columns are dX's channels, not zeros;
+ * and not from within a task of the team (whose dealt work it would
+ * overwrite). False, doing nothing, otherwise. */
 static bool direct_transposed(gan_backend *be, const gan_conv_geom *g, const float *w, const float *dy, float *dx,
                               gan_status *st)
 {
     cpu_backend *cb = cpu(be);
-    const gan_ukernel *uk = weight_grad_kernel(cb->gemm.kernel, g->in_c);
+    const gan_ukernel *uk = cb->gemm.kernel;
     const size_t dy_floats = (size_t)g->n * g->out_c * g->out_h * g->out_w;
-    if (!uk || uk->nr < UKERNEL_MAX_NR || !uk->run_strided || g->out_c > GAN_GEMM_KC ||
-        g->out_c < DIRECT_TRANSPOSED_MIN_DEPTH ||
-        dy_floats > CONV_WORKSPACE_FLOATS || gan_team_in_task())
-        return false;
     const int taps = g->kernel_h * g->kernel_w, Q = g->in_h * g->in_w, panels = (g->in_c + uk->nr - 1) / uk->nr;
-    if (panels * uk->nr > 2 * g->in_c)
+    if (uk->nr < UKERNEL_MAX_NR || !uk->run_strided || g->out_c > GAN_GEMM_KC ||
+        g->out_c < DIRECT_TRANSPOSED_MIN_DEPTH || dy_floats > CONV_WORKSPACE_FLOATS ||
+        (size_t)Q * uk->mr * uk->nr > DIRECT_TRANSPOSED_MAX_TILE_FLOATS || panels * uk->nr > 2 * g->in_c ||
+        gan_team_in_task())
         return false;
     const int threads = threads_of(be) < gan_team_size(team_of(be)) ? threads_of(be) : gan_team_size(team_of(be));
     const size_t panel_floats = (size_t)panels * taps * g->out_c * uk->nr;
     const size_t tile_floats = (size_t)threads * Q * uk->mr * uk->nr, row_floats = (size_t)panels * taps * uk->nr;
     float *ws = workspace(cb, panel_floats + row_floats + dy_floats + tile_floats + (size_t)taps + 1 +
-                                  3 * (size_t)Q * taps + Q);
+                                  2 * (size_t)Q * taps);
     *st = ws ? GAN_OK : GAN_ERR_OUT_OF_MEMORY;
     if (!ws)
         return true;
     float *dy_last = ws + panel_floats + row_floats, *tiles = dy_last + dy_floats;
     int32_t *first = (int32_t *)(tiles + tile_floats), *at = first + taps + 1;
-    int32_t *from = at + (size_t)Q * taps, *adds = from + (size_t)Q * taps, *reached = adds + (size_t)Q * taps;
-    transposed_taps(g, first, at, from, adds, reached);
-    const transposed_args a = {uk, g, w, dy, ws, ws + panel_floats, dy_last, first, at, from, adds, reached,
-                               tiles, threads, dx};
+    int32_t *from = at + (size_t)Q * taps;
+    transposed_taps(g, first, at, from);
+    const transposed_args a = {uk, g, w, dy, ws, ws + panel_floats, dy_last, first, at, from, tiles, threads, dx};
     gan_team *team = team_of(be);
     gan_team_for(team, threads, panels, transposed_panel, &a);
     gan_team_for(team, threads, g->n, transposed_sample, &a);
