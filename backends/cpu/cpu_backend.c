@@ -34,6 +34,11 @@ typedef struct cpu_backend {
 static cpu_backend *cpu(gan_backend *be) { return (cpu_backend *)be; }
 static int threads_of(gan_backend *be) { return be->env->num_threads; }
 static gan_team *team_of(gan_backend *be) { return cpu(be)->gemm.team; }
+/* The threads a task dealt in runs takes: the backend's, at most the team's */
+static int team_threads(gan_backend *be)
+{
+    return threads_of(be) < gan_team_size(team_of(be)) ? threads_of(be) : gan_team_size(team_of(be));
+}
 
 /* Elementwise ops on fewer elements than this run on one thread: waking
  * the others would cost more than it saves. */
@@ -467,7 +472,7 @@ static bool fused_col2im(gan_backend *be, const gan_conv_geom *g, const int32_t 
     cpu_backend *cb = cpu(be);
     const gan_ukernel *uk = cb->gemm.kernel;
     const int K = g->in_c * g->kernel_h * g->kernel_w, P = g->out_h * g->out_w;
-    const int threads = threads_of(be) < gan_team_size(team_of(be)) ? threads_of(be) : gan_team_size(team_of(be));
+    const int threads = team_threads(be);
     const int task_groups = COL2IM_GROUP * P % uk->nr == 0 ? 1 : 2;
     const int task_samples = task_groups * COL2IM_GROUP, columns = task_samples * P;
     if (gan_team_in_task() || (g->n + task_samples - 1) / task_samples < 2 * threads ||
@@ -802,14 +807,14 @@ static gan_status conv_weight_grad(gan_backend *be, const gan_conv_geom *g, cons
  * to the bit as the product, then col2im. A thread keeps a block's tiles
  * (MR samples, NR channels, every position), makes them tap by tap (the
  * tap's weights stay in L1 across its positions) and puts them in dX's
- * layout at the end. This is a transposed convolution's forward pass, which with
- * col2im made columns and scattered them: dcgan's generator's 3x3-to-6x6
- * (256 to 128 channels) and 6x6-to-13x13 (128 to 64) layers. Measured at
- * batch 128 on the Zen 5 pair, against fused_col2im: 3.25-3.30 ms and
- * 3.32-3.43 for the first of them (position by position, each tap's
- * weights from L2, it took 3.37-3.58), 1.95-2.00 and 2.12-2.24 for the
- * second; dcgan's step 4,745 to 4,923 images/s (medians of 7, a slow
- * spell of the VM; 5,489 to 5,615 in a faster one). */
+ * layout at the end. This is a transposed convolution's forward pass,
+ * which with col2im made columns and scattered them: dcgan's generator's
+ * 3x3-to-6x6 (256 to 128 channels) and 6x6-to-13x13 (128 to 64) layers.
+ * Measured at batch 128 on the Zen 5 pair, against fused_col2im:
+ * 3.25-3.30 ms and 3.32-3.43 for the first of them (position by position,
+ * each tap's weights from L2, it took 3.37-3.58), 1.95-2.00 and 2.12-2.24
+ * for the second; dcgan's step 4,745 to 4,923 images/s (medians of 7, a
+ * slow spell of the VM; 5,489 to 5,615 in a faster one). */
 typedef struct transposed_args {
     const gan_ukernel *uk;
     const gan_conv_geom *g;
@@ -929,7 +934,7 @@ static bool direct_transposed(gan_backend *be, const gan_conv_geom *g, const flo
         (size_t)Q * uk->mr * uk->nr > DIRECT_TRANSPOSED_MAX_TILE_FLOATS || panels * uk->nr > 2 * g->in_c ||
         gan_team_in_task())
         return false;
-    const int threads = threads_of(be) < gan_team_size(team_of(be)) ? threads_of(be) : gan_team_size(team_of(be));
+    const int threads = team_threads(be);
     const size_t panel_floats = (size_t)panels * taps * g->out_c * uk->nr;
     const size_t tile_floats = (size_t)threads * Q * uk->mr * uk->nr, row_floats = (size_t)panels * taps * uk->nr;
     float *ws = workspace(cb, panel_floats + row_floats + dy_floats + tile_floats + (size_t)taps + 1 +
