@@ -177,6 +177,29 @@ static gan_status zero_layer_grads(gan_layer *l)
     return GAN_OK;
 }
 
+/* Whether a backward pass through l makes parameter gradients */
+static bool has_gradients(const gan_layer *l)
+{
+    for (int j = 0; j < l->n_entries; j++)
+        if (l->entries[j].grad)
+            return true;
+    return false;
+}
+
+/* The lowest layer a backward pass goes through: the first, where the
+ * input's gradient is asked for; else the first that makes parameter
+ * gradients (none: n_layers), as the gradient below it would go nowhere
+ * (D's input gradient in its own step, through the Flatten it starts with) */
+static size_t backward_floor(const gan_model *m, bool want_dx)
+{
+    if (want_dx)
+        return 0;
+    for (size_t i = 0; m->requires_grad && i < m->n_layers; i++)
+        if (has_gradients(m->layers[i]))
+            return i;
+    return m->n_layers;
+}
+
 /* gan_model_backward, the parameters' gradients added to (replace false)
  * or replaced (replace true, with requires_grad) */
 static gan_status backward(gan_model *m, const gan_tensor *dy, const gan_tensor **dx, bool replace)
@@ -193,9 +216,10 @@ static gan_status backward(gan_model *m, const gan_tensor *dy, const gan_tensor 
                         gan_shape_str(out->ndim, out->shape, b, sizeof b));
     }
     const gan_tensor *cur = dy;
-    for (size_t i = m->n_layers; i-- > 0;) {
+    const size_t lowest = backward_floor(m, dx != NULL);
+    for (size_t i = m->n_layers; i-- > lowest;) {
         gan_layer *l = m->layers[i];
-        const bool need_dx = i > 0 || dx;
+        const bool need_dx = i > lowest || dx;
         gan_status st = GAN_OK;
         if (need_dx)
             st = runs_as_view(l)

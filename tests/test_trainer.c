@@ -325,6 +325,55 @@ static void test_backward_replacing(const char *model)
     gan_context_free(ca), gan_context_free(cb);
 }
 
+/* A backward pass goes no lower than it has to: through the zoo's gan D
+ * (Flatten, then three Linear layers), without the input gradient asked
+ * for, the first Linear makes its weight gradient but not its input
+ * gradient (five products, not six), with the same gradients to the bit as
+ * when it is asked for; a frozen D makes only what is asked for: the three
+ * input gradients, or nothing. */
+static void test_backward_floor(void)
+{
+    gan_context *ctx = test_context(2, 4);
+    gan_model *g, *d;
+    REQUIRE_OK(ctx, gan_models_create(ctx, "gan", NULL, &g, &d));
+    gan_models_info spec;
+    REQUIRE_OK(ctx, gan_models_describe("gan", NULL, &spec));
+    enum { B = 6 };
+    const int img[4] = {B, spec.channels, spec.image_size, spec.image_size}, out[2] = {B, 1};
+    const size_t pixels = (size_t)B * spec.channels * spec.image_size * spec.image_size;
+    float *x = malloc(sizeof(float) * pixels), dy[B];
+    unsigned state = 11;
+    test_fill(x, pixels, -1.0f, 1.0f, &state);
+    test_fill(dy, B, -1.0f, 1.0f, &state);
+    gan_tensor *xt = test_tensor(ctx, 4, img, x), *dyt = test_tensor(ctx, 2, out, dy);
+    float *grads[2];
+    size_t counts[2];
+    const gan_tensor *y, *dx = NULL;
+    gan_context_set_profiling(ctx, 1);
+    for (int frozen = 0; frozen < 2; frozen++) {
+        gan_model_set_requires_grad(d, !frozen);
+        for (int want_dx = 0; want_dx < 2; want_dx++) {
+            REQUIRE_OK(ctx, gan_model_forward(d, xt, &y));
+            REQUIRE_OK(ctx, gan_model_zero_grad(d));
+            gan_context_reset_profile(ctx);
+            REQUIRE_OK(ctx, gan_model_backward(d, dyt, want_dx ? &dx : NULL));
+            const uint64_t products = op_calls(ctx, "gemm");
+            if (frozen) {
+                CHECK(products == (want_dx ? 3u : 0u));
+                continue;
+            }
+            CHECK(products == (want_dx ? 6u : 5u));
+            grads[want_dx] = model_floats(ctx, d, true, &counts[want_dx]);
+        }
+    }
+    CHECK(dx && gan_tensor_ndim(dx) == 4 && gan_tensor_numel(dx) == pixels);
+    CHECK(counts[0] == counts[1] && counts[0] > 0 && memcmp(grads[0], grads[1], counts[0] * sizeof(float)) == 0);
+    free(grads[0]), free(grads[1]), free(x);
+    gan_tensor_free(xt), gan_tensor_free(dyt);
+    gan_model_free(g), gan_model_free(d);
+    gan_context_free(ctx);
+}
+
 /* Wrong inputs and settings are refused, naming the problem */
 static void test_trainer_refusals(void)
 {
@@ -1281,6 +1330,7 @@ int main(void)
     test_trainer_refusals();
     test_backward_replacing("gan");
     test_backward_replacing("dcgan");
+    test_backward_floor();
     test_checkpoints();
     test_sampler();
     test_sampler_threads();
