@@ -268,6 +268,27 @@ static double step_flops(gan_context *ctx, gan_model *g, gan_model *d, const gan
     return (3 * fd + 2 * fd + 3 * fd - 2 * fd_first) + (3 * fg - fg_first);
 }
 
+/* Batches of random images and noise a training benchmark takes turns with */
+enum { BENCH_BATCHES = 4 };
+
+typedef struct bench_batches {
+    gan_context *ctx;
+    gan_trainer *trainer;
+    gan_tensor *real, *z;
+    const float *host_real, *host_z; /* BENCH_BATCHES batches each */
+    size_t real_n, z_n;              /* floats a batch */
+} bench_batches;
+
+/* Step i: its batch uploaded, then trained on */
+static void bench_step(const bench_batches *b, int i)
+{
+    gan_context *ctx = b->ctx;
+    gan_step_stats st;
+    CHECKED(ctx, gan_tensor_write(b->real, b->host_real + b->real_n * (i % BENCH_BATCHES), b->real_n));
+    CHECKED(ctx, gan_tensor_write(b->z, b->host_z + b->z_n * (i % BENCH_BATCHES), b->z_n));
+    CHECKED(ctx, gan_trainer_step(b->trainer, b->real, b->z, &st));
+}
+
 typedef struct train_options {
     const char *backend;
     int device, threads, batch, steps, warmup;
@@ -288,20 +309,29 @@ static int bench_train(const char *model, const train_options *o, double peak, c
     const int zs[4] = {b, spec.z_dim, 1, 1}, img[4] = {b, spec.channels, s, s};
     CHECKED(ctx, gan_tensor_create(ctx, 4, img, &real));
     CHECKED(ctx, gan_tensor_create(ctx, spec.z_ndim, zs, &z));
-    gan_step_stats st;
-    /* new batches each step, as in training: their upload is part of the cost */
-    for (int i = 0; i < o->warmup; i++) {
-        CHECKED(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
-        CHECKED(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
-        CHECKED(ctx, gan_trainer_step(trainer, real, z, &st));
+    /* random batches of images and noise, made before the clock starts, one
+     * uploaded each step, as the training programs upload what their
+     * loader made on another thread: the upload is part of the cost */
+    const size_t real_n = gan_tensor_numel(real), z_n = gan_tensor_numel(z);
+    float *host_real = malloc(sizeof(float) * real_n * BENCH_BATCHES);
+    float *host_z = malloc(sizeof(float) * z_n * BENCH_BATCHES);
+    if (!host_real || !host_z) {
+        fprintf(stderr, "gan_bench: out of memory for %d batches\n", BENCH_BATCHES);
+        exit(1);
     }
+    for (int k = 0; k < BENCH_BATCHES; k++) {
+        CHECKED(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
+        CHECKED(ctx, gan_tensor_read(real, host_real + real_n * k, real_n));
+        CHECKED(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
+        CHECKED(ctx, gan_tensor_read(z, host_z + z_n * k, z_n));
+    }
+    const bench_batches batches = {ctx, trainer, real, z, host_real, host_z, real_n, z_n};
+    for (int i = 0; i < o->warmup; i++)
+        bench_step(&batches, i);
     gan_context_reset_transfers(ctx);
     const double start = now_seconds();
-    for (int i = 0; i < o->steps; i++) {
-        CHECKED(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
-        CHECKED(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
-        CHECKED(ctx, gan_trainer_step(trainer, real, z, &st));
-    }
+    for (int i = 0; i < o->steps; i++)
+        bench_step(&batches, i);
     const double took = now_seconds() - start;
     const gan_transfer_stats tr = gan_context_transfers(ctx);
     const double flops = step_flops(ctx, gan_trainer_generator(trainer), gan_trainer_discriminator(trainer), &spec, b);
@@ -328,11 +358,8 @@ static int bench_train(const char *model, const train_options *o, double peak, c
     if (!o->no_profile) {
         gan_context_set_profiling(ctx, 1);
         const int steps = o->steps < 5 ? o->steps : 5;
-        for (int i = 0; i < steps; i++) {
-            CHECKED(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
-            CHECKED(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
-            CHECKED(ctx, gan_trainer_step(trainer, real, z, &st));
-        }
+        for (int i = 0; i < steps; i++)
+            bench_step(&batches, i);
         gan_op_profile prof[32];
         const int n = gan_context_profile(ctx, prof, 32);
         double total = 0.0;
@@ -349,6 +376,7 @@ static int bench_train(const char *model, const train_options *o, double peak, c
            spec.name, gan_context_backend_name(ctx), gan_context_num_threads(ctx), b, images, gflops,
            (double)peak_bytes / 1048576.0);
     fflush(stdout);
+    free(host_real), free(host_z);
     gan_tensor_free(real), gan_tensor_free(z);
     gan_trainer_free(trainer);
     gan_context_free(ctx);
