@@ -19,7 +19,6 @@ struct gan_sampler {
     float *host;           /* this process's share of one batch, [share, channels, size, size] */
     float *angles;         /* the share's rotations of one batch, [share] */
     bool *flips;           /* and whether each is mirrored, [share] */
-    float unit[256];       /* byte v as v / 127.5 - 1, in [-1, 1] */
 };
 
 /* Batches of fewer floats than this are made on one thread */
@@ -64,13 +63,11 @@ gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count
     const int share = part + (p.rank < larger);
     if (s) {
         *s = (gan_sampler){ctx, images, count, height, width, channels, p, size, first, share, NULL, -1, NULL,
-                           NULL, NULL, {0}};
+                           NULL, NULL};
         s->order = malloc(sizeof *s->order * (size_t)count);
         s->host = malloc(sizeof *s->host * (size_t)share * (size_t)channels * (size_t)size * (size_t)size);
         s->angles = malloc(sizeof *s->angles * (size_t)share);
         s->flips = malloc(sizeof *s->flips * (size_t)share);
-        for (int v = 0; v < 256; v++)
-            s->unit[v] = (float)v / 127.5f - 1.0f;
     }
     if (!s || !s->order || !s->host || !s->angles || !s->flips) {
         gan_sampler_free(s);
@@ -135,6 +132,9 @@ static float sample_bilinear(const uint8_t *img, int h, int w, int channels, int
     return v;
 }
 
+/* A pixel's byte as a value in [-1, 1] */
+static inline float unit_of(uint8_t v) { return (float)v / 127.5f - 1.0f; }
+
 /* One image into out ([channels, size, size] in [-1, 1]), rotated by angle
  * degrees about its centre, scaled to size, and mirrored left to right
  * when flip is set. */
@@ -146,11 +146,17 @@ static void transform(const gan_sampler *s, const uint8_t *img, float angle, boo
         for (int c = 0; c < ch; c++)
             for (int y = 0; y < size; y++) {
                 /* the row's pixels of channel c, from its last one back when mirrored */
-                const ptrdiff_t step = flip ? -ch : ch;
-                const uint8_t *from = img + ((size_t)y * size + (flip ? size - 1 : 0)) * ch + c;
-                float *o = out + c * plane + (size_t)y * size;
-                for (int x = 0; x < size; x++)
-                    o[x] = s->unit[from[x * step]];
+                const uint8_t *restrict row = img + (size_t)y * size * ch + c;
+                float *restrict o = out + c * plane + (size_t)y * size;
+                if (flip)
+                    for (int x = 0; x < size; x++)
+                        o[x] = unit_of(row[(size_t)(size - 1 - x) * ch]);
+                else if (ch == 1) /* contiguous: vectorized */
+                    for (int x = 0; x < size; x++)
+                        o[x] = unit_of(row[x]);
+                else
+                    for (int x = 0; x < size; x++)
+                        o[x] = unit_of(row[(size_t)x * ch]);
             }
         return;
     }
@@ -199,6 +205,28 @@ gan_status gan_sampler_batch_indices(gan_sampler *s, int64_t epoch, int64_t inde
     return GAN_OK;
 }
 
+/* Image `mine` of the share of batch `index`, from `given` or the
+ * sampler's own array in the epoch's order */
+static const uint8_t *image_at(const gan_sampler *s, const uint8_t *given, int64_t index, int mine)
+{
+    const size_t image_bytes = (size_t)s->height * s->width * s->channels;
+    return given ? given + (size_t)mine * image_bytes
+                 : s->images + (size_t)s->order[index * s->params.batch + s->first + mine] * image_bytes;
+}
+
+/* Images a thread asks the caches for before it transforms them */
+enum { PREFETCH_AHEAD = 8 };
+
+static void prefetch(const uint8_t *p, size_t bytes)
+{
+#if defined(__GNUC__)
+    for (size_t at = 0; at < bytes; at += 64)
+        __builtin_prefetch(p + at);
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
 /* The share's images, from `given` ([share][height][width][channels]) or
  * the sampler's own array, transformed into out. Every process draws the
  * whole batch's angles and flips, so their generators stay in step; the
@@ -236,10 +264,10 @@ static gan_status make_batch(gan_sampler *s, const char *fn, int64_t epoch, int6
     (void)threads;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int mine = 0; mine < s->share; mine++) {
-        const uint8_t *img =
-            given ? given + (size_t)mine * image_bytes
-                  : s->images + (size_t)s->order[index * s->params.batch + s->first + mine] * image_bytes;
-        transform(s, img, s->angles[mine], s->flips[mine], s->host + (size_t)mine * image_floats);
+        if (mine + PREFETCH_AHEAD < s->share) /* the shuffled images are far apart: fetch ahead of use */
+            prefetch(image_at(s, given, index, mine + PREFETCH_AHEAD), image_bytes);
+        transform(s, image_at(s, given, index, mine), s->angles[mine], s->flips[mine],
+                  s->host + (size_t)mine * image_floats);
     }
     return gan_tensor_write(out, s->host, (size_t)s->share * image_floats);
 }

@@ -720,6 +720,21 @@ static void test_sampler(void)
     }
     CHECK(exact);
     free(got);
+    /* one channel (rows read as they lie) as exactly: the same bytes as N * C gray images */
+    gan_sampler *gray;
+    REQUIRE_OK(ctx, gan_sampler_create(ctx, images, N * C, H, W, 1, &p, &gray));
+    gan_tensor *gray_batch = test_tensor(ctx, 4, (int[]){B, 1, H, W}, NULL);
+    int gray_images[B];
+    REQUIRE_OK(ctx, gan_sampler_batch(gray, 0, 1, gray_batch));
+    REQUIRE_OK(ctx, gan_sampler_batch_indices(gray, 0, 1, gray_images));
+    got = test_read(gray_batch);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < H * W; i++)
+            exact = exact && got[b * H * W + i] == (float)images[(size_t)gray_images[b] * H * W + i] / 127.5f - 1.0f;
+    CHECK(exact);
+    free(got);
+    gan_tensor_free(gray_batch);
+    gan_sampler_free(gray);
     /* and mirrored where the drawn coin says so, as exactly */
     gan_sampler *mirroring;
     const gan_sampler_params flip = {.batch = B, .seed = 11, .flip = 1};
