@@ -268,24 +268,24 @@ static double step_flops(gan_context *ctx, gan_model *g, gan_model *d, const gan
     return (3 * fd + 2 * fd + 3 * fd - 2 * fd_first) + (3 * fg - fg_first);
 }
 
-/* Batches of random images and noise a training benchmark takes turns with */
+/* Batches of random images a training benchmark takes turns with */
 enum { BENCH_BATCHES = 4 };
 
 typedef struct bench_batches {
     gan_context *ctx;
     gan_trainer *trainer;
     gan_tensor *real, *z;
-    const float *host_real, *host_z; /* BENCH_BATCHES batches each */
-    size_t real_n, z_n;              /* floats a batch */
+    const float *images; /* BENCH_BATCHES batches */
+    size_t batch_floats;
 } bench_batches;
 
-/* Step i: its batch uploaded, then trained on */
+/* Step i: its batch of images uploaded, its noise drawn, then a step */
 static void bench_step(const bench_batches *b, int i)
 {
     gan_context *ctx = b->ctx;
     gan_step_stats st;
-    CHECKED(ctx, gan_tensor_write(b->real, b->host_real + b->real_n * (i % BENCH_BATCHES), b->real_n));
-    CHECKED(ctx, gan_tensor_write(b->z, b->host_z + b->z_n * (i % BENCH_BATCHES), b->z_n));
+    CHECKED(ctx, gan_tensor_write(b->real, b->images + b->batch_floats * (i % BENCH_BATCHES), b->batch_floats));
+    CHECKED(ctx, gan_tensor_fill_normal(b->z, 0.0f, 1.0f));
     CHECKED(ctx, gan_trainer_step(b->trainer, b->real, b->z, &st));
 }
 
@@ -309,23 +309,20 @@ static int bench_train(const char *model, const train_options *o, double peak, c
     const int zs[4] = {b, spec.z_dim, 1, 1}, img[4] = {b, spec.channels, s, s};
     CHECKED(ctx, gan_tensor_create(ctx, 4, img, &real));
     CHECKED(ctx, gan_tensor_create(ctx, spec.z_ndim, zs, &z));
-    /* random batches of images and noise, made before the clock starts, one
-     * uploaded each step, as the training programs upload what their
-     * loader made on another thread: the upload is part of the cost */
-    const size_t real_n = gan_tensor_numel(real), z_n = gan_tensor_numel(z);
-    float *host_real = malloc(sizeof(float) * real_n * BENCH_BATCHES);
-    float *host_z = malloc(sizeof(float) * z_n * BENCH_BATCHES);
-    if (!host_real || !host_z) {
+    /* random batches of images, made before the clock starts, one uploaded
+     * each step, as the training programs upload the images their loader
+     * made; the noise drawn each step, as they draw it */
+    const size_t batch_floats = gan_tensor_numel(real);
+    float *host_images = malloc(sizeof(float) * batch_floats * BENCH_BATCHES);
+    if (!host_images) {
         fprintf(stderr, "gan_bench: out of memory for %d batches\n", BENCH_BATCHES);
         exit(1);
     }
     for (int k = 0; k < BENCH_BATCHES; k++) {
         CHECKED(ctx, gan_tensor_fill_uniform(real, -1.0f, 1.0f));
-        CHECKED(ctx, gan_tensor_read(real, host_real + real_n * k, real_n));
-        CHECKED(ctx, gan_tensor_fill_normal(z, 0.0f, 1.0f));
-        CHECKED(ctx, gan_tensor_read(z, host_z + z_n * k, z_n));
+        CHECKED(ctx, gan_tensor_read(real, host_images + batch_floats * k, batch_floats));
     }
-    const bench_batches batches = {ctx, trainer, real, z, host_real, host_z, real_n, z_n};
+    const bench_batches batches = {ctx, trainer, real, z, host_images, batch_floats};
     for (int i = 0; i < o->warmup; i++)
         bench_step(&batches, i);
     gan_context_reset_transfers(ctx);
@@ -376,7 +373,7 @@ static int bench_train(const char *model, const train_options *o, double peak, c
            spec.name, gan_context_backend_name(ctx), gan_context_num_threads(ctx), b, images, gflops,
            (double)peak_bytes / 1048576.0);
     fflush(stdout);
-    free(host_real), free(host_z);
+    free(host_images);
     gan_tensor_free(real), gan_tensor_free(z);
     gan_trainer_free(trainer);
     gan_context_free(ctx);
