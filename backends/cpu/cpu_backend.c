@@ -5,6 +5,7 @@
 #include "cpu_gemm.h"
 #include "cpu_winograd.h"
 #include "gan_backend.h"
+#include "gan_vector_clones.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -43,25 +44,6 @@ static int team_threads(gan_backend *be)
 /* Elementwise ops on fewer elements than this run on one thread: waking
  * the others would cost more than it saves. */
 enum { PARALLEL_MIN_ELEMENTS = 16384 };
-
-/* An elementwise loop the compiler also builds for AVX2 and AVX-512, the
- * copy the CPU runs chosen when the library loads (an ifunc: GCC on glibc).
- * With C11's default of no contraction, every copy gives the same bits.
- * AVX-512's pays in the loops that divide or take square roots: Adam's
- * update, in L2, 0.31 ns an element with AVX2 and 0.19 with AVX-512 on a
- * Zen 5 core. Not with clang 14, whose resolvers crashed the shared library
- * as it loaded, nor under AddressSanitizer, whose runtime starts after
- * them. */
-#if defined(GAN_HAVE_AVX2_KERNEL) && defined(__GLIBC__) && defined(__GNUC__) && __GNUC__ >= 6 && \
-    !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#if defined(GAN_HAVE_AVX512_KERNEL)
-#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#else
-#define VECTOR_CLONES
-#endif
 
 /* Elementwise work: a range kernel over plain restrict pointers (so the
  * compiler vectorizes it), given its arguments, and a driver that splits
