@@ -3,9 +3,14 @@
  * optional random rotation and horizontal flip, and a process's share of
  * each batch in data-parallel training. */
 #include "gan_internal.h"
+#include "gan_vector_clones.h"
 
 #include <math.h>
 #include <stdlib.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 struct gan_sampler {
     gan_context *ctx;
@@ -19,7 +24,14 @@ struct gan_sampler {
     float *host;           /* this process's share of one batch, [share, channels, size, size] */
     float *angles;         /* the share's rotations of one batch, [share] */
     bool *flips;           /* and whether each is mirrored, [share] */
+    float *planes;         /* per thread, a source image's bytes as floats for a rotation's taps,
+                            * [threads][channels][height][width]; NULL where that would not pay */
+    int planes_threads;    /* the threads it has room for */
 };
+
+/* A source image of up to this many floats (4 MiB) a thread is read as
+ * floats by a rotation or resize, which then gathers its taps with vectors */
+enum { PLANES_MAX_FLOATS = 1 << 20 };
 
 /* Batches of fewer floats than this are made on one thread */
 enum { PARALLEL_MIN_FLOATS = 16384 };
@@ -63,13 +75,19 @@ gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count
     const int share = part + (p.rank < larger);
     if (s) {
         *s = (gan_sampler){ctx, images, count, height, width, channels, p, size, first, share, NULL, -1, NULL,
-                           NULL, NULL};
+                           NULL, NULL, NULL, 0};
         s->order = malloc(sizeof *s->order * (size_t)count);
         s->host = malloc(sizeof *s->host * (size_t)share * (size_t)channels * (size_t)size * (size_t)size);
         s->angles = malloc(sizeof *s->angles * (size_t)share);
         s->flips = malloc(sizeof *s->flips * (size_t)share);
+        const size_t image_floats = (size_t)height * width * channels;
+        if ((p.max_rotation > 0.0f || size != height || size != width) && image_floats <= PLANES_MAX_FLOATS &&
+            (size_t)height * width <= 4 * (size_t)size * size) {
+            s->planes_threads = ctx->env.num_threads > 0 ? ctx->env.num_threads : 1;
+            s->planes = malloc(sizeof *s->planes * image_floats * (size_t)s->planes_threads);
+        }
     }
-    if (!s || !s->order || !s->host || !s->angles || !s->flips) {
+    if (!s || !s->order || !s->host || !s->angles || !s->flips || (s->planes_threads && !s->planes)) {
         gan_sampler_free(s);
         return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "gan_sampler_create: out of host memory");
     }
@@ -85,6 +103,7 @@ void gan_sampler_free(gan_sampler *s)
     free(s->host);
     free(s->angles);
     free(s->flips);
+    free(s->planes);
     free(s);
 }
 
@@ -116,29 +135,103 @@ static void permute(uint64_t seed, int64_t epoch, int n, uint32_t *perm)
     }
 }
 
-/* Channel c of the image at (y, x), bilinear; outside is background (0). */
-static float sample_bilinear(const uint8_t *img, int h, int w, int channels, int c, float y, float x)
-{
-    const int y0 = (int)floorf(y), x0 = (int)floorf(x);
-    const float fy = y - (float)y0, fx = x - (float)x0;
-    float v = 0.0f;
-    for (int dy = 0; dy < 2; dy++)
-        for (int dx = 0; dx < 2; dx++) {
-            const int yy = y0 + dy, xx = x0 + dx;
-            if (yy < 0 || yy >= h || xx < 0 || xx >= w)
-                continue;
-            v += (dy ? fy : 1 - fy) * (dx ? fx : 1 - fx) * img[((size_t)yy * w + xx) * channels + c];
-        }
-    return v;
-}
-
 /* A pixel's byte as a value in [-1, 1] */
 static inline float unit_of(uint8_t v) { return (float)v / 127.5f - 1.0f; }
 
+/* Where a rotated image's output pixels come from: rotated back about the
+ * centre, then scaled to the source grid (see pixel_taps) */
+typedef struct rotation {
+    int h, w;                 /* the source's sides */
+    float cs, sn, centre;     /* the angle's cosine and sine; the output's centre */
+    float sx, sy;             /* source pixels an output pixel */
+} rotation;
+
+/* Output pixels of a row a rotation makes at a time, and the multiple of
+ * the vector width (AVX-512's 16 floats) they are rounded up to, so that
+ * none are left to scalar code (those past the row take taps inside the
+ * image, and are not stored) */
+enum { ROTATE_CHUNK = 64, ROTATE_LANES = 16 };
+
+/* floorf(x) as an int, for |x| < 2^31 */
+static inline int floor_int(float x)
+{
+    const int t = (int)x;
+    return t - (x < (float)t);
+}
+
+/* Output pixel (oy, ox)'s bilinear taps, in the order they are added,
+ * (y0, x0), (y0, x0 + 1), (y0 + 1, x0), (y0 + 1, x0 + 1): the source
+ * pixel (y * w + x, clamped into the image), 1 or 0 for inside or outside
+ * it (outside is background, 0), and the weight. sn_dy and cs_dy: the
+ * row's sine and cosine terms. */
+static inline void pixel_taps(const rotation *r, float sn_dy, float cs_dy, int ox, int32_t at[4], float inside[4],
+                              float weight[4])
+{
+    const float dx = (float)ox + 0.5f - r->centre;
+    const float rx = r->cs * dx + sn_dy + r->centre, ry = -r->sn * dx + cs_dy + r->centre;
+    const float y = ry * r->sy - 0.5f, x = rx * r->sx - 0.5f;
+    const int y0 = floor_int(y), x0 = floor_int(x);
+    const float fy = y - (float)y0, fx = x - (float)x0;
+    const int in_y0 = (unsigned)y0 < (unsigned)r->h, in_y1 = (unsigned)(y0 + 1) < (unsigned)r->h;
+    const int in_x0 = (unsigned)x0 < (unsigned)r->w, in_x1 = (unsigned)(x0 + 1) < (unsigned)r->w;
+    const int row0 = (in_y0 ? y0 : 0) * r->w, row1 = (in_y1 ? y0 + 1 : 0) * r->w;
+    const int col0 = in_x0 ? x0 : 0, col1 = in_x1 ? x0 + 1 : 0;
+    at[0] = row0 + col0, at[1] = row0 + col1, at[2] = row1 + col0, at[3] = row1 + col1;
+    inside[0] = (float)(in_y0 & in_x0), inside[1] = (float)(in_y0 & in_x1);
+    inside[2] = (float)(in_y1 & in_x0), inside[3] = (float)(in_y1 & in_x1);
+    weight[0] = (1 - fy) * (1 - fx), weight[1] = (1 - fy) * fx, weight[2] = fy * (1 - fx), weight[3] = fy * fx;
+}
+
+/* The taps' values (0 outside) weighted and added in order, as a value in
+ * [-1, 1]. A tap outside adds +0, which leaves the sum (never -0) as
+ * skipping it would. */
+static inline float blend(const float weight[4], const float value[4])
+{
+    float v = weight[0] * value[0];
+    v += weight[1] * value[1];
+    v += weight[2] * value[2];
+    v += weight[3] * value[3];
+    return v / 127.5f - 1.0f;
+}
+
+/* Pixels [ox0, ox0 + count) of output row oy from one channel of the
+ * source as floats (plane, [h][w]), vectorized */
+VECTOR_CLONES static void rotate_row(const rotation *r, const float *restrict plane, int oy, int ox0, int count,
+                                     float *restrict out)
+{
+    const rotation rot = *r; /* in registers: out cannot change it */
+    const float dy = (float)oy + 0.5f - rot.centre, sn_dy = rot.sn * dy, cs_dy = rot.cs * dy;
+    for (int i = 0; i < count; i++) {
+        int32_t at[4];
+        float inside[4], weight[4];
+        pixel_taps(&rot, sn_dy, cs_dy, ox0 + i, at, inside, weight);
+        const float value[4] = {plane[at[0]] * inside[0], plane[at[1]] * inside[1], plane[at[2]] * inside[2],
+                                plane[at[3]] * inside[3]};
+        out[i] = blend(weight, value);
+    }
+}
+
+/* The same from channel c of the source's bytes (ch channels
+ * interleaved), one pixel at a time */
+static void rotate_row_bytes(const rotation *r, const uint8_t *img, int ch, int c, int oy, int ox0, int count,
+                             float *out)
+{
+    const float dy = (float)oy + 0.5f - r->centre, sn_dy = r->sn * dy, cs_dy = r->cs * dy;
+    for (int i = 0; i < count; i++) {
+        int32_t at[4];
+        float inside[4], weight[4], value[4];
+        pixel_taps(r, sn_dy, cs_dy, ox0 + i, at, inside, weight);
+        for (int k = 0; k < 4; k++)
+            value[k] = (float)img[(size_t)at[k] * ch + c] * inside[k];
+        out[i] = blend(weight, value);
+    }
+}
+
 /* One image into out ([channels, size, size] in [-1, 1]), rotated by angle
  * degrees about its centre, scaled to size, and mirrored left to right
- * when flip is set. */
-static void transform(const gan_sampler *s, const uint8_t *img, float angle, bool flip, float *out)
+ * when flip is set; planes: room for the image as floats, or NULL */
+static void transform(const gan_sampler *s, const uint8_t *img, float angle, bool flip, float *planes,
+                      float *out)
 {
     const int h = s->height, w = s->width, size = s->size, ch = s->channels;
     const size_t plane = (size_t)size * size;
@@ -160,21 +253,37 @@ static void transform(const gan_sampler *s, const uint8_t *img, float angle, boo
             }
         return;
     }
-    /* each output pixel looks up where it comes from: rotate back about
-     * the centre, then scale to the source grid */
-    const float sy = (float)h / (float)size, sx = (float)w / (float)size;
-    const float cs = cosf(angle * 3.14159265f / 180.0f), sn = sinf(angle * 3.14159265f / 180.0f);
-    const float centre = 0.5f * (float)size;
-    for (int oy = 0; oy < size; oy++)
-        for (int ox = 0; ox < size; ox++) {
-            const float dx = (float)ox + 0.5f - centre, dy = (float)oy + 0.5f - centre;
-            const float rx = cs * dx + sn * dy + centre, ry = -sn * dx + cs * dy + centre;
-            const int x = flip ? size - 1 - ox : ox;
-            for (int c = 0; c < ch; c++) {
-                const float v = sample_bilinear(img, h, w, ch, c, ry * sy - 0.5f, rx * sx - 0.5f);
-                out[c * plane + (size_t)oy * size + x] = v / 127.5f - 1.0f;
+    /* each output pixel bilinear from where it comes from, rotated back
+     * about the centre and scaled to the source grid: from the image as
+     * floats, many pixels at once, where there is room for it (planes) */
+    const rotation r = {h, w, cosf(angle * 3.14159265f / 180.0f), sinf(angle * 3.14159265f / 180.0f),
+                        0.5f * (float)size, (float)w / (float)size, (float)h / (float)size};
+    const size_t pixels = (size_t)h * w;
+    if (planes && ch == 1) /* contiguous: vectorized */
+        for (size_t p = 0; p < pixels; p++)
+            planes[p] = (float)img[p];
+    else
+        for (int c = 0; planes && c < ch; c++)
+            for (size_t p = 0; p < pixels; p++)
+                planes[c * pixels + p] = (float)img[p * ch + c];
+    float row[ROTATE_CHUNK];
+    for (int c = 0; c < ch; c++)
+        for (int oy = 0; oy < size; oy++)
+            for (int ox0 = 0; ox0 < size; ox0 += ROTATE_CHUNK) {
+                const int count = size - ox0 < ROTATE_CHUNK ? size - ox0 : ROTATE_CHUNK;
+                const int lanes = (count + ROTATE_LANES - 1) / ROTATE_LANES * ROTATE_LANES;
+                if (planes)
+                    rotate_row(&r, planes + c * pixels, oy, ox0, lanes, row);
+                else
+                    rotate_row_bytes(&r, img, ch, c, oy, ox0, count, row);
+                float *o = out + c * plane + (size_t)oy * size;
+                if (flip)
+                    for (int i = 0; i < count; i++)
+                        o[size - 1 - (ox0 + i)] = row[i];
+                else
+                    for (int i = 0; i < count; i++)
+                        o[ox0 + i] = row[i];
             }
-        }
 }
 
 /* Checks (epoch, index) and makes the epoch's order current. */
@@ -266,7 +375,13 @@ static gan_status make_batch(gan_sampler *s, const char *fn, int64_t epoch, int6
     for (int mine = 0; mine < s->share; mine++) {
         if (mine + PREFETCH_AHEAD < s->share) /* the shuffled images are far apart: fetch ahead of use */
             prefetch(image_at(s, given, index, mine + PREFETCH_AHEAD), image_bytes);
-        transform(s, image_at(s, given, index, mine), s->angles[mine], s->flips[mine],
+#ifdef _OPENMP
+        const int thread = omp_get_thread_num();
+#else
+        const int thread = 0;
+#endif
+        float *planes = thread < s->planes_threads ? s->planes + (size_t)thread * image_bytes : NULL;
+        transform(s, image_at(s, given, index, mine), s->angles[mine], s->flips[mine], planes,
                   s->host + (size_t)mine * image_floats);
     }
     return gan_tensor_write(out, s->host, (size_t)s->share * image_floats);

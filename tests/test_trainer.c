@@ -654,6 +654,18 @@ static double reference_pixel(const uint8_t *img, int h, int w, int ch, int c, i
     return v / 127.5 - 1.0;
 }
 
+/* The largest difference between one image of a batch (ch x size x size)
+ * and the reference's for img rotated by angle */
+static double reference_error(const float *got, const uint8_t *img, int h, int w, int ch, int size, double angle)
+{
+    double err = 0;
+    for (int c = 0; c < ch; c++)
+        for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++)
+                err = fmax(err, fabs(got[(c * size + y) * size + x] - reference_pixel(img, h, w, ch, c, size, angle, y, x)));
+    return err;
+}
+
 static void test_sampler(void)
 {
     enum { N = 10, H = 6, W = 6, C = 3, B = 4, S = 9 };
@@ -679,12 +691,8 @@ static void test_sampler(void)
                 /* which image: the one whose reference matches */
                 int match = -1;
                 for (int i = 0; i < N && match < 0; i++) {
-                    double err = 0;
-                    for (int c = 0; c < C; c++)
-                        for (int y = 0; y < S; y++)
-                            for (int x = 0; x < S; x++)
-                                err = fmax(err, fabs(got[((b * C + c) * S + y) * S + x] -
-                                                     reference_pixel(images + (size_t)i * H * W * C, H, W, C, c, S, angle, y, x)));
+                    const double err = reference_error(got + (size_t)b * C * S * S, images + (size_t)i * H * W * C, H,
+                                                       W, C, S, angle);
                     if (err < 1e-3) {
                         match = i;
                         worst = fmax(worst, err);
@@ -768,6 +776,39 @@ static void test_sampler(void)
     p = (gan_sampler_params){.batch = B};
     EXPECT_ERR(ctx, gan_sampler_create(ctx, images, N, H, W - 1, C, &p, &s), GAN_ERR_INVALID_ARGUMENT, "not square");
     gan_tensor_free(out), gan_tensor_free(plain);
+    gan_context_free(ctx), gan_context_free(twin);
+}
+
+/* Images much larger than the batch's (20x20 to 6x6, which the sampler
+ * reads byte by byte rather than as floats), rotated, against the
+ * double-precision reference */
+static void test_sampler_downscale(void)
+{
+    enum { N = 3, H = 20, W = 20, C = 2, B = 3, S = 6 };
+    uint8_t images[N * H * W * C];
+    for (int i = 0; i < N * H * W * C; i++)
+        images[i] = (uint8_t)(i * 41 + i / 3);
+    gan_context *ctx = test_context(1, 8), *twin = test_context(1, 8);
+    gan_sampler *s;
+    const gan_sampler_params p = {.batch = B, .image_size = S, .max_rotation = 40.0f, .seed = 2};
+    REQUIRE_OK(ctx, gan_sampler_create(ctx, images, N, H, W, C, &p, &s));
+    gan_tensor *out = test_tensor(ctx, 4, (int[]){B, C, S, S}, NULL);
+    int which[B];
+    REQUIRE_OK(ctx, gan_sampler_batch(s, 0, 0, out));
+    REQUIRE_OK(ctx, gan_sampler_batch_indices(s, 0, 0, which));
+    float *got = test_read(out);
+    double worst = 0;
+    for (int b = 0; b < B; b++) {
+        float angle;
+        REQUIRE_OK(twin, gan_random_uniform(twin, &angle, 1, -40.0f, 40.0f));
+        worst = fmax(worst, reference_error(got + (size_t)b * C * S * S, images + (size_t)which[b] * H * W * C, H, W,
+                                            C, S, angle));
+    }
+    printf("sampler: 20x20 images to 6x6, rotated, within %.2g of the double-precision reference\n", worst);
+    CHECK(worst < 1e-5);
+    free(got);
+    gan_tensor_free(out);
+    gan_sampler_free(s);
     gan_context_free(ctx), gan_context_free(twin);
 }
 
@@ -1349,6 +1390,7 @@ int main(void)
     test_checkpoints();
     test_sampler();
     test_sampler_threads();
+    test_sampler_downscale();
     test_sampler_shares();
     test_data_parallel();
     test_ema();
