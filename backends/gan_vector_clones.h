@@ -9,6 +9,8 @@
 #ifndef GAN_VECTOR_CLONES_H
 #define GAN_VECTOR_CLONES_H
 
+#include <limits.h> /* __GLIBC__, on glibc */
+
 #if defined(GAN_HAVE_AVX2_KERNEL) && defined(__GLIBC__) && defined(__GNUC__) && __GNUC__ >= 6 && \
     !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #if defined(GAN_HAVE_AVX512_KERNEL)

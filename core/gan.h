@@ -339,7 +339,8 @@ GAN_API gan_status gan_model_layer_output_shape(gan_model *model, size_t i, int 
 GAN_API gan_status gan_model_forward(gan_model *model, const gan_tensor *x, const gan_tensor **y);
 /* Backward pass after forward: dy has the output's shape. Parameter
  * gradients are accumulated (see gan_model_zero_grad); *dx (may be NULL)
- * receives the input gradient, owned by the model.
+ * receives the input gradient, owned by the model. Without dx the pass
+ * stops at the first layer with parameters (frozen: runs no layer).
  * Returns OK, INVALID_ARGUMENT, STATE, SHAPE, OUT_OF_MEMORY, BACKEND. */
 GAN_API gan_status gan_model_backward(gan_model *model, const gan_tensor *dy, const gan_tensor **dx);
 

@@ -194,7 +194,9 @@ static size_t backward_floor(const gan_model *m, bool want_dx)
 {
     if (want_dx)
         return 0;
-    for (size_t i = 0; m->requires_grad && i < m->n_layers; i++)
+    if (!m->requires_grad)
+        return m->n_layers;
+    for (size_t i = 0; i < m->n_layers; i++)
         if (has_gradients(m->layers[i]))
             return i;
     return m->n_layers;

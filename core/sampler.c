@@ -24,14 +24,16 @@ struct gan_sampler {
     float *host;           /* this process's share of one batch, [share, channels, size, size] */
     float *angles;         /* the share's rotations of one batch, [share] */
     bool *flips;           /* and whether each is mirrored, [share] */
-    float *planes;         /* per thread, a source image's bytes as floats for a rotation's taps,
-                            * [threads][channels][height][width]; NULL where that would not pay */
-    int planes_threads;    /* the threads it has room for */
+    bool dense;            /* at most 4 source pixels an output pixel: a batch reads its images
+                            * in full, so they are fetched ahead and may be read as floats */
+    float *planes;         /* a source image as floats a thread, [threads][channels][height][width],
+                            * for a rotation or resize to read with vectors; NULL where it would not
+                            * pay or not fit, or out of memory (the same bits byte by byte) */
+    int planes_threads;    /* the threads planes has room for */
 };
 
-/* A source image of up to this many floats (4 MiB) a thread is read as
- * floats by a rotation or resize, which then gathers its taps with vectors */
-enum { PLANES_MAX_FLOATS = 1 << 20 };
+/* The most floats the planes of all threads take (16 MiB) */
+enum { PLANES_MAX_FLOATS = 1 << 22 };
 
 /* Batches of fewer floats than this are made on one thread */
 enum { PARALLEL_MIN_FLOATS = 16384 };
@@ -74,20 +76,21 @@ gan_status gan_sampler_create(gan_context *ctx, const uint8_t *images, int count
     const int first = p.rank * part + (p.rank < larger ? p.rank : larger);
     const int share = part + (p.rank < larger);
     if (s) {
+        const bool dense = (double)height * width <= 4.0 * size * size;
         *s = (gan_sampler){ctx, images, count, height, width, channels, p, size, first, share, NULL, -1, NULL,
-                           NULL, NULL, NULL, 0};
+                           NULL, NULL, dense, NULL, 0};
         s->order = malloc(sizeof *s->order * (size_t)count);
         s->host = malloc(sizeof *s->host * (size_t)share * (size_t)channels * (size_t)size * (size_t)size);
         s->angles = malloc(sizeof *s->angles * (size_t)share);
         s->flips = malloc(sizeof *s->flips * (size_t)share);
-        const size_t image_floats = (size_t)height * width * channels;
-        if ((p.max_rotation > 0.0f || size != height || size != width) && image_floats <= PLANES_MAX_FLOATS &&
-            (size_t)height * width <= 4 * (size_t)size * size) {
-            s->planes_threads = ctx->env.num_threads > 0 ? ctx->env.num_threads : 1;
-            s->planes = malloc(sizeof *s->planes * image_floats * (size_t)s->planes_threads);
+        const size_t planes_floats = (size_t)height * width * channels * (size_t)ctx->env.num_threads;
+        if ((p.max_rotation > 0.0f || size != height || size != width) && dense &&
+            planes_floats <= PLANES_MAX_FLOATS) {
+            s->planes = malloc(sizeof *s->planes * planes_floats);
+            s->planes_threads = s->planes ? ctx->env.num_threads : 0;
         }
     }
-    if (!s || !s->order || !s->host || !s->angles || !s->flips || (s->planes_threads && !s->planes)) {
+    if (!s || !s->order || !s->host || !s->angles || !s->flips) {
         gan_sampler_free(s);
         return gan_fail(ctx, GAN_ERR_OUT_OF_MEMORY, "gan_sampler_create: out of host memory");
     }
@@ -357,7 +360,7 @@ static gan_status make_batch(gan_sampler *s, const char *fn, int64_t epoch, int6
         return gan_fail(ctx, GAN_ERR_SHAPE, "%s: out is %s, expected %s of this context", fn, got,
                         gan_shape_str(4, (const int[]){s->share, s->channels, size, size}, want, sizeof want));
     }
-    const size_t image_bytes = (size_t)s->height * s->width * s->channels;
+    const size_t source_pixels = (size_t)s->height * s->width * s->channels; /* bytes, or floats in planes */
     const size_t image_floats = (size_t)s->channels * size * size;
     const float max = s->params.max_rotation;
     for (int b = 0; b < s->params.batch; b++) {
@@ -373,14 +376,14 @@ static gan_status make_batch(gan_sampler *s, const char *fn, int64_t epoch, int6
     (void)threads;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int mine = 0; mine < s->share; mine++) {
-        if (mine + PREFETCH_AHEAD < s->share) /* the shuffled images are far apart: fetch ahead of use */
-            prefetch(image_at(s, given, index, mine + PREFETCH_AHEAD), image_bytes);
+        if (s->dense && mine + PREFETCH_AHEAD < s->share) /* the shuffled images are far apart */
+            prefetch(image_at(s, given, index, mine + PREFETCH_AHEAD), source_pixels);
 #ifdef _OPENMP
         const int thread = omp_get_thread_num();
 #else
         const int thread = 0;
 #endif
-        float *planes = thread < s->planes_threads ? s->planes + (size_t)thread * image_bytes : NULL;
+        float *planes = thread < s->planes_threads ? s->planes + (size_t)thread * source_pixels : NULL;
         transform(s, image_at(s, given, index, mine), s->angles[mine], s->flips[mine], planes,
                   s->host + (size_t)mine * image_floats);
     }

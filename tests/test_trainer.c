@@ -779,34 +779,45 @@ static void test_sampler(void)
     gan_context_free(ctx), gan_context_free(twin);
 }
 
-/* Images much larger than the batch's (20x20 to 6x6, which the sampler
- * reads byte by byte rather than as floats), rotated, against the
- * double-precision reference */
-static void test_sampler_downscale(void)
+/* Images of side h to batches of side size, c channels, rotated up to 40
+ * degrees and mirrored where the drawn coin says so, against the
+ * double-precision reference: 20x20 to 6x6 (read byte by byte, not as
+ * floats: too large for the output), 40x40 to 70x70 (rows made in chunks
+ * of 64 pixels) */
+static void test_sampler_geometry(int h, int size, int c)
 {
-    enum { N = 3, H = 20, W = 20, C = 2, B = 3, S = 6 };
-    uint8_t images[N * H * W * C];
-    for (int i = 0; i < N * H * W * C; i++)
+    enum { N = 3, B = 3 };
+    const size_t image_bytes = (size_t)h * h * c, image_floats = (size_t)c * size * size;
+    uint8_t *images = malloc(N * image_bytes);
+    for (size_t i = 0; i < N * image_bytes; i++)
         images[i] = (uint8_t)(i * 41 + i / 3);
     gan_context *ctx = test_context(1, 8), *twin = test_context(1, 8);
     gan_sampler *s;
-    const gan_sampler_params p = {.batch = B, .image_size = S, .max_rotation = 40.0f, .seed = 2};
-    REQUIRE_OK(ctx, gan_sampler_create(ctx, images, N, H, W, C, &p, &s));
-    gan_tensor *out = test_tensor(ctx, 4, (int[]){B, C, S, S}, NULL);
+    const gan_sampler_params p = {.batch = B, .image_size = size, .max_rotation = 40.0f, .seed = 2, .flip = 1};
+    REQUIRE_OK(ctx, gan_sampler_create(ctx, images, N, h, h, c, &p, &s));
+    gan_tensor *out = test_tensor(ctx, 4, (int[]){B, c, size, size}, NULL);
     int which[B];
     REQUIRE_OK(ctx, gan_sampler_batch(s, 0, 0, out));
     REQUIRE_OK(ctx, gan_sampler_batch_indices(s, 0, 0, which));
-    float *got = test_read(out);
+    float *got = test_read(out), *unmirrored = malloc(sizeof(float) * image_floats);
     double worst = 0;
+    int coins[2] = {0, 0};
     for (int b = 0; b < B; b++) {
         float angle;
         REQUIRE_OK(twin, gan_random_uniform(twin, &angle, 1, -40.0f, 40.0f));
-        worst = fmax(worst, reference_error(got + (size_t)b * C * S * S, images + (size_t)which[b] * H * W * C, H, W,
-                                            C, S, angle));
+        const int coin = (int)gan_random_below(twin, 2);
+        coins[coin]++;
+        for (size_t row = 0; row < (size_t)c * size; row++)
+            for (int x = 0; x < size; x++)
+                unmirrored[row * size + x] = got[b * image_floats + row * size + (coin ? size - 1 - x : x)];
+        worst = fmax(worst, reference_error(unmirrored, images + (size_t)which[b] * image_bytes, h, h, c, size, angle));
     }
-    printf("sampler: 20x20 images to 6x6, rotated, within %.2g of the double-precision reference\n", worst);
-    CHECK(worst < 1e-5);
-    free(got);
+    printf("sampler: %dx%d images to %dx%d in %d channel(s), rotated (%d mirrored), within %.2g of the "
+           "double-precision reference\n", h, h, size, size, c, coins[1], worst);
+    /* float coordinates up to the larger side carry a few roundings of
+     * 2^-24 relative, and a value moves by up to 2 (255 / 127.5) a pixel */
+    CHECK(worst < 2e-7 * (h > size ? h : size) + 1e-6);
+    free(got), free(unmirrored), free(images);
     gan_tensor_free(out);
     gan_sampler_free(s);
     gan_context_free(ctx), gan_context_free(twin);
@@ -1390,7 +1401,8 @@ int main(void)
     test_checkpoints();
     test_sampler();
     test_sampler_threads();
-    test_sampler_downscale();
+    test_sampler_geometry(20, 6, 2);
+    test_sampler_geometry(40, 70, 1);
     test_sampler_shares();
     test_data_parallel();
     test_ema();
