@@ -138,8 +138,8 @@ static void permute(uint64_t seed, int64_t epoch, int n, uint32_t *perm)
     }
 }
 
-/* A pixel's byte as a value in [-1, 1] */
-static inline float unit_of(uint8_t v) { return (float)v / 127.5f - 1.0f; }
+/* A pixel's value, a byte's or a blend of bytes (0 to 255), in [-1, 1] */
+static inline float unit_of(float v) { return v / 127.5f - 1.0f; }
 
 /* Where a rotated image's output pixels come from: rotated back about the
  * centre, then scaled to the source grid (see pixel_taps) */
@@ -194,7 +194,7 @@ static inline float blend(const float weight[4], const float value[4])
     v += weight[1] * value[1];
     v += weight[2] * value[2];
     v += weight[3] * value[3];
-    return v / 127.5f - 1.0f;
+    return unit_of(v);
 }
 
 /* Pixels [ox0, ox0 + count) of output row oy from one channel of the
