@@ -7,10 +7,13 @@ thread pools do not spin on the cores while libgan runs. With --mnist, it
 also times the training program itself, train_mnist on MNIST, in its steady
 state (the time of a long run minus that of a short one, so loading the data
 and writing the checkpoint cancel out), and prints that against PyTorch and
-against gan_bench's rate.
+against gan_bench's rate. With --avx2 PyTorch keeps to AVX2 (oneDNN's
+ONEDNN_MAX_CPU_ISA, OpenBLAS's Haswell kernels): against a libgan built with
+-DGAN_CC_HAS_AVX512F=OFF, both sides then have the FMA rate of two 256-bit
+units a core, which is what a Zen 4 core has, AVX-512 or not.
 
 usage: python3 apps/bench_pytorch.py [--bench build/apps/gan_bench] [--models gan,dcgan,dcgan64]
-                                     [--mnist data/mnist [--train-mnist build/apps/train_mnist]]"""
+                                     [--mnist data/mnist [--train-mnist build/apps/train_mnist]] [--avx2]"""
 import argparse
 import os
 import platform
@@ -69,13 +72,15 @@ def torch_images_per_s(name, threads, batch, steps, warmup=2):
     return batch * steps / (time.perf_counter() - start)
 
 
-def libgan_images_per_s(bench, name, batch, steps):
+def libgan_run(bench, name, batch, steps):
+    """gan_bench's images/s, threads and GEMM micro-kernel"""
     out = subprocess.run([bench, "train", "--model", name, "--batch", str(batch), "--steps", str(steps),
                           "--no-profile"], check=True, capture_output=True, text=True).stdout
     match = re.search(r"RESULT model=\S+ backend=(\S+) threads=(\d+) .*images_per_s=([\d.]+)", out)
     if not match:
         sys.exit(f"bench_pytorch: no RESULT line from {bench}:\n{out}")
-    return float(match.group(3)), int(match.group(2))
+    kernel = re.search(r"CPU GEMM micro-kernel: (\S+)", out)
+    return float(match.group(3)), int(match.group(2)), kernel.group(1) if kernel else "none"
 
 
 def train_mnist_images_per_s(program, data, name, batch):
@@ -142,6 +147,7 @@ def main():
     parser.add_argument("--torch-threads", default="1,2")
     parser.add_argument("--mnist", help="MNIST's IDX files: also time train_mnist on them")
     parser.add_argument("--train-mnist", default=os.path.join(here, "..", "build", "apps", "train_mnist"))
+    parser.add_argument("--avx2", action="store_true", help="PyTorch keeps to AVX2 (see above)")
     parser.add_argument("--torch-run", help=argparse.SUPPRESS)  # MODEL:THREADS, one PyTorch run (internal)
     args = parser.parse_args()
     if args.torch_run:
@@ -149,6 +155,8 @@ def main():
         print(torch_images_per_s(name, int(threads), args.batch, STEPS[name]))
         return
     names = args.models.split(",")
+    if args.avx2:  # read as the PyTorch runs' processes start
+        os.environ.update(ONEDNN_MAX_CPU_ISA="AVX2", OPENBLAS_CORETYPE="Haswell")
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs; "
           f"PyTorch {torch.__version__}, batch {args.batch}")
     blas = blas_in_use()
@@ -161,10 +169,12 @@ def main():
     # that the machine's changes of speed from minute to minute fall on
     # all of them alike; each side's best run counts
     torch_threads = [int(x) for x in args.torch_threads.split(",")]
+    kernels = set()
     for name in names:
         best, best_threads, ours, trained = 0.0, 0, (0.0, 0), 0.0
         for _ in range(REPEATS):
-            ours = max(ours, libgan_images_per_s(args.bench, name, args.batch, LIBGAN_STEPS[name]))
+            rate, threads, kernel = libgan_run(args.bench, name, args.batch, LIBGAN_STEPS[name])
+            ours, kernels = max(ours, (rate, threads)), kernels | {kernel}
             if args.mnist:
                 trained = max(trained, train_mnist_images_per_s(args.train_mnist, args.mnist, name, args.batch))
             for t in torch_threads:
@@ -176,6 +186,8 @@ def main():
         if args.mnist:
             line += f" {trained:18.1f} {trained / best:6.2f}x {100 * trained / rate:11.1f}%"
         print(line, flush=True)
+    print(f"libgan's GEMM micro-kernel: {', '.join(sorted(kernels))}; PyTorch: "
+          + ("AVX2 (ONEDNN_MAX_CPU_ISA=AVX2, OPENBLAS_CORETYPE=Haswell)" if args.avx2 else "its own choice"))
 
 
 if __name__ == "__main__":
