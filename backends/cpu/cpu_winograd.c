@@ -473,6 +473,13 @@ static void kernel_offsets(const shape *sh, int at[][MAX_TAPS * MAX_TAPS])
             at[phase][ab] = (s * (ab / taps) + phase / s) * KERNEL + s * (ab % taps) + phase % s;
 }
 
+/* Asks for the cache lines of p[0 .. n) ahead of their reads */
+static void prefetch_floats(const float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 64 / sizeof *p)
+        __builtin_prefetch(p + i);
+}
+
 /* transform_weights' KC block and panel of rows t */
 static void weights_item(const void *args, ptrdiff_t t)
 {
@@ -487,6 +494,14 @@ static void weights_item(const void *args, ptrdiff_t t)
     float *block = ps->dst + gan_packed_a_block(ps->uk, rows, pc, ic, kc);
     int at[MAX_PHASES][MAX_TAPS * MAX_TAPS];
     kernel_offsets(sh, at);
+    /* the kernels the lanes read, a cache line each, output channels
+     * in_c kernels apart: fetched ahead, as no prefetcher follows that */
+    const int last_row = min_int(ic + mr, rows), ph = sh->phases;
+    const int co0 = transposed ? pc : ic, co1 = transposed ? pc + kc : last_row;
+    const int ci0 = (transposed ? ic : pc) / ph, ci1 = ((transposed ? last_row : pc + kc) + ph - 1) / ph;
+    for (int co = co0; co < co1; co++)
+        prefetch_floats(ps->src + ((size_t)co * sh->in_c + ci0) * KERNEL * KERNEL,
+                        (size_t)(ci1 - ci0) * KERNEL * KERNEL);
     for (int j0 = 0; j0 < kc * mr; j0 += LANES) {
         const int nl = min_int(LANES, kc * mr - j0);
         float g[MAX_TAPS * MAX_TAPS * LANES];
@@ -557,6 +572,12 @@ static void input_item(const void *args, ptrdiff_t i)
     const shape *sh = ps->sh;
     const int c = (int)(i / ps->blocks), b = (int)(i % ps->blocks), Tc = ps->cn * sh->T;
     const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
+    /* the planes of this input channel that the next block's samples
+     * start on, which the lanes' gathers read in no order a prefetcher
+     * follows */
+    for (int s = (t0 + LANES - 1) / sh->T + 1; s < ps->cn && s * sh->T < t0 + 2 * LANES; s++)
+        prefetch_floats(ps->src + ((ptrdiff_t)(ps->n0 + s) * sh->in_c + c / sh->phases) * sh->in_plane,
+                        (size_t)sh->in_plane);
     SCHEME_CALL(sh->sc, input, ps->src + ((ptrdiff_t)ps->n0 * sh->in_c + c / sh->phases) * sh->in_plane,
                 ps->off + (size_t)(c % sh->phases) * sh->positions * ps->lo->lanes + t0, ps->lo->lanes, nl,
                 ps->dst + (size_t)c * Tc + t0, (size_t)sh->C * Tc);
