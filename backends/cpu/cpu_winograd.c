@@ -218,8 +218,12 @@ static inline void store_lanes(const float *restrict lanes, int count, float *re
 static inline void load_lanes(const float *restrict src, size_t stride, int count, int nl, float *restrict lanes)
 {
     for (int k = 0; k < count; k++)
-        for (int l = 0; l < LANES; l++)
-            lanes[k * LANES + l] = l < nl ? src[k * stride + l] : 0.0f;
+        if (nl == LANES) /* a vector's copy, not lane by lane */
+            for (int l = 0; l < LANES; l++)
+                lanes[k * LANES + l] = src[k * stride + l];
+        else
+            for (int l = 0; l < LANES; l++)
+                lanes[k * LANES + l] = l < nl ? src[k * stride + l] : 0.0f;
 }
 
 static int min_int(int a, int b) { return a < b ? a : b; }
@@ -565,6 +569,28 @@ static void add_weight_grad(const shape *sh, const float *dU, float *dw, gan_tea
     gan_team_for(team, threads, sh->M, weight_grad_item, &ps);
 }
 
+/* Asks for a channel's planes (`floats` each, the chunk's first sample's
+ * at `plane`, a sample `sample` floats on) that the block of tiles after
+ * the one at t0 starts on: a block's lanes gather a tile's patch each, in
+ * no order a prefetcher follows */
+static void prefetch_planes(const pass *ps, int t0, const float *plane, ptrdiff_t sample, ptrdiff_t floats)
+{
+    const int T = ps->sh->T;
+    for (int s = (t0 + LANES - 1) / T + 1; s < ps->cn && s * T < t0 + 2 * LANES; s++)
+        prefetch_floats(plane + s * sample, (size_t)floats);
+}
+
+/* Asks for the next block of tiles' rows of the products, LANES floats
+ * at `next` in each of `count` positions' planes `stride` apart (which the
+ * prefetchers do not follow: a plane apart, at the most 36 streams) */
+static void prefetch_block(const float *next, size_t stride, int count)
+{
+    for (int k = 0; k < count; k++) {
+        __builtin_prefetch(next + k * stride);
+        __builtin_prefetch(next + k * stride + LANES - 1);
+    }
+}
+
 /* transform_input's channel and block of tiles i */
 static void input_item(const void *args, ptrdiff_t i)
 {
@@ -572,13 +598,9 @@ static void input_item(const void *args, ptrdiff_t i)
     const shape *sh = ps->sh;
     const int c = (int)(i / ps->blocks), b = (int)(i % ps->blocks), Tc = ps->cn * sh->T;
     const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
-    /* the planes of this input channel that the next block's samples
-     * start on, which the lanes' gathers read in no order a prefetcher
-     * follows */
-    for (int s = (t0 + LANES - 1) / sh->T + 1; s < ps->cn && s * sh->T < t0 + 2 * LANES; s++)
-        prefetch_floats(ps->src + ((ptrdiff_t)(ps->n0 + s) * sh->in_c + c / sh->phases) * sh->in_plane,
-                        (size_t)sh->in_plane);
-    SCHEME_CALL(sh->sc, input, ps->src + ((ptrdiff_t)ps->n0 * sh->in_c + c / sh->phases) * sh->in_plane,
+    const float *plane = ps->src + ((ptrdiff_t)ps->n0 * sh->in_c + c / sh->phases) * sh->in_plane;
+    prefetch_planes(ps, t0, plane, sh->in_c * sh->in_plane, sh->in_plane);
+    SCHEME_CALL(sh->sc, input, plane,
                 ps->off + (size_t)(c % sh->phases) * sh->positions * ps->lo->lanes + t0, ps->lo->lanes, nl,
                 ps->dst + (size_t)c * Tc + t0, (size_t)sh->C * Tc);
 }
@@ -598,7 +620,9 @@ static void out_grad_item(const void *args, ptrdiff_t i)
     const shape *sh = ps->sh;
     const int co = (int)(i / ps->blocks), b = (int)(i % ps->blocks), Tc = ps->cn * sh->T;
     const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
-    SCHEME_CALL(sh->sc, out_grad, ps->src + ((ptrdiff_t)ps->n0 * sh->M + co) * sh->out_plane, ps->off + t0,
+    const float *plane = ps->src + ((ptrdiff_t)ps->n0 * sh->M + co) * sh->out_plane;
+    prefetch_planes(ps, t0, plane, sh->M * sh->out_plane, sh->out_plane);
+    SCHEME_CALL(sh->sc, out_grad, plane, ps->off + t0,
                 ps->lo->lanes, nl, ps->dst + (size_t)co * Tc + t0, (size_t)sh->M * Tc);
 }
 
@@ -617,6 +641,8 @@ static void output_item(const void *args, ptrdiff_t i)
     const shape *sh = ps->sh;
     const int co = (int)(i / ps->blocks), b = (int)(i % ps->blocks), Tc = ps->cn * sh->T;
     const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
+    if (t0 + LANES < Tc)
+        prefetch_block(ps->src + (size_t)co * Tc + t0 + LANES, (size_t)sh->M * Tc, sh->positions);
     SCHEME_CALL(sh->sc, output, ps->src + (size_t)co * Tc + t0, (size_t)sh->M * Tc, nl,
                 ps->dst + ((ptrdiff_t)ps->n0 * sh->M + co) * sh->out_plane, ps->off + t0, ps->lo->lanes);
 }
@@ -641,6 +667,8 @@ static void in_grad_item(const void *args, ptrdiff_t ci)
     for (int phase = 0; phase < sh->phases; phase++)
         for (int b = 0; b < ps->blocks; b++) {
             const int c = sh->phases * (int)ci + phase, t0 = b * LANES, nl = min_int(LANES, Tc - t0);
+            if (t0 + LANES < Tc)
+                prefetch_block(ps->src + (size_t)c * Tc + t0 + LANES, (size_t)sh->C * Tc, sh->positions);
             SCHEME_CALL(sh->sc, in_grad, ps->src + (size_t)c * Tc + t0, (size_t)sh->C * Tc, nl, base,
                         ps->off + (size_t)phase * sh->positions * ps->lo->lanes + t0, ps->lo->lanes);
         }
