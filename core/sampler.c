@@ -3,6 +3,7 @@
  * optional random rotation and horizontal flip, and a process's share of
  * each batch in data-parallel training. */
 #include "gan_internal.h"
+#include "gan_prefetch.h"
 #include "gan_vector_clones.h"
 
 #include <math.h>
@@ -329,16 +330,6 @@ static const uint8_t *image_at(const gan_sampler *s, const uint8_t *given, int64
 /* Images a thread asks the caches for before it transforms them */
 enum { PREFETCH_AHEAD = 8 };
 
-static void prefetch(const uint8_t *p, size_t bytes)
-{
-#if defined(__GNUC__)
-    for (size_t at = 0; at < bytes; at += 64)
-        __builtin_prefetch(p + at);
-#else
-    (void)p, (void)bytes;
-#endif
-}
-
 /* The share's images, from `given` ([share][height][width][channels]) or
  * the sampler's own array, transformed into out. Every process draws the
  * whole batch's angles and flips, so their generators stay in step; the
@@ -377,7 +368,7 @@ static gan_status make_batch(gan_sampler *s, const char *fn, int64_t epoch, int6
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int mine = 0; mine < s->share; mine++) {
         if (s->dense && mine + PREFETCH_AHEAD < s->share) /* the shuffled images are far apart */
-            prefetch(image_at(s, given, index, mine + PREFETCH_AHEAD), source_pixels);
+            gan_prefetch(image_at(s, given, index, mine + PREFETCH_AHEAD), source_pixels);
 #ifdef _OPENMP
         const int thread = omp_get_thread_num();
 #else

@@ -21,6 +21,7 @@
  *   output against 1.5e-6, summing 128 channels of normal data).
  * Transforms run on LANES tiles at a time, so the compiler vectorizes them. */
 #include "cpu_winograd.h"
+#include "gan_prefetch.h"
 
 #include <string.h>
 
@@ -477,13 +478,6 @@ static void kernel_offsets(const shape *sh, int at[][MAX_TAPS * MAX_TAPS])
             at[phase][ab] = (s * (ab / taps) + phase / s) * KERNEL + s * (ab % taps) + phase % s;
 }
 
-/* Asks for the cache lines of p[0 .. n) ahead of their reads */
-static void prefetch_floats(const float *p, size_t n)
-{
-    for (size_t i = 0; i < n; i += 64 / sizeof *p)
-        __builtin_prefetch(p + i);
-}
-
 /* transform_weights' KC block and panel of rows t */
 static void weights_item(const void *args, ptrdiff_t t)
 {
@@ -504,8 +498,8 @@ static void weights_item(const void *args, ptrdiff_t t)
     const int co0 = transposed ? pc : ic, co1 = transposed ? pc + kc : last_row;
     const int ci0 = (transposed ? ic : pc) / ph, ci1 = ((transposed ? last_row : pc + kc) + ph - 1) / ph;
     for (int co = co0; co < co1; co++)
-        prefetch_floats(ps->src + ((size_t)co * sh->in_c + ci0) * KERNEL * KERNEL,
-                        (size_t)(ci1 - ci0) * KERNEL * KERNEL);
+        gan_prefetch(ps->src + ((size_t)co * sh->in_c + ci0) * KERNEL * KERNEL,
+                     sizeof(float) * (size_t)(ci1 - ci0) * KERNEL * KERNEL);
     for (int j0 = 0; j0 < kc * mr; j0 += LANES) {
         const int nl = min_int(LANES, kc * mr - j0);
         float g[MAX_TAPS * MAX_TAPS * LANES];
@@ -577,18 +571,18 @@ static void prefetch_planes(const pass *ps, int t0, const float *plane, ptrdiff_
 {
     const int T = ps->sh->T;
     for (int s = (t0 + LANES - 1) / T + 1; s < ps->cn && s * T < t0 + 2 * LANES; s++)
-        prefetch_floats(plane + s * sample, (size_t)floats);
+        gan_prefetch(plane + s * sample, sizeof *plane * (size_t)floats);
 }
 
-/* Asks for the next block of tiles' rows of the products, LANES floats
- * at `next` in each of `count` positions' planes `stride` apart (which the
- * prefetchers do not follow: a plane apart, at the most 36 streams) */
-static void prefetch_block(const float *next, size_t stride, int count)
+/* Asks for the rows of the products that the block of tiles after the
+ * one at t0 reads, LANES floats after `rows` (the block's own) in each
+ * position's plane, `stride` floats apart: up to 36 streams a plane
+ * apart, which no prefetcher follows */
+static void prefetch_next_rows(const pass *ps, const float *rows, int t0, size_t stride)
 {
-    for (int k = 0; k < count; k++) {
-        __builtin_prefetch(next + k * stride);
-        __builtin_prefetch(next + k * stride + LANES - 1);
-    }
+    if (t0 + LANES < ps->cn * ps->sh->T)
+        for (int k = 0; k < ps->sh->positions; k++)
+            gan_prefetch(rows + LANES + k * stride, sizeof *rows * LANES);
 }
 
 /* transform_input's channel and block of tiles i */
@@ -641,9 +635,9 @@ static void output_item(const void *args, ptrdiff_t i)
     const shape *sh = ps->sh;
     const int co = (int)(i / ps->blocks), b = (int)(i % ps->blocks), Tc = ps->cn * sh->T;
     const int t0 = b * LANES, nl = min_int(LANES, Tc - t0);
-    if (t0 + LANES < Tc)
-        prefetch_block(ps->src + (size_t)co * Tc + t0 + LANES, (size_t)sh->M * Tc, sh->positions);
-    SCHEME_CALL(sh->sc, output, ps->src + (size_t)co * Tc + t0, (size_t)sh->M * Tc, nl,
+    const float *rows = ps->src + (size_t)co * Tc + t0;
+    prefetch_next_rows(ps, rows, t0, (size_t)sh->M * Tc);
+    SCHEME_CALL(sh->sc, output, rows, (size_t)sh->M * Tc, nl,
                 ps->dst + ((ptrdiff_t)ps->n0 * sh->M + co) * sh->out_plane, ps->off + t0, ps->lo->lanes);
 }
 
@@ -667,9 +661,9 @@ static void in_grad_item(const void *args, ptrdiff_t ci)
     for (int phase = 0; phase < sh->phases; phase++)
         for (int b = 0; b < ps->blocks; b++) {
             const int c = sh->phases * (int)ci + phase, t0 = b * LANES, nl = min_int(LANES, Tc - t0);
-            if (t0 + LANES < Tc)
-                prefetch_block(ps->src + (size_t)c * Tc + t0 + LANES, (size_t)sh->C * Tc, sh->positions);
-            SCHEME_CALL(sh->sc, in_grad, ps->src + (size_t)c * Tc + t0, (size_t)sh->C * Tc, nl, base,
+            const float *rows = ps->src + (size_t)c * Tc + t0;
+            prefetch_next_rows(ps, rows, t0, (size_t)sh->C * Tc);
+            SCHEME_CALL(sh->sc, in_grad, rows, (size_t)sh->C * Tc, nl, base,
                         ps->off + (size_t)phase * sh->positions * ps->lo->lanes + t0, ps->lo->lanes);
         }
 }
